@@ -1,0 +1,1 @@
+"""Replay recorded prompts against alternative providers, score the answers and compare providers."""

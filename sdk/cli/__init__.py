@@ -1,0 +1,113 @@
+"""The `bakeoff` command line.
+
+Subcommands live in their own modules and are imported only when run, so `bakeoff --help` and
+`bakeoff run` stay light and a missing extra only matters to the commands that need it. Each module
+exposes ``configure(parser)`` (its arguments) and ``run(args) -> int`` (its exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import NoReturn
+
+from bakeoff.errors import MissingDependencyError, UsageError
+
+# name -> (module, one-line help). The modules import their heavy dependencies inside run().
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("bakeoff.cli.run_cmd", "run a Python program with every LLM call recorded (no code change)"),
+    "serve": ("bakeoff.collector.cli_serve", "run the collector: ingest, storage, sampling, dashboard"),
+    "sample": ("bakeoff.collector.cli_sample", "sample recorded events into a reproducible dataset"),
+    "dataset": ("bakeoff.collector.cli_dataset", "import test cases (JSON lines, CSV, YAML) as a dataset"),
+    "replay": ("bakeoff.replay.cli_replay", "re-run a dataset against alternative providers and score it"),
+    "compare": ("bakeoff.replay.cli_compare", "compare providers of a run with paired statistics"),
+    "recommend": ("bakeoff.replay.cli_recommend", "pick the provider to use under constraints"),
+    "watch": ("bakeoff.replay.cli_watch", "replay new traffic on a schedule and alert on regressions"),
+    "report": ("bakeoff.replay.cli_report", "write a self-contained HTML report of a run"),
+    "demo": ("bakeoff.replay.cli_demo", "the whole loop, offline, on simulated providers"),
+}
+
+# Third-party module -> the extra that installs it, for the message a missing dependency gets.
+EXTRA_OF_MODULE = {
+    "fastapi": "collector",
+    "uvicorn": "collector",
+    "duckdb": "collector",
+    "pyarrow": "collector",
+    "datasketch": "collector",
+    "prometheus_client": "collector",
+    "google": "collector",
+    "opentelemetry.proto": "collector",
+    "aiohttp": "replay",
+    "numpy": "replay",
+    "scipy": "replay",
+    "rapidfuzz": "replay",
+    "jsonschema": "replay",
+    "yaml": "replay",
+    "rich": "replay",
+    "plotly": "replay",
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> MissingDependencyError | None:
+    name = exc.name or ""
+    for module, extra in EXTRA_OF_MODULE.items():
+        if name == module or name.startswith(module + "."):
+            return MissingDependencyError(name, extra)
+    return None
+
+
+def _load(name: str) -> ModuleType:
+    module_name, _ = COMMANDS[name]
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = _missing_extra(exc)
+        if missing is None:
+            raise
+        raise missing from exc
+
+
+def build_parser(command: str | None = None) -> OneLineParser:
+    """The top-level parser; with `command`, that subcommand's arguments are configured too."""
+    parser = OneLineParser(prog="bakeoff", description="Is another LLM better, cheaper or faster on your traffic?")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for name, (_, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            _load(name).configure(sub_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `bakeoff` console script; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    try:
+        parser = build_parser(command if command in COMMANDS else None)
+        args = parser.parse_args(args_list)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        status: int = _load(args.command).run(args)
+        return status
+    except (UsageError, MissingDependencyError) as exc:
+        print(f"bakeoff: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bakeoff: interrupted", file=sys.stderr)
+        return 130
+
+
+def entrypoint() -> NoReturn:
+    """Console-script wrapper around :func:`main`."""
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Moving events out of the process: bounded queue, batching worker, disk spool."""

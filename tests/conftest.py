@@ -1,0 +1,1 @@
+"""Shared pytest configuration: `tests/support` holds helpers (local LLM server, collector fixture)."""
