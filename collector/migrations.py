@@ -1,0 +1,75 @@
+"""DuckDB schema of the collector, as an ordered list of migrations.
+
+`schema_migrations` records which versions ran; :func:`bakeoff.collector.store` applies the missing
+ones at open. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE events (
+            id            VARCHAR NOT NULL,       -- idempotency key (unique by construction of ingest)
+            project       VARCHAR NOT NULL,
+            ts            TIMESTAMPTZ NOT NULL,   -- start of the call
+            provider      VARCHAR NOT NULL,
+            api           VARCHAR NOT NULL,
+            model         VARCHAR NOT NULL,
+            status        VARCHAR NOT NULL,       -- 'ok' | 'error'
+            error_type    VARCHAR,
+            error_status  INTEGER,
+            latency_ms    DOUBLE,
+            ttft_ms       DOUBLE,
+            stream        BOOLEAN,
+            input_tokens  INTEGER,
+            output_tokens INTEGER,
+            tags          VARCHAR[],
+            source        VARCHAR NOT NULL,       -- 'sdk' | 'otlp' | 'import'
+            prompt_hash   UBIGINT,                -- hash of the normalised prompt text (diverse sampling)
+            received_at   TIMESTAMPTZ NOT NULL,
+            trace_id      VARCHAR,
+            span_id       VARCHAR,
+            body          JSON NOT NULL            -- the whole event as received (request, response, ...)
+        );
+        CREATE TABLE feedback (
+            event_id    VARCHAR NOT NULL,
+            score       DOUBLE NOT NULL,
+            comment     VARCHAR,
+            ts          TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE datasets (
+            name        VARCHAR PRIMARY KEY,
+            strategy    VARCHAR NOT NULL,
+            params      JSON NOT NULL,            -- n, by, allocation, filters, ...
+            seed        BIGINT NOT NULL,
+            created_at  TIMESTAMPTZ NOT NULL,
+            population  BIGINT NOT NULL,          -- events matching the filters when sampled
+            size        BIGINT NOT NULL
+        );
+        CREATE TABLE dataset_rows (
+            dataset     VARCHAR NOT NULL,
+            position    INTEGER NOT NULL,
+            event_id    VARCHAR NOT NULL,
+            weight      DOUBLE NOT NULL,          -- inverse inclusion probability
+            stratum     VARCHAR,
+            expected    JSON                      -- reference answer of imported test cases
+        );
+        CREATE TABLE runs (
+            run_id      VARCHAR PRIMARY KEY,
+            created_at  TIMESTAMPTZ NOT NULL,
+            dataset     VARCHAR,
+            config      JSON,
+            benchmark   JSON,                     -- benchmark_results.json
+            comparison  JSON                      -- provider_comparison.json
+        );
+        CREATE TABLE results (
+            run_id      VARCHAR NOT NULL,
+            event_id    VARCHAR NOT NULL,
+            provider    VARCHAR NOT NULL,
+            body        JSON NOT NULL             -- one detailed_results.jsonl line
+        );
+        """,
+    ),
+]
