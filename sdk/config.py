@@ -9,6 +9,8 @@ from typing import Any
 
 DEFAULT_COLLECTOR_URL = "http://127.0.0.1:7800"
 
+Scalar = str | int | float | bool | None
+
 Redactor = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 

@@ -1,0 +1,1 @@
+"""The folder `bakeoff run` puts first on the child's PYTHONPATH: its `sitecustomize` calls `bakeoff.init()`."""

@@ -1,0 +1,89 @@
+"""Per-context state: the tags in force and the id of the last recorded event.
+
+Both live in :mod:`contextvars`, so nested :func:`tag` blocks add up, asyncio tasks inherit the tags of
+the code that created them, and threads started through `contextvars.copy_context().run` do too.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from bakeoff.config import Scalar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_tags: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("bakeoff_tags", default=())
+_attributes: contextvars.ContextVar[dict[str, Scalar]] = contextvars.ContextVar("bakeoff_attributes", default={})
+_last_event_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("bakeoff_last_event_id", default=None)
+
+
+def current_tags() -> tuple[str, ...]:
+    """The tags of every enclosing :func:`tag` block, outermost first, without repeats."""
+    return _tags.get()
+
+
+def current_attributes() -> dict[str, Scalar]:
+    """The attributes of every enclosing :func:`tag` block; inner values win."""
+    return _attributes.get()
+
+
+def last_event_id() -> str | None:
+    """The id of the last event recorded in the current context, or `None`."""
+    return _last_event_id.get()
+
+
+def set_last_event_id(event_id: str) -> None:
+    _last_event_id.set(event_id)
+
+
+class tag:  # noqa: N801 - used like a function: `with bakeoff.tag("x")`, `@bakeoff.tag("x")`
+    """Attach tags (and attributes) to every LLM call made inside; nested blocks add up.
+
+    Works as a context manager (`with bakeoff.tag("support", tier="gold"):`) and as a decorator of
+    sync and async functions (`@bakeoff.tag("support")`).
+    """
+
+    def __init__(self, *names: str, **attributes: Scalar) -> None:
+        self.names = tuple(str(n) for n in names)
+        self.attributes = attributes
+        self._tokens: list[tuple[contextvars.Token[Any], contextvars.Token[Any]]] = []
+
+    def __enter__(self) -> tag:
+        outer = _tags.get()
+        merged = outer + tuple(n for n in self.names if n not in outer)
+        attrs = {**_attributes.get(), **self.attributes} if self.attributes else _attributes.get()
+        self._tokens.append((_tags.set(merged), _attributes.set(attrs)))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        tags_token, attrs_token = self._tokens.pop()
+        _attributes.reset(attrs_token)
+        _tags.reset(tags_token)
+
+    def __call__(self, func: F) -> F:
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with self._fresh():
+                    return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self._fresh():
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    @contextmanager
+    def _fresh(self) -> Iterator[None]:
+        # A decorated function may run in several threads or tasks at once: each call gets its own block.
+        with tag(*self.names, **self.attributes):
+            yield

@@ -1,0 +1,98 @@
+"""Turning instrumentation on and off: patches applied with wrapt, recorded so they can be undone.
+
+Patches are installed by post-import hooks, so `openai`/`anthropic` imported before or after
+`bakeoff.init()` are recorded alike; a second `init()` changes nothing; `uninstrument()` really
+restores the original methods.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from bakeoff.config import Settings
+from bakeoff.integrations import common
+from bakeoff.internal_errors import internal_errors
+from bakeoff.recorder import Recorder
+from bakeoff.shipping.base import Sink
+
+INTEGRATIONS = {"openai": "bakeoff.integrations.openai", "anthropic": "bakeoff.integrations.anthropic"}
+
+_lock = threading.Lock()
+_patched: list[tuple[Any, str, Any]] = []  # (owner class, attribute, original) for uninstrument
+_hooks_registered: set[str] = set()
+
+
+class State:
+    """What `init()` set up: settings, sink and recorder (None until init)."""
+
+    settings: Settings | None = None
+    sink: Sink | None = None
+    recorder: Recorder | None = None
+
+
+state = State()
+
+
+def _resolve(module_name: str, path: str) -> tuple[Any, str]:
+    owner: Any = importlib.import_module(module_name)
+    *parents, attribute = path.split(".")
+    for name in parents:
+        owner = getattr(owner, name)
+    return owner, attribute
+
+
+def _patch_library(library: str) -> None:
+    """Apply one library's patches (called on import of the library, or at once if already imported)."""
+    if state.recorder is None:
+        return
+    integration = importlib.import_module(INTEGRATIONS[library])
+    with _lock:
+        if any(owner.__module__.startswith(library) for owner, _, _ in _patched):
+            return  # already patched: never stack wrappers
+        for module_name, path, wrapper in integration.wrappers():
+            with internal_errors(f"patching {module_name}.{path}"):
+                owner, attribute = _resolve(module_name, path)
+                original = owner.__dict__[attribute]
+                wrapt.wrap_function_wrapper(owner, attribute, wrapper)
+                _patched.append((owner, attribute, original))
+
+
+def _hook(library: str) -> Callable[[Any], None]:
+    def on_import(_module: Any) -> None:
+        with internal_errors(f"instrumenting {library}"):
+            _patch_library(library)
+
+    return on_import
+
+
+def instrument(settings: Settings, sink: Sink) -> None:
+    """Start recording every installed client library's calls into `sink` (idempotent)."""
+    if state.recorder is not None:
+        return
+    state.settings, state.sink = settings, sink
+    state.recorder = Recorder(settings, sink)
+    common.active_recorder[:] = [state.recorder]
+    for library in INTEGRATIONS:
+        if library in _hooks_registered:
+            # The hook already fired once; a re-init after uninstrument patches directly if imported.
+            if library in sys.modules:
+                _patch_library(library)
+            continue
+        _hooks_registered.add(library)
+        wrapt.register_post_import_hook(_hook(library), library)
+
+
+def uninstrument() -> None:
+    """Restore every patched method and stop recording; what was recorded so far still ships."""
+    with _lock:
+        while _patched:
+            owner, attribute, original = _patched.pop()
+            setattr(owner, attribute, original)
+    common.active_recorder.clear()
+    state.recorder = None

@@ -1,0 +1,186 @@
+"""One LLM call in flight (:class:`Call`) and what becomes of it when it ends (:class:`Recorder`).
+
+The integrations describe a call (provider, API, request) and feed it the response or the stream's
+chunks; the call turns that into one event of the contract's schema, exactly once, and hands it to the
+recorder, whose processors sample, strip content and redact before the sink ships it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry.trace import Span, Tracer
+
+from bakeoff import context, spans
+from bakeoff.config import Settings
+from bakeoff.internal_errors import internal_errors, logger
+from bakeoff.shipping.base import Sink
+
+_SENTINEL_TYPES = frozenset({"NotGiven", "Omit"})
+_NOT_RECORDED = frozenset({"extra_headers", "extra_query", "timeout", "extra_body"})
+_CONTENT_KEYS = ("messages", "input", "system", "prompt", "instructions")
+
+
+def clean_request(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request body as sent: the call's keyword arguments without the clients' sentinels and transport options.
+
+    Lists of messages are copied (one level) so that an application appending to its conversation after
+    the call does not change what was recorded.
+    """
+    request: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key in _NOT_RECORDED or type(value).__name__ in _SENTINEL_TYPES:
+            continue
+        if isinstance(value, list | tuple):
+            value = [dict(item) if isinstance(item, dict) else item for item in value]
+        request[key] = value
+    extra_body = kwargs.get("extra_body")
+    if isinstance(extra_body, dict):
+        request.update(extra_body)
+    return request
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """`{"type", "message", "status_code"}` of an exception raised by a client library."""
+    status = getattr(exc, "status_code", None)
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc)[:2000],
+        "status_code": status if isinstance(status, int) else None,
+    }
+
+
+class Call:
+    """One call in flight: started by an integration, finished exactly once."""
+
+    __slots__ = ("_recorder", "_span", "_start_ns", "api", "attributes", "done", "event_id", "model", "provider",
+                 "request", "stream", "tags", "ts", "ttft_ms")
+
+    def __init__(
+        self, recorder: Recorder, provider: str, api: str, request: dict[str, Any], stream: bool, span: Span | None
+    ) -> None:
+        self._recorder = recorder
+        self._span = span
+        self._start_ns = time.perf_counter_ns()
+        self.ts = time.time()
+        self.provider = provider
+        self.api = api
+        self.request = request
+        self.model = str(request.get("model", ""))
+        self.stream = stream
+        self.tags = context.current_tags()
+        self.attributes: dict[str, Any] = dict(context.current_attributes())
+        self.ttft_ms: float | None = None
+        self.done = False
+        self.event_id = uuid.uuid4().hex
+
+    def first_token(self) -> None:
+        """Mark the arrival of the first streamed chunk (only the first call counts)."""
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter_ns() - self._start_ns) / 1e6
+
+    def finish(
+        self,
+        response: dict[str, Any] | None = None,
+        usage: dict[str, Any] | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """End the call: build its event and hand it over. Later calls do nothing."""
+        if self.done:
+            return
+        self.done = True
+        latency_ms = (time.perf_counter_ns() - self._start_ns) / 1e6
+        with internal_errors("recording an LLM call"):
+            self._recorder.emit(self._event(response, usage, error, latency_ms), self._span)
+
+    def _event(
+        self, response: dict[str, Any] | None, usage: dict[str, Any] | None, error: BaseException | None,
+        latency_ms: float,
+    ) -> dict[str, Any]:
+        trace_id, span_id = spans.span_ids(self._span)
+        settings = self._recorder.settings
+        tags = list(settings.tags) + [t for t in self.tags if t not in settings.tags]
+        return {
+            "id": self.event_id,
+            "schema_version": 1,
+            "project": settings.project,
+            "ts": datetime.fromtimestamp(self.ts, UTC).isoformat().replace("+00:00", "Z"),
+            "provider": self.provider,
+            "api": self.api,
+            "model": self.model,
+            "request": self.request,
+            "response": response or {"text": None, "finish_reason": None, "tool_calls": None},
+            "usage": usage or {"input_tokens": None, "output_tokens": None},
+            "latency_ms": latency_ms,
+            "ttft_ms": self.ttft_ms if self.stream else None,
+            "stream": self.stream,
+            "status": "error" if error is not None else "ok",
+            "error": error_info(error) if error is not None else None,
+            "tags": tags,
+            "attributes": self.attributes,
+            "trace_id": trace_id,
+            "span_id": span_id,
+        }
+
+
+class Recorder:
+    """Starts calls and processes their events: sample, strip content, redact, then hand to the sink."""
+
+    def __init__(self, settings: Settings, sink: Sink, tracer: Tracer | None = None) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.tracer = tracer or spans.get_tracer()
+        # Keep an event when the first 32 bits of its (random) id fall under the rate: deterministic per id.
+        self._threshold = None if settings.sample_rate >= 1.0 else int(settings.sample_rate * 0x100000000)
+
+    def start(self, provider: str, api: str, request: dict[str, Any], *, stream: bool, span: bool = True) -> Call:
+        """Start recording a call; `span=False` when the client library makes its own GenAI span."""
+        model = str(request.get("model", ""))
+        call_span = spans.start_call_span(self.tracer, provider, api, model, request) if span else None
+        return Call(self, provider, api, request, stream, call_span)
+
+    def emit(self, event: dict[str, Any], span: Span | None) -> None:
+        context.set_last_event_id(event["id"])
+        if span is not None:
+            spans.end_call_span(span, event)
+        if self._threshold is not None and int(event["id"][:8], 16) >= self._threshold:
+            return
+        if not self.settings.capture_content:
+            strip_content(event)
+        redact: Callable[[dict[str, Any]], dict[str, Any] | None] | None = self.settings.redact
+        if redact is not None:
+            try:
+                redacted = redact(event)
+            except Exception:
+                logger.warning("bakeoff: the redact callable raised; the event is dropped", exc_info=True)
+                return
+            if redacted is None:
+                return
+            event = redacted
+        self.sink.submit_event(event)
+
+
+def strip_content(event: dict[str, Any]) -> None:
+    """Remove prompt and answer text from an event, keeping its structure, model, tokens and timings."""
+    request = dict(event["request"])
+    for key in _CONTENT_KEYS:
+        value = request.get(key)
+        if isinstance(value, list):
+            request[key] = [
+                {"role": m.get("role"), "content": None} if isinstance(m, dict) else None for m in value
+            ]
+        elif value is not None:
+            request[key] = None
+    event["request"] = request
+    response = dict(event["response"])
+    response["text"] = None
+    if response.get("tool_calls"):
+        response["tool_calls"] = [
+            {**call, "function": {"name": call.get("function", {}).get("name"), "arguments": None}}
+            for call in response["tool_calls"]
+        ]
+    event["response"] = response
