@@ -52,7 +52,9 @@ def last_user_text(request: dict[str, Any], api: str) -> str:
 
 def prompt_tokens(request: dict[str, Any]) -> int:
     """A deterministic token estimate of a request: about 1.3 tokens a word."""
-    return max(1, int(len(orjson.dumps(request.get("messages") or request.get("input") or "").split()) * 1.3) + 4)
+    return max(
+        1, int(len(orjson.dumps(request.get("messages") or request.get("input") or "").split()) * 1.3) + 4
+    )
 
 
 def echo_answer(model: str, request: dict[str, Any], api: str) -> Answer:

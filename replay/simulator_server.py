@@ -17,10 +17,15 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-
 from bakeoff.replay.simulator_answers import Answer, echo_answer
-from bakeoff.replay.simulator_wire import anthropic_events, anthropic_message, chat_chunks, chat_completion
-from bakeoff.replay.simulator_wire import responses_events, responses_object
+from bakeoff.replay.simulator_wire import (
+    anthropic_events,
+    anthropic_message,
+    chat_chunks,
+    chat_completion,
+    responses_events,
+    responses_object,
+)
 
 Responder = Callable[[str, dict[str, Any], str], Answer]  # (model, request, api) -> answer
 
@@ -54,7 +59,7 @@ class SimulatorServer:
         return f"http://{self.host}:{self.port}"
 
     def inject(self, fault: str, times: int = 1) -> None:
-        """Answer the next `times` requests with `fault` (`429`, `500`, `503`, `drop-mid-stream`, `slow:MS`)."""
+        """Answer the next `times` requests with `fault`: 429, 500, 503, drop-mid-stream or slow:MS."""
         self._faults.extend([fault] * times)
 
     def app(self) -> web.Application:
@@ -128,7 +133,9 @@ class SimulatorServer:
         if fault in {"429", "500", "503"}:
             status = int(fault)
             kind = "rate_limit_error" if status == 429 else "api_error"
-            raise _error(api, status, kind, f"simulated {status}", {"retry-after": "0"} if status == 429 else None)
+            raise _error(
+                api, status, kind, f"simulated {status}", {"retry-after": "0"} if status == 429 else None
+            )
         if fault and fault.startswith("slow:"):
             await asyncio.sleep(float(fault.split(":", 1)[1]) / 1000)
         model = body.get("model")
@@ -145,12 +152,18 @@ class SimulatorServer:
             raise _error(api, 400, "invalid_request_error", f"cannot answer this request: {exc}") from exc
 
     async def _delay(self, answer: Answer) -> None:
-        delay_ms = self.fixed_latency_ms if self.fixed_latency_ms is not None else answer.latency_ms * self.latency_scale
+        delay_ms = (
+            self.fixed_latency_ms
+            if self.fixed_latency_ms is not None
+            else answer.latency_ms * self.latency_scale
+        )
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
 
     async def _sse(self, request: web.Request, events: list[bytes], fault: str | None) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
         cut = len(events) // 2 if fault == "drop-mid-stream" else None
         for index, event in enumerate(events):
@@ -199,12 +212,24 @@ class SimulatorServer:
             for i, text in enumerate(texts)
         ]
         tokens = sum(len(str(t).split()) for t in texts)
-        return _json({"object": "list", "data": data, "model": body["model"],
-                      "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        return _json(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def _models(self, request: web.Request) -> web.Response:
-        return _json({"object": "list", "data": [{"id": "sim-echo", "object": "model", "created": 0,
-                                                  "owned_by": "bakeoff-simulator"}]})
+        return _json(
+            {
+                "object": "list",
+                "data": [
+                    {"id": "sim-echo", "object": "model", "created": 0, "owned_by": "bakeoff-simulator"}
+                ],
+            }
+        )
 
 
 def embedding_of(text: str, dimensions: int) -> list[float]:
@@ -236,11 +261,14 @@ async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamRe
         return exc.response
 
 
-def _error(api: str, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> SimulatedError:
+def _error(
+    api: str, status: int, kind: str, message: str, headers: dict[str, str] | None = None
+) -> SimulatedError:
     if api == "messages":
         payload: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
     else:
         payload = {"error": {"message": message, "type": kind, "param": None, "code": None}}
-    response = web.Response(status=status, body=orjson.dumps(payload), content_type="application/json",
-                            headers=headers)
+    response = web.Response(
+        status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers
+    )
     return SimulatedError(response)

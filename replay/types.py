@@ -13,7 +13,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Reference:
-    """The answer a replayed answer is judged against: the dataset's `expected`, else the recorded response."""
+    """What a replayed answer is judged against: the dataset's `expected`, else the recorded response."""
 
     text: str | None = None
     tool_calls: list[dict[str, Any]] | None = None

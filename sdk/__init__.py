@@ -83,12 +83,14 @@ def feedback(event_id: str, score: float, comment: str | None = None) -> None:
     if sink is None:
         return
     with internal_errors("recording feedback"):
-        sink.submit_feedback({
-            "event_id": str(event_id),
-            "score": float(score),
-            "comment": comment,
-            "ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        })
+        sink.submit_feedback(
+            {
+                "event_id": str(event_id),
+                "score": float(score),
+                "comment": comment,
+                "ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            }
+        )
 
 
 def flush(timeout: float = 5.0) -> bool:

@@ -79,7 +79,9 @@ def resolve_settings(
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     values: dict[str, Any] = {
-        "collector_url": (collector_url or env.get("BAKEOFF_COLLECTOR_URL") or DEFAULT_COLLECTOR_URL).rstrip("/"),
+        "collector_url": (collector_url or env.get("BAKEOFF_COLLECTOR_URL") or DEFAULT_COLLECTOR_URL).rstrip(
+            "/"
+        ),
         "api_key": api_key or env.get("BAKEOFF_API_KEY") or None,
         "project": project or env.get("BAKEOFF_PROJECT") or "default",
         "tags": tag_list,

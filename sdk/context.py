@@ -18,8 +18,12 @@ from bakeoff.config import Scalar
 F = TypeVar("F", bound=Callable[..., Any])
 
 _tags: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("bakeoff_tags", default=())
-_attributes: contextvars.ContextVar[dict[str, Scalar]] = contextvars.ContextVar("bakeoff_attributes", default={})
-_last_event_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("bakeoff_last_event_id", default=None)
+# The default is never mutated: every tag block sets a new dict.
+_NO_ATTRIBUTES: dict[str, Scalar] = {}
+_attributes: contextvars.ContextVar[dict[str, Scalar]] = contextvars.ContextVar("bakeoff_attributes")
+_last_event_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "bakeoff_last_event_id", default=None
+)
 
 
 def current_tags() -> tuple[str, ...]:
@@ -29,7 +33,7 @@ def current_tags() -> tuple[str, ...]:
 
 def current_attributes() -> dict[str, Scalar]:
     """The attributes of every enclosing :func:`tag` block; inner values win."""
-    return _attributes.get()
+    return _attributes.get(_NO_ATTRIBUTES)
 
 
 def last_event_id() -> str | None:
@@ -41,7 +45,7 @@ def set_last_event_id(event_id: str) -> None:
     _last_event_id.set(event_id)
 
 
-class tag:  # noqa: N801 - used like a function: `with bakeoff.tag("x")`, `@bakeoff.tag("x")`
+class tag:
     """Attach tags (and attributes) to every LLM call made inside; nested blocks add up.
 
     Works as a context manager (`with bakeoff.tag("support", tier="gold"):`) and as a decorator of
@@ -56,7 +60,8 @@ class tag:  # noqa: N801 - used like a function: `with bakeoff.tag("x")`, `@bake
     def __enter__(self) -> tag:
         outer = _tags.get()
         merged = outer + tuple(n for n in self.names if n not in outer)
-        attrs = {**_attributes.get(), **self.attributes} if self.attributes else _attributes.get()
+        outer_attrs = _attributes.get(_NO_ATTRIBUTES)
+        attrs = {**outer_attrs, **self.attributes} if self.attributes else outer_attrs
         self._tokens.append((_tags.set(merged), _attributes.set(attrs)))
         return self
 

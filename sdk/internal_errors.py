@@ -26,4 +26,6 @@ def internal_errors(what: str) -> Iterator[None]:
     except Exception:
         if _raise_internal_errors():
             raise
-        logger.warning("bakeoff: internal error while %s (the application is not affected)", what, exc_info=True)
+        logger.warning(
+            "bakeoff: internal error while %s (the application is not affected)", what, exc_info=True
+        )

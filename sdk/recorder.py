@@ -13,12 +13,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from opentelemetry.trace import Span, Tracer
-
 from bakeoff import context, spans
 from bakeoff.config import Settings
 from bakeoff.internal_errors import internal_errors, logger
 from bakeoff.shipping.base import Sink
+from opentelemetry.trace import Span, Tracer
 
 _SENTINEL_TYPES = frozenset({"NotGiven", "Omit"})
 _NOT_RECORDED = frozenset({"extra_headers", "extra_query", "timeout", "extra_body"})
@@ -26,7 +25,7 @@ _CONTENT_KEYS = ("messages", "input", "system", "prompt", "instructions")
 
 
 def clean_request(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The request body as sent: the call's keyword arguments without the clients' sentinels and transport options.
+    """The request body as sent: the call's arguments without the clients' sentinels and transport options.
 
     Lists of messages are copied (one level) so that an application appending to its conversation after
     the call does not change what was recorded.
@@ -57,11 +56,31 @@ def error_info(exc: BaseException) -> dict[str, Any]:
 class Call:
     """One call in flight: started by an integration, finished exactly once."""
 
-    __slots__ = ("_recorder", "_span", "_start_ns", "api", "attributes", "done", "event_id", "model", "provider",
-                 "request", "stream", "tags", "ts", "ttft_ms")
+    __slots__ = (
+        "_recorder",
+        "_span",
+        "_start_ns",
+        "api",
+        "attributes",
+        "done",
+        "event_id",
+        "model",
+        "provider",
+        "request",
+        "stream",
+        "tags",
+        "ts",
+        "ttft_ms",
+    )
 
     def __init__(
-        self, recorder: Recorder, provider: str, api: str, request: dict[str, Any], stream: bool, span: Span | None
+        self,
+        recorder: Recorder,
+        provider: str,
+        api: str,
+        request: dict[str, Any],
+        stream: bool,
+        span: Span | None,
     ) -> None:
         self._recorder = recorder
         self._span = span
@@ -98,7 +117,10 @@ class Call:
             self._recorder.emit(self._event(response, usage, error, latency_ms), self._span)
 
     def _event(
-        self, response: dict[str, Any] | None, usage: dict[str, Any] | None, error: BaseException | None,
+        self,
+        response: dict[str, Any] | None,
+        usage: dict[str, Any] | None,
+        error: BaseException | None,
         latency_ms: float,
     ) -> dict[str, Any]:
         trace_id, span_id = spans.span_ids(self._span)
@@ -137,7 +159,9 @@ class Recorder:
         # Keep an event when the first 32 bits of its (random) id fall under the rate: deterministic per id.
         self._threshold = None if settings.sample_rate >= 1.0 else int(settings.sample_rate * 0x100000000)
 
-    def start(self, provider: str, api: str, request: dict[str, Any], *, stream: bool, span: bool = True) -> Call:
+    def start(
+        self, provider: str, api: str, request: dict[str, Any], *, stream: bool, span: bool = True
+    ) -> Call:
         """Start recording a call; `span=False` when the client library makes its own GenAI span."""
         model = str(request.get("model", ""))
         call_span = spans.start_call_span(self.tracer, provider, api, model, request) if span else None

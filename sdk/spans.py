@@ -29,7 +29,9 @@ def get_tracer() -> trace.Tracer:
     return trace.get_tracer("bakeoff", __version__)
 
 
-def start_call_span(tracer: trace.Tracer, provider: str, api: str, model: str, request: dict[str, Any]) -> Span:
+def start_call_span(
+    tracer: trace.Tracer, provider: str, api: str, model: str, request: dict[str, Any]
+) -> Span:
     """Start the CLIENT span of one call, with its request attributes."""
     operation = _OPERATION.get(api, api)
     attributes: dict[str, Any] = {

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import wrapt
-
 from bakeoff.internal_errors import internal_errors
 from bakeoff.recorder import Call
 
@@ -28,7 +27,7 @@ class Accumulator(Protocol):
     """Assembles a provider's stream chunks into the event's response and usage."""
 
     def add(self, chunk: Any) -> bool:
-        """Take one chunk; return True when it carries content (text or a tool call) for time to first token."""
+        """Take one chunk; True when it carries content (text or a tool call): time to first token."""
 
     def result(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """`(response, usage, attributes)` of what was received so far."""
@@ -55,7 +54,9 @@ class ManagerScope:
     streams: list[tuple[Call, Accumulator]] = field(default_factory=list)
 
 
-_scope: contextvars.ContextVar[ManagerScope | None] = contextvars.ContextVar("bakeoff_manager_scope", default=None)
+_scope: contextvars.ContextVar[ManagerScope | None] = contextvars.ContextVar(
+    "bakeoff_manager_scope", default=None
+)
 
 
 def current_scope() -> ManagerScope | None:
@@ -71,7 +72,7 @@ def _register(call: Call, accumulator: Accumulator, proxy: object) -> None:
     weakref.finalize(proxy, finish_from, call, accumulator)
 
 
-class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class RecordingStream(wrapt.ObjectProxy):
     """A synchronous stream whose chunks are recorded as they pass."""
 
     def __init__(self, wrapped: Any, call: Call, accumulator: Accumulator) -> None:
@@ -114,7 +115,7 @@ class RecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
             finish_from(self._self_call, self._self_accumulator)
 
 
-class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class AsyncRecordingStream(wrapt.ObjectProxy):
     """An asynchronous stream whose chunks are recorded as they pass."""
 
     def __init__(self, wrapped: Any, call: Call, accumulator: Accumulator) -> None:
@@ -157,11 +158,15 @@ class AsyncRecordingStream(wrapt.ObjectProxy):  # type: ignore[misc]
             finish_from(self._self_call, self._self_accumulator)
 
 
-class RecordingManager(wrapt.ObjectProxy):  # type: ignore[misc]
+class RecordingManager(wrapt.ObjectProxy):
     """A `.stream(...)` helper's manager (sync or async) whose stream is recorded."""
 
-    def __init__(self, wrapped: Any, start_call: Callable[[], Call] | None = None,
-                 make_accumulator: Callable[[], Accumulator] | None = None) -> None:
+    def __init__(
+        self,
+        wrapped: Any,
+        start_call: Callable[[], Call] | None = None,
+        make_accumulator: Callable[[], Accumulator] | None = None,
+    ) -> None:
         super().__init__(wrapped)
         self._self_start_call = start_call
         self._self_make_accumulator = make_accumulator

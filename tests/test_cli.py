@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from bakeoff.cli import COMMANDS, main
 
 

@@ -27,7 +27,9 @@ def test_packages_list_covers_every_package_folder() -> None:
 
 
 def test_import_tree_from_another_directory(tmp_path: Path) -> None:
-    ok = _run_python("import bakeoff, bakeoff.collector, bakeoff.replay; print(bakeoff.__version__)", tmp_path)
+    ok = _run_python(
+        "import bakeoff, bakeoff.collector, bakeoff.replay; print(bakeoff.__version__)", tmp_path
+    )
     assert ok.returncode == 0, ok.stderr
     for generic in ("sdk", "collector", "replay"):
         failed = _run_python(f"import {generic}", tmp_path)

@@ -1,1 +1,1 @@
-"""The folder `bakeoff run` puts first on the child's PYTHONPATH: its `sitecustomize` calls `bakeoff.init()`."""
+"""Put first on the PYTHONPATH of programs started by `bakeoff run`: its `sitecustomize` runs `init()`."""

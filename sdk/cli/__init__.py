@@ -79,7 +79,9 @@ def _load(name: str) -> ModuleType:
 
 def build_parser(command: str | None = None) -> OneLineParser:
     """The top-level parser; with `command`, that subcommand's arguments are configured too."""
-    parser = OneLineParser(prog="bakeoff", description="Is another LLM better, cheaper or faster on your traffic?")
+    parser = OneLineParser(
+        prog="bakeoff", description="Is another LLM better, cheaper or faster on your traffic?"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, (_, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)

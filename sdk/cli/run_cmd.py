@@ -17,8 +17,12 @@ from bakeoff.errors import UsageError
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collector", metavar="URL", help="collector URL (default: $BAKEOFF_COLLECTOR_URL)")
     parser.add_argument("--project", help="project name recorded on every event")
-    parser.add_argument("--tag", action="append", default=[], metavar="TAG", help="tag every event (repeatable)")
-    parser.add_argument("--sample-rate", type=float, metavar="RATE", help="fraction of events kept, in [0, 1]")
+    parser.add_argument(
+        "--tag", action="append", default=[], metavar="TAG", help="tag every event (repeatable)"
+    )
+    parser.add_argument(
+        "--sample-rate", type=float, metavar="RATE", help="fraction of events kept, in [0, 1]"
+    )
     parser.add_argument("--no-content", action="store_true", help="record no prompt or response text")
     parser.add_argument("program", nargs=argparse.REMAINDER, help="-- then the command to run")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-
 from bakeoff.integrations.common import make_wrapper, recorder, start
 from bakeoff.recorder import Call
 from bakeoff.streams import AsyncRecordingStream, RecordingManager, RecordingStream, current_scope
@@ -52,7 +51,10 @@ def message_result(message: Any) -> tuple[dict[str, Any], dict[str, Any], dict[s
         "finish_reason": getattr(message, "stop_reason", None),
         "tool_calls": tool_calls or None,
     }
-    attributes = {"response_model": getattr(message, "model", None), "response_id": getattr(message, "id", None)}
+    attributes = {
+        "response_model": getattr(message, "model", None),
+        "response_id": getattr(message, "id", None),
+    }
     return response, _usage(getattr(message, "usage", None)), attributes
 
 
@@ -81,8 +83,12 @@ class MessageEventAccumulator:
             return True
         if kind == "content_block_start":
             content = event.content_block
-            block = {"type": content.type, "text": [], "id": getattr(content, "id", None),
-                     "name": getattr(content, "name", None)}
+            block = {
+                "type": content.type,
+                "text": [],
+                "id": getattr(content, "id", None),
+                "name": getattr(content, "name", None),
+            }
             self.blocks[event.index] = block
             return content.type == "tool_use"
         if kind == "message_start":
@@ -106,11 +112,16 @@ class MessageEventAccumulator:
             if block["type"] == "text":
                 texts.extend(block["text"])
             elif block["type"] == "tool_use":
-                tool_calls.append({
-                    "id": block["id"],
-                    "type": "function",
-                    "function": {"name": block["name"], "arguments": "".join(block.get("json", [])) or "{}"},
-                })
+                tool_calls.append(
+                    {
+                        "id": block["id"],
+                        "type": "function",
+                        "function": {
+                            "name": block["name"],
+                            "arguments": "".join(block.get("json", [])) or "{}",
+                        },
+                    }
+                )
         response = {
             "text": "".join(texts) if texts else None,
             "finish_reason": self.stop_reason,

@@ -15,9 +15,11 @@ active_recorder: list[Recorder] = []
 # handle(call, result) -> what the application gets (the result itself, or a proxy around a stream).
 ResultHandler = Callable[[Call, Any], Any]
 
+
 def recorder() -> Recorder | None:
     """The recorder in force, or None when bakeoff is not instrumenting."""
     return active_recorder[0] if active_recorder else None
+
 
 def start(provider: str, api: str, kwargs: dict[str, Any], span: bool = True) -> Call | None:
     """Start recording a call described by a client method's keyword arguments (None when not recording)."""
@@ -26,15 +28,20 @@ def start(provider: str, api: str, kwargs: dict[str, Any], span: bool = True) ->
         return None
     call = None
     with internal_errors("starting to record a call"):
-        call = current.start(provider, api, clean_request(kwargs), stream=bool(kwargs.get("stream")), span=span)
+        call = current.start(
+            provider, api, clean_request(kwargs), stream=bool(kwargs.get("stream")), span=span
+        )
     return call
+
 
 def make_wrapper(
     provider: str, api: str, handle: ResultHandler, span_for: Callable[[Any], bool] | None = None
 ) -> Callable[..., Any]:
     """A wrapt wrapper (sync or async, chosen per call) that records the wrapped client method."""
 
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         span = True
         if span_for is not None:
             with internal_errors("inspecting the client"):
@@ -53,6 +60,7 @@ def make_wrapper(
 
     return wrapper
 
+
 async def _finish_async(call: Call, awaitable: Any, handle: ResultHandler) -> Any:
     try:
         result = await awaitable
@@ -60,6 +68,7 @@ async def _finish_async(call: Call, awaitable: Any, handle: ResultHandler) -> An
         call.finish(error=exc)
         raise
     return _handled(call, result, handle)
+
 
 def _handled(call: Call, result: Any, handle: ResultHandler) -> Any:
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import wrapt
-
 from bakeoff.integrations.common import make_wrapper
 from bakeoff.recorder import Call
 from bakeoff.streams import AsyncRecordingStream, RecordingManager, RecordingStream
@@ -39,7 +38,10 @@ def _tool_call(call: Any) -> dict[str, Any]:
     return {
         "id": getattr(call, "id", None),
         "type": "function",
-        "function": {"name": getattr(function, "name", None), "arguments": getattr(function, "arguments", None)},
+        "function": {
+            "name": getattr(function, "name", None),
+            "arguments": getattr(function, "arguments", None),
+        },
     }
 
 
@@ -65,11 +67,16 @@ def responses_result(result: Any) -> tuple[dict[str, Any], dict[str, Any], dict[
         if kind == "message":
             texts.extend(getattr(part, "text", "") or "" for part in getattr(item, "content", None) or [])
         elif kind == "function_call":
-            tool_calls.append({
-                "id": getattr(item, "call_id", None),
-                "type": "function",
-                "function": {"name": getattr(item, "name", None), "arguments": getattr(item, "arguments", None)},
-            })
+            tool_calls.append(
+                {
+                    "id": getattr(item, "call_id", None),
+                    "type": "function",
+                    "function": {
+                        "name": getattr(item, "name", None),
+                        "arguments": getattr(item, "arguments", None),
+                    },
+                }
+            )
     response = {
         "text": "".join(texts) if texts else None,
         "finish_reason": getattr(result, "status", None),
@@ -83,7 +90,11 @@ def embeddings_result(result: Any) -> tuple[dict[str, Any], dict[str, Any], dict
     usage = getattr(result, "usage", None)
     tokens = getattr(usage, "prompt_tokens", None)
     response = {"text": None, "finish_reason": None, "tool_calls": None}
-    return response, {"input_tokens": tokens, "output_tokens": None}, {"response_model": getattr(result, "model", None)}
+    return (
+        response,
+        {"input_tokens": tokens, "output_tokens": None},
+        {"response_model": getattr(result, "model", None)},
+    )
 
 
 class ChatChunkAccumulator:
@@ -188,7 +199,7 @@ def _wrap_stream(call: Call, stream: Any, accumulator: Any) -> Any:
     return RecordingStream(stream, call, accumulator)
 
 
-class RawResponse(wrapt.ObjectProxy):  # type: ignore[misc]
+class RawResponse(wrapt.ObjectProxy):
     """A `with_raw_response` result of a streamed call: `.parse()` gives the recorded stream."""
 
     def __init__(self, wrapped: Any, call: Call, accumulator: Any) -> None:
@@ -224,13 +235,38 @@ def _stream_manager_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any)
 
 # (module, class, method, api, result parser, stream accumulator factory)
 TARGETS: list[tuple[str, str, str, str, Any, Any]] = [
-    ("openai.resources.chat.completions", "Completions", "create", "chat.completions",
-     chat_completion_result, ChatChunkAccumulator),
-    ("openai.resources.chat.completions", "AsyncCompletions", "create", "chat.completions",
-     chat_completion_result, ChatChunkAccumulator),
-    ("openai.resources.responses", "Responses", "create", "responses", responses_result, ResponsesEventAccumulator),
-    ("openai.resources.responses", "AsyncResponses", "create", "responses",
-     responses_result, ResponsesEventAccumulator),
+    (
+        "openai.resources.chat.completions",
+        "Completions",
+        "create",
+        "chat.completions",
+        chat_completion_result,
+        ChatChunkAccumulator,
+    ),
+    (
+        "openai.resources.chat.completions",
+        "AsyncCompletions",
+        "create",
+        "chat.completions",
+        chat_completion_result,
+        ChatChunkAccumulator,
+    ),
+    (
+        "openai.resources.responses",
+        "Responses",
+        "create",
+        "responses",
+        responses_result,
+        ResponsesEventAccumulator,
+    ),
+    (
+        "openai.resources.responses",
+        "AsyncResponses",
+        "create",
+        "responses",
+        responses_result,
+        ResponsesEventAccumulator,
+    ),
     ("openai.resources.embeddings", "Embeddings", "create", "embeddings", embeddings_result, _no_stream),
     ("openai.resources.embeddings", "AsyncEmbeddings", "create", "embeddings", embeddings_result, _no_stream),
 ]
@@ -248,4 +284,3 @@ def wrappers() -> list[tuple[str, str, Any]]:
     ]
     patches += [(module, f"{cls}.{method}", _stream_manager_wrapper) for module, cls, method in MANAGERS]
     return patches
-

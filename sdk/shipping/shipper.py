@@ -18,7 +18,6 @@ from collections import deque
 from typing import Any
 
 import orjson
-
 from bakeoff.config import Settings
 from bakeoff.internal_errors import logger
 from bakeoff.shipping.spool import Spool
@@ -65,7 +64,9 @@ class HttpShipper:
         self._busy = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
-        self._transport = Transport(self.settings.collector_url, self.settings.api_key, self.settings.request_timeout_s)
+        self._transport = Transport(
+            self.settings.collector_url, self.settings.api_key, self.settings.request_timeout_s
+        )
         self._retry_at = 0.0
         self._failures = 0
         self._stop = False
@@ -143,7 +144,9 @@ class HttpShipper:
         self._failures, self._retry_at = 0, 0.0
         if outcome is Outcome.REJECTED:
             self._counters["rejected"] += count
-            logger.warning("bakeoff: the collector refused %d %s: %s", count, kind, self._transport.last_error)
+            logger.warning(
+                "bakeoff: the collector refused %d %s: %s", count, kind, self._transport.last_error
+            )
         else:
             self._counters["sent"] += count
         return True

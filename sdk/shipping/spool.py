@@ -7,6 +7,7 @@ grows past its byte limit, the oldest files are deleted and the events in them c
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
@@ -94,18 +95,14 @@ class Spool:
 
     def done(self, claimed: Path) -> None:
         """The claimed batch was delivered (or refused for good): delete it."""
-        try:
+        with contextlib.suppress(OSError):
             claimed.unlink()
-        except OSError:
-            pass
 
     def release(self, claimed: Path) -> None:
         """The claimed batch could not be sent: put it back for a later try."""
         original = claimed.name.split(_CLAIMED)[0]
-        try:
+        with contextlib.suppress(OSError):
             os.replace(claimed, claimed.with_name(original))
-        except OSError:
-            pass
 
     def _release_stale_claims(self) -> None:
         try:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import anthropic
 import pytest
-
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.schema import Event
 from bakeoff.shipping.base import InMemorySink
@@ -24,7 +23,9 @@ def client(llm_server: SimulatorServer) -> Iterator[anthropic.Anthropic]:
 
 @pytest.fixture()
 async def aclient(llm_server: SimulatorServer) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    async with anthropic.AsyncAnthropic(base_url=llm_server.url, api_key="sk-ant-secret", max_retries=0) as client:
+    async with anthropic.AsyncAnthropic(
+        base_url=llm_server.url, api_key="sk-ant-secret", max_retries=0
+    ) as client:
         yield client
 
 
@@ -40,15 +41,30 @@ def only_event(sink: InMemorySink) -> dict:
 def test_create(client: anthropic.Anthropic, recorded: InMemorySink) -> None:
     message = client.messages.create(model="claude-test", max_tokens=50, system="brief", messages=MESSAGES)
     event = only_event(recorded)
-    assert event["request"] == {"model": "claude-test", "max_tokens": 50, "system": "brief", "messages": MESSAGES}
-    assert event["response"] == {"text": message.content[0].text, "finish_reason": "end_turn", "tool_calls": None}
-    assert event["usage"] == {"input_tokens": message.usage.input_tokens, "output_tokens": message.usage.output_tokens}
+    assert event["request"] == {
+        "model": "claude-test",
+        "max_tokens": 50,
+        "system": "brief",
+        "messages": MESSAGES,
+    }
+    assert event["response"] == {
+        "text": message.content[0].text,
+        "finish_reason": "end_turn",
+        "tool_calls": None,
+    }
+    assert event["usage"] == {
+        "input_tokens": message.usage.input_tokens,
+        "output_tokens": message.usage.output_tokens,
+    }
     assert not event["stream"] and event["ttft_ms"] is None
 
 
 def test_create_stream_with_tool_use(client: anthropic.Anthropic, recorded: InMemorySink) -> None:
-    events = list(client.messages.create(model="claude-test", max_tokens=50, messages=MESSAGES, tools=TOOLS,
-                                         stream=True))
+    events = list(
+        client.messages.create(
+            model="claude-test", max_tokens=50, messages=MESSAGES, tools=TOOLS, stream=True
+        )
+    )
     event = only_event(recorded)
     assert events[-1].type == "message_stop"
     (call,) = event["response"]["tool_calls"]
@@ -69,8 +85,11 @@ def test_stream_helper_text_stream(client: anthropic.Anthropic, recorded: InMemo
 
 
 def test_stream_helper_error_on_enter(client: anthropic.Anthropic, recorded: InMemorySink) -> None:
-    with pytest.raises(anthropic.InternalServerError), client.messages.stream(
-        model="claude-test", max_tokens=50, messages=MESSAGES, extra_headers={"x-sim-fault": "500"}
+    with (
+        pytest.raises(anthropic.InternalServerError),
+        client.messages.stream(
+            model="claude-test", max_tokens=50, messages=MESSAGES, extra_headers={"x-sim-fault": "500"}
+        ),
     ):
         pass
     event = only_event(recorded)
@@ -83,7 +102,9 @@ def test_error_reraised_unchanged(client: anthropic.Anthropic, recorded: InMemor
     assert only_event(recorded)["error"]["type"] == "NotFoundError"
 
 
-async def test_async_create_and_stream_helper(aclient: anthropic.AsyncAnthropic, recorded: InMemorySink) -> None:
+async def test_async_create_and_stream_helper(
+    aclient: anthropic.AsyncAnthropic, recorded: InMemorySink
+) -> None:
     message = await aclient.messages.create(model="claude-test", max_tokens=50, messages=MESSAGES)
     async with aclient.messages.stream(model="claude-test", max_tokens=50, messages=MESSAGES) as stream:
         text = "".join([t async for t in stream.text_stream])

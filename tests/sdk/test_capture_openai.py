@@ -1,14 +1,13 @@
-"""Every openai call mode becomes exactly one event of the contract's schema; the app sees the same results."""
+"""Every openai call mode is exactly one event of the contract's schema; the app sees the same results."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
 
+import bakeoff
 import openai
 import pytest
-
-import bakeoff
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.schema import Event
 from bakeoff.shipping.base import InMemorySink
@@ -25,7 +24,9 @@ def client(llm_server: SimulatorServer) -> Iterator[openai.OpenAI]:
 
 @pytest.fixture()
 async def aclient(llm_server: SimulatorServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(base_url=llm_server.url + "/v1", api_key="sk-secret-key", max_retries=0) as client:
+    async with openai.AsyncOpenAI(
+        base_url=llm_server.url + "/v1", api_key="sk-secret-key", max_retries=0
+    ) as client:
         yield client
 
 
@@ -45,8 +46,10 @@ def test_chat_completion(client: openai.OpenAI, recorded: InMemorySink) -> None:
     assert event["model"] == "gpt-test" and event["status"] == "ok" and not event["stream"]
     assert event["request"] == {"model": "gpt-test", "messages": MESSAGES, "temperature": 0}
     assert event["response"] == {"text": "what is two plus two", "finish_reason": "stop", "tool_calls": None}
-    assert event["usage"] == {"input_tokens": completion.usage.prompt_tokens,
-                              "output_tokens": completion.usage.completion_tokens}
+    assert event["usage"] == {
+        "input_tokens": completion.usage.prompt_tokens,
+        "output_tokens": completion.usage.completion_tokens,
+    }
     assert event["latency_ms"] > 0 and event["ttft_ms"] is None
     assert bakeoff.last_event_id() == event["id"]
 
@@ -127,7 +130,9 @@ def test_embeddings(client: openai.OpenAI, recorded: InMemorySink) -> None:
 
 def test_error_is_recorded_and_reraised_unchanged(client: openai.OpenAI, recorded: InMemorySink) -> None:
     with pytest.raises(openai.RateLimitError) as raised:
-        client.chat.completions.create(model="gpt-test", messages=MESSAGES, extra_headers={"x-sim-fault": "429"})
+        client.chat.completions.create(
+            model="gpt-test", messages=MESSAGES, extra_headers={"x-sim-fault": "429"}
+        )
     assert raised.value.status_code == 429
     event = only_event(recorded)
     assert event["status"] == "error"

@@ -1,6 +1,6 @@
 """A real HTTP receiver on 127.0.0.1 standing in for the collector in shipping tests.
 
-It stores what arrives by event id, can answer 503 (`mode = "down"`), hang without answering
+It stores what arrives by event id, can answer 503 (`mode = "down"`), 400 (`"reject"`), hang without answering
 (`mode = "hang"`) or be stopped and started again on the same port.
 """
 
@@ -42,8 +42,8 @@ class Receiver:
             def do_POST(self) -> None:
                 if receiver.mode == "hang":
                     receiver.release.wait(30)
-                if receiver.mode == "down":
-                    self.send_response(503)
+                if receiver.mode in ("down", "reject"):
+                    self.send_response(503 if receiver.mode == "down" else 400)
                     self.end_headers()
                     return
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))

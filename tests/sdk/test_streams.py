@@ -1,0 +1,79 @@
+"""A stream yields exactly one event, at once, however it ends: exhausted, closed early, broken, abandoned."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import anthropic
+import openai
+import pytest
+from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.shipping.base import InMemorySink
+
+MESSAGES = [{"role": "user", "content": "one two three four five six"}]
+
+
+@pytest.fixture()
+def client(llm_server: SimulatorServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=llm_server.url + "/v1", api_key="k", max_retries=0) as client:
+        yield client
+
+
+def test_break_then_close_records_partial_text_once(client: openai.OpenAI, recorded: InMemorySink) -> None:
+    stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    received = []
+    for chunk in stream:
+        received.append(chunk.choices[0].delta.content or "")
+        if len(received) == 3:
+            break
+    assert recorded.events == []
+    stream.close()
+    stream.close()
+    (event,) = recorded.events
+    assert event["status"] == "ok" and event["response"]["text"] == "".join(received)
+
+
+def test_with_block_exit_finishes(client: openai.OpenAI, recorded: InMemorySink) -> None:
+    with client.chat.completions.create(model="m", messages=MESSAGES, stream=True) as stream:
+        next(iter(stream))
+    assert len(recorded.events) == 1
+
+
+def test_abandoned_stream_is_recorded_when_collected(client: openai.OpenAI, recorded: InMemorySink) -> None:
+    stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    next(stream)
+    del stream
+    gc.collect()
+    (event,) = recorded.events
+    assert event["stream"] and event["response"]["text"] is None  # only the role chunk arrived
+
+
+def test_broken_stream_records_error_and_reraises(
+    llm_server: SimulatorServer, client: openai.OpenAI, recorded: InMemorySink
+) -> None:
+    llm_server.inject("drop-mid-stream")
+    stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass
+    (event,) = recorded.events
+    assert event["status"] == "error" and event["error"]["type"]
+
+
+def test_anthropic_helper_closed_early(llm_server: SimulatorServer, recorded: InMemorySink) -> None:
+    with anthropic.Anthropic(base_url=llm_server.url, api_key="k", max_retries=0) as client:
+        with client.messages.stream(model="c", max_tokens=10, messages=MESSAGES) as stream:
+            for _ in stream.text_stream:
+                break
+            assert recorded.events == []
+        (event,) = recorded.events
+    assert event["stream"] and event["status"] == "ok"
+
+
+def test_stream_chunks_are_the_librarys_own(client: openai.OpenAI, recorded: InMemorySink) -> None:
+    stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    assert isinstance(stream, openai.Stream)
+    chunks = list(stream)
+    assert all(type(c).__name__ == "ChatCompletionChunk" for c in chunks)
+    assert stream.response.status_code == 200
