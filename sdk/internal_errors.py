@@ -18,6 +18,13 @@ def _raise_internal_errors() -> bool:
     return "PYTEST_CURRENT_TEST" in os.environ or os.environ.get("BAKEOFF_RAISE_INTERNAL_ERRORS") == "1"
 
 
+def handle_internal_error(what: str) -> None:
+    """Call from an `except Exception:` block of bakeoff's own code: log it, or re-raise it in tests."""
+    if _raise_internal_errors():
+        raise
+    logger.warning("bakeoff: internal error while %s (the application is not affected)", what, exc_info=True)
+
+
 @contextmanager
 def internal_errors(what: str) -> Iterator[None]:
     """Run a block of bakeoff's own code: an exception in it is logged, not propagated (except in tests)."""

@@ -7,15 +7,14 @@ recorder, whose processors sample, strip content and redact before the sink ship
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from bakeoff import context, spans
 from bakeoff.config import Settings
-from bakeoff.internal_errors import internal_errors, logger
+from bakeoff.internal_errors import handle_internal_error, logger
 from bakeoff.shipping.base import Sink
 from opentelemetry.trace import Span, Tracer
 
@@ -27,7 +26,7 @@ _CONTENT_KEYS = ("messages", "input", "system", "prompt", "instructions")
 def clean_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The request body as sent: the call's arguments without the clients' sentinels and transport options.
 
-    Lists of messages are copied (one level) so that an application appending to its conversation after
+    Lists (of messages, tools) are copied so that an application appending to its conversation after
     the call does not change what was recorded.
     """
     request: dict[str, Any] = {}
@@ -35,12 +34,18 @@ def clean_request(kwargs: dict[str, Any]) -> dict[str, Any]:
         if key in _NOT_RECORDED or type(value).__name__ in _SENTINEL_TYPES:
             continue
         if isinstance(value, list | tuple):
-            value = [dict(item) if isinstance(item, dict) else item for item in value]
+            value = list(value)
         request[key] = value
     extra_body = kwargs.get("extra_body")
     if isinstance(extra_body, dict):
         request.update(extra_body)
     return request
+
+
+def rfc3339(timestamp: float) -> str:
+    """`2026-01-31T12:00:00.123456Z` for a Unix timestamp (cheaper than datetime.isoformat)."""
+    whole = int(timestamp)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((timestamp - whole) * 1e6):06d}Z"
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
@@ -95,7 +100,7 @@ class Call:
         self.attributes: dict[str, Any] = dict(context.current_attributes())
         self.ttft_ms: float | None = None
         self.done = False
-        self.event_id = uuid.uuid4().hex
+        self.event_id = os.urandom(16).hex()  # 128 random bits, like uuid4, at a fraction of the cost
 
     def first_token(self) -> None:
         """Mark the arrival of the first streamed chunk (only the first call counts)."""
@@ -113,8 +118,10 @@ class Call:
             return
         self.done = True
         latency_ms = (time.perf_counter_ns() - self._start_ns) / 1e6
-        with internal_errors("recording an LLM call"):
+        try:
             self._recorder.emit(self._event(response, usage, error, latency_ms), self._span)
+        except Exception:
+            handle_internal_error("recording an LLM call")
 
     def _event(
         self,
@@ -130,7 +137,7 @@ class Call:
             "id": self.event_id,
             "schema_version": 1,
             "project": settings.project,
-            "ts": datetime.fromtimestamp(self.ts, UTC).isoformat().replace("+00:00", "Z"),
+            "ts": rfc3339(self.ts),
             "provider": self.provider,
             "api": self.api,
             "model": self.model,
@@ -155,7 +162,8 @@ class Recorder:
     def __init__(self, settings: Settings, sink: Sink, tracer: Tracer | None = None) -> None:
         self.settings = settings
         self.sink = sink
-        self.tracer = tracer or spans.get_tracer()
+        self._tracer = tracer or spans.get_tracer()
+        self._explicit_tracer = tracer is not None
         # Keep an event when the first 32 bits of its (random) id fall under the rate: deterministic per id.
         self._threshold = None if settings.sample_rate >= 1.0 else int(settings.sample_rate * 0x100000000)
 
@@ -163,9 +171,25 @@ class Recorder:
         self, provider: str, api: str, request: dict[str, Any], *, stream: bool, span: bool = True
     ) -> Call:
         """Start recording a call; `span=False` when the client library makes its own GenAI span."""
-        model = str(request.get("model", ""))
-        call_span = spans.start_call_span(self.tracer, provider, api, model, request) if span else None
+        call_span = None
+        if span and self.tracer_enabled():
+            call_span = spans.start_call_span(
+                self.tracer, provider, api, str(request.get("model", "")), request
+            )
         return Call(self, provider, api, request, stream, call_span)
+
+    @property
+    def tracer(self) -> Tracer:
+        """The tracer of call spans: the global one unless a tracer was given (spans are then always made)."""
+        return self._tracer
+
+    @tracer.setter
+    def tracer(self, tracer: Tracer) -> None:
+        self._tracer, self._explicit_tracer = tracer, True
+
+    def tracer_enabled(self) -> bool:
+        """False while no TracerProvider is configured: a span would record nothing, so none is made."""
+        return self._explicit_tracer or spans.tracing_configured()
 
     def emit(self, event: dict[str, Any], span: Span | None) -> None:
         context.set_last_event_id(event["id"])

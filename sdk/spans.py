@@ -6,6 +6,7 @@ so nothing the application does afterwards is parented to it by accident.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from opentelemetry import trace
@@ -27,6 +28,25 @@ def get_tracer() -> trace.Tracer:
     from bakeoff import __version__
 
     return trace.get_tracer("bakeoff", __version__)
+
+
+_RECHECK_S = 1.0
+_configured = {"value": False, "checked_at": -_RECHECK_S}
+
+
+def tracing_configured() -> bool:
+    """Whether the application set a TracerProvider (the default proxy records nothing).
+
+    Asking OpenTelemetry reads the environment each time, so the answer is kept: for good once a
+    provider is set (it cannot be unset), and for a second while none is.
+    """
+    if _configured["value"]:
+        return True
+    now = time.monotonic()
+    if now - _configured["checked_at"] >= _RECHECK_S:
+        _configured["checked_at"] = now
+        _configured["value"] = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    return bool(_configured["value"])
 
 
 def start_call_span(

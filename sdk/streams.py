@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import wrapt
-from bakeoff.internal_errors import internal_errors
+from bakeoff.internal_errors import handle_internal_error, internal_errors
 from bakeoff.recorder import Call
 
 
@@ -39,9 +39,11 @@ def finish_from(call: Call, accumulator: Accumulator, error: BaseException | Non
         return
     response: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
-    with internal_errors("assembling a stream"):
+    try:
         response, usage, attributes = accumulator.result()
         call.attributes.update(attributes)
+    except Exception:
+        handle_internal_error("assembling a stream")
     call.finish(response, usage, error)
 
 
@@ -93,9 +95,11 @@ class RecordingStream(wrapt.ObjectProxy):
         except BaseException as exc:
             finish_from(self._self_call, self._self_accumulator, exc)
             raise
-        with internal_errors("reading a stream chunk"):
+        try:
             if self._self_accumulator.add(chunk):
                 self._self_call.first_token()
+        except Exception:
+            handle_internal_error("reading a stream chunk")
         return chunk
 
     def __enter__(self) -> RecordingStream:
@@ -136,9 +140,11 @@ class AsyncRecordingStream(wrapt.ObjectProxy):
         except BaseException as exc:
             finish_from(self._self_call, self._self_accumulator, exc)
             raise
-        with internal_errors("reading a stream chunk"):
+        try:
             if self._self_accumulator.add(chunk):
                 self._self_call.first_token()
+        except Exception:
+            handle_internal_error("reading a stream chunk")
         return chunk
 
     async def __aenter__(self) -> AsyncRecordingStream:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
+from types import CoroutineType
 from typing import Any
 
-from bakeoff.internal_errors import internal_errors
+from bakeoff.internal_errors import handle_internal_error, internal_errors
 from bakeoff.recorder import Call, Recorder, clean_request
 
 # Set by bakeoff.instrument while instrumentation is on; the wrappers pass calls straight through otherwise.
@@ -26,12 +26,13 @@ def start(provider: str, api: str, kwargs: dict[str, Any], span: bool = True) ->
     current = recorder()
     if current is None:
         return None
-    call = None
-    with internal_errors("starting to record a call"):
-        call = current.start(
+    try:
+        return current.start(
             provider, api, clean_request(kwargs), stream=bool(kwargs.get("stream")), span=span
         )
-    return call
+    except Exception:
+        handle_internal_error("starting to record a call")
+        return None
 
 
 def make_wrapper(
@@ -54,7 +55,7 @@ def make_wrapper(
         except BaseException as exc:
             call.finish(error=exc)
             raise
-        if inspect.isawaitable(result):
+        if isinstance(result, CoroutineType):  # the async clients' methods are coroutines
             return _finish_async(call, result, handle)
         return _handled(call, result, handle)
 

@@ -1,0 +1,196 @@
+"""What recording costs the application: bakeoff vs plain openai calls, next to openai-v2 instrumentation.
+
+Against one simulated OpenAI-compatible server in its own process (no latency), the same process makes
+plain and instrumented calls alternately (the plain call goes to the original, unwrapped method), and
+reports medians of the calling thread's CPU time and of wall time per call, and CPU per streamed chunk.
+OpenTelemetry's `opentelemetry-instrumentation-openai-v2` imports only beside `opentelemetry-util-genai`
+1.1b0, so it is measured in its own virtual environment when BAKEOFF_BENCH_V2_PYTHON names its python
+(default /tmp/v2venv/bin/python), by this same script.
+
+Run: python bench/bench_sdk_overhead.py [--calls 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve"}]
+
+
+def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
+    import openai
+
+    if instrument == "bakeoff":
+        import bakeoff
+        from bakeoff.shipping.shipper import HttpShipper  # noqa: F401  (the real shipping path)
+
+        if os.environ.get("BENCH_SINK") == "memory":
+            from bakeoff.shipping.base import InMemorySink
+
+            bakeoff.init(sink=InMemorySink())
+        else:
+            bakeoff.init(os.environ["BENCH_COLLECTOR"], spool_dir=os.environ["BENCH_SPOOL"])
+    else:
+        from opentelemetry import trace
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+        class Discard(SpanExporter):
+            def export(self, spans: Any) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(Discard()))
+        trace.set_tracer_provider(provider)
+        OpenAIInstrumentor().instrument()
+
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key="k")
+    resource = client.chat.completions
+    plain_create = type(resource).__dict__["create"].__wrapped__
+
+    def plain(**kw: Any) -> Any:
+        return plain_create(resource, **kw)
+
+    def timed(fn: Any, **kw: Any) -> tuple[int, int]:
+        wall, cpu = time.perf_counter_ns(), time.thread_time_ns()
+        result = fn(**kw)
+        # Read the answer as an application does (the clients build nested response objects lazily).
+        if kw.get("stream"):
+            for chunk in result:
+                _ = chunk.choices[0].delta.content if chunk.choices else chunk.usage
+        else:
+            _ = result.choices[0].message.content, result.usage.total_tokens
+        return time.thread_time_ns() - cpu, time.perf_counter_ns() - wall
+
+    def run(stream: bool) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {"plain_cpu": [], "plain_wall": [], "inst_cpu": [], "inst_wall": []}
+        for i in range(calls):
+            order = [("plain", plain), ("inst", resource.create)]
+            if i % 2:
+                order.reverse()
+            for name, fn in order:
+                cpu, wall = timed(fn, model="m", messages=MESSAGES, stream=stream)
+                out[f"{name}_cpu"].append(cpu)
+                out[f"{name}_wall"].append(wall)
+        return out
+
+    if os.environ.get("BENCH_NO_GC"):
+        import gc
+
+        gc.disable()
+    for _ in range(50):  # warm up connections and caches
+        resource.create(model="m", messages=MESSAGES)
+    plain_run = run(stream=False)
+    stream_run = run(stream=True)
+    chunks = sum(1 for _ in plain(model="m", messages=MESSAGES, stream=True))
+    median = statistics.median
+    return {
+        "call_cpu_us": (median(plain_run["inst_cpu"]) - median(plain_run["plain_cpu"])) / 1000,
+        "call_wall_us": (median(plain_run["inst_wall"]) - median(plain_run["plain_wall"])) / 1000,
+        "plain_wall_us": median(plain_run["plain_wall"]) / 1000,
+        "stream_cpu_us": (median(stream_run["inst_cpu"]) - median(stream_run["plain_cpu"])) / 1000,
+        "chunks": chunks,
+    }
+
+
+def _start_server() -> tuple[subprocess.Popen[str], str]:
+    code = (
+        "import sys, time; from bakeoff.replay.simulator_server import SimulatorServer\n"
+        "s = SimulatorServer(); s.start(); print(s.url, flush=True); time.sleep(3600)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def _start_receiver() -> tuple[subprocess.Popen[str], str]:
+    code = (
+        "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer\n"
+        "class H(BaseHTTPRequestHandler):\n"
+        "    def log_message(self, *a): pass\n"
+        "    def do_POST(self):\n"
+        "        self.rfile.read(int(self.headers['Content-Length'])); self.send_response(202)\n"
+        "        self.send_header('Content-Length', '0'); self.end_headers()\n"
+        "s = ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
+        "print(f'http://127.0.0.1:{s.server_address[1]}', flush=True)\n"
+        "s.serve_forever()"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def _report(name: str, figures: dict[str, float]) -> None:
+    print(f"{name} added CPU per call (median): {figures['call_cpu_us']:.1f} us")
+    per_chunk = (figures["stream_cpu_us"] - figures["call_cpu_us"]) / figures["chunks"]
+    print(f"{name} added CPU per stream of {figures['chunks']} chunks: {figures['stream_cpu_us']:.1f} us")
+    print(f"{name} added CPU per streamed chunk (beyond the per-call cost): {per_chunk:.2f} us")
+    print(
+        f"{name} added wall time per call: {100 * figures['call_wall_us'] / figures['plain_wall_us']:.2f} %"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--measure", choices=["bakeoff", "openai-v2"])
+    parser.add_argument("--base-url")
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(_measure(args.base_url, args.calls, args.measure)))
+        return
+    server, url = _start_server()
+    receiver, collector = _start_receiver()
+    env = {**os.environ, "BENCH_COLLECTOR": collector, "BENCH_SPOOL": "/tmp/bakeoff-bench-spool"}
+    try:
+        ours = subprocess.run(
+            [sys.executable, __file__, "--measure", "bakeoff", "--base-url", url, "--calls", str(args.calls)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        figures = json.loads(ours.stdout)
+        print(
+            f"plain loopback call (median): {figures['plain_wall_us']:.0f} us; "
+            f"stream of {figures['chunks']} chunks"
+        )
+        _report("bakeoff", figures)
+        v2_python = os.environ.get("BAKEOFF_BENCH_V2_PYTHON", "/tmp/v2venv/bin/python")
+        if os.path.exists(v2_python):
+            theirs = subprocess.run(
+                [
+                    v2_python,
+                    __file__,
+                    "--measure",
+                    "openai-v2",
+                    "--base-url",
+                    url,
+                    "--calls",
+                    str(args.calls),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            v2 = json.loads(theirs.stdout)
+            _report("openai-v2", v2)
+            ratio = v2["call_cpu_us"] / max(figures["call_cpu_us"], 0.1)
+            print(f"ratio openai-v2 / bakeoff, added CPU per call: {ratio:.1f}x")
+        else:
+            print(f"openai-v2: not measured ({v2_python} missing: see this file's docstring)")
+    finally:
+        server.kill()
+        receiver.kill()
+
+
+if __name__ == "__main__":
+    main()
