@@ -9,6 +9,7 @@ import pytest
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.shipping.base import InMemorySink
 
+from support.collector import CollectorProcess
 from support.receiver import Receiver
 
 
@@ -38,3 +39,13 @@ def receiver() -> Iterator[Receiver]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture()
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProcess]:
+    """A real collector (uvicorn + DuckDB file) in a subprocess."""
+    process = CollectorProcess(tmp_path_factory.mktemp("collector") / "bakeoff.duckdb").start()
+    try:
+        yield process
+    finally:
+        process.stop()

@@ -1,0 +1,77 @@
+"""The collector app: `create_app(settings)`; the store opens and closes with the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from bakeoff import __version__
+from bakeoff.collector import errors, routes_events, routes_feedback, routes_otlp
+from bakeoff.collector.auth import require_api_key
+from bakeoff.collector.deps import MetricsDep, StoreDep
+from bakeoff.collector.ingest import GroupCommitter
+from bakeoff.collector.metrics import CollectorMetrics
+from bakeoff.collector.settings import CollectorSettings
+from bakeoff.collector.store import Store
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import Response
+
+logger = logging.getLogger("bakeoff.collector")
+
+# Routers of the /v1 API (all behind the API key). A part of the collector adds its router here.
+API_ROUTERS: list[APIRouter] = [routes_events.router, routes_feedback.router, routes_otlp.router]
+
+
+async def _retention_loop(store: Store, days: float, interval_s: float) -> None:
+    while True:
+        cutoff = datetime.now(UTC) - timedelta(days=days)
+        deleted = await asyncio.to_thread(store.delete_older_than, cutoff)
+        if deleted:
+            logger.info("retention: deleted %d events older than %s", deleted, cutoff.isoformat())
+        await asyncio.sleep(interval_s)
+
+
+def create_app(settings: CollectorSettings) -> FastAPI:
+    """A collector app over `settings.db_path`; nothing is opened until the app starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(settings.db_path)
+        app.state.store = store
+        app.state.committer = GroupCommitter(store, app.state.metrics, settings.commit_max_rows)
+        retention = None
+        if settings.retention_days:
+            retention = asyncio.create_task(
+                _retention_loop(store, settings.retention_days, settings.retention_interval_s)
+            )
+        try:
+            yield
+        finally:
+            if retention is not None:
+                retention.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retention
+            app.state.committer.close()
+            store.close()
+
+    app = FastAPI(title="bakeoff collector", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = CollectorMetrics()
+    app.state.api_keys = tuple(key.encode() for key in settings.api_keys)
+    errors.install(app)
+    for router in API_ROUTERS:
+        app.include_router(router, dependencies=[Depends(require_api_key)])
+
+    @app.get("/healthz")
+    def healthz(store: StoreDep) -> dict[str, object]:
+        return {"status": "ok", "version": __version__, "events": store.count_events()}
+
+    @app.get("/metrics")
+    def metrics(collector_metrics: MetricsDep) -> Response:
+        return Response(collector_metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return app

@@ -1,0 +1,52 @@
+"""`bakeoff serve`: run the collector under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from bakeoff.errors import UsageError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", default="./bakeoff.duckdb", metavar="PATH", help="DuckDB file (created if missing)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7800, help="port to listen on (default 7800)")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="require 'Authorization: Bearer KEY' on /v1 (repeatable)",
+    )
+    parser.add_argument("--api-key-file", metavar="FILE", help="file of API keys, one per line")
+    parser.add_argument("--retention-days", type=float, metavar="DAYS", help="delete events older than this")
+    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+    from bakeoff.collector.app import create_app
+    from bakeoff.collector.settings import CollectorSettings, read_api_keys
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be in 1..65535, got {args.port}")
+    if args.retention_days is not None and args.retention_days <= 0:
+        raise UsageError(f"--retention-days must be positive, got {args.retention_days}")
+    directory = os.path.dirname(os.path.abspath(args.db))
+    if not os.path.isdir(directory):
+        raise UsageError(f"--db: folder {directory} does not exist")
+    try:
+        keys = read_api_keys(args.api_key, args.api_key_file)
+    except OSError as exc:
+        raise UsageError(f"--api-key-file: {exc.strerror}: {args.api_key_file}") from exc
+    settings = CollectorSettings(
+        db_path=args.db, host=args.host, port=args.port, api_keys=keys, retention_days=args.retention_days
+    )
+    print(f"bakeoff collector on http://{args.host}:{args.port} (db: {args.db})", flush=True)
+    uvicorn.run(
+        create_app(settings), host=args.host, port=args.port, log_level=args.log_level, access_log=False
+    )
+    return 0

@@ -1,0 +1,37 @@
+"""FastAPI dependencies: the app's store, committer and settings, as `Annotated` aliases for routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from bakeoff.collector.ingest import GroupCommitter
+from bakeoff.collector.metrics import CollectorMetrics
+from bakeoff.collector.settings import CollectorSettings
+from bakeoff.collector.store import Store
+from fastapi import Depends, Request
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_committer(request: Request) -> GroupCommitter:
+    committer: GroupCommitter = request.app.state.committer
+    return committer
+
+
+def get_settings(request: Request) -> CollectorSettings:
+    settings: CollectorSettings = request.app.state.settings
+    return settings
+
+
+def get_metrics(request: Request) -> CollectorMetrics:
+    metrics: CollectorMetrics = request.app.state.metrics
+    return metrics
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+CommitterDep = Annotated[GroupCommitter, Depends(get_committer)]
+SettingsDep = Annotated[CollectorSettings, Depends(get_settings)]
+MetricsDep = Annotated[CollectorMetrics, Depends(get_metrics)]

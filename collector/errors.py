@@ -1,0 +1,41 @@
+"""Client mistakes become 4xx answers with a reason; they never reach the logs as server errors."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+
+class ClientError(Exception):
+    """A request the collector refuses: HTTP `status` with `reason`."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def describe(error: ValidationError | RequestValidationError, limit: int = 5) -> str:
+    """`events.3.ts: must be ...; events.4.usage.input_tokens: ...` (the first few problems)."""
+    parts = []
+    for problem in error.errors()[:limit]:
+        location = ".".join(str(p) for p in problem.get("loc", ()) if p not in ("body",))
+        parts.append(f"{location or 'body'}: {problem.get('msg', 'invalid')}")
+    more = len(error.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn client mistakes into answers."""
+
+    @app.exception_handler(ClientError)
+    async def client_error(request: Request, exc: ClientError) -> JSONResponse:
+        request.app.state.metrics.rejected.labels(reason=str(exc.status)).inc()
+        return JSONResponse({"error": exc.reason}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        request.app.state.metrics.rejected.labels(reason="422").inc()
+        return JSONResponse({"error": describe(exc)}, status_code=422)

@@ -1,0 +1,66 @@
+"""A real collector (`bakeoff serve` under uvicorn, on a DuckDB file) in a subprocess on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class CollectorProcess:
+    """`bakeoff serve --db DB --port PORT [args...]`, started and stopped by tests."""
+
+    def __init__(self, db: Path, *args: str, port: int | None = None) -> None:
+        self.db = db
+        self.args = args
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> CollectorProcess:
+        command = [sys.executable, "-m", "bakeoff.cli", "serve", "--db", str(self.db), "--port", str(self.port),
+                   *self.args]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"collector exited: {self.process.stderr.read().decode() if self.process.stderr else ''}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("collector did not become healthy")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no checkpoint."""
+        if self.process is not None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            if self.process is not None and self.process.stderr is not None:
+                self.process.stderr.close()
+            self.process = None
