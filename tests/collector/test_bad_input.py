@@ -21,15 +21,30 @@ GOOD = {"id": "ok1", "ts": "2026-03-01T10:00:00Z", "provider": "openai", "api": 
         (b'{"events": "nope"}', 422, "events"),
         (b'{"events": [{"id": "x"}]}', 422, "events.0.ts"),
         (b'{"events": [{"id": "x", "ts": "yesterday", "provider": "p", "api": "a"}]}', 422, "RFC 3339"),
-        (b'{"events": [{"id": "x", "ts": "2026-01-01T00:00:00Z", "provider": "p", "api": "a", '
-         b'"usage": {"input_tokens": -3}}]}', 422, "events.0.usage.input_tokens"),
-        (b'{"events": [{"id": "x", "ts": "2026-01-01T00:00:00Z", "provider": "p", "api": "a", "bogus": 1}]}',
-         422, "bogus"),
-        (b'{"events": [{"id": "", "ts": "2026-01-01T00:00:00Z", "provider": "p", "api": "a"}]}', 422, "events.0.id"),
+        (
+            b'{"events": [{"id": "x", "ts": "2026-01-01T00:00:00Z", "provider": "p", "api": "a", '
+            b'"usage": {"input_tokens": -3}}]}',
+            422,
+            "events.0.usage.input_tokens",
+        ),
+        (
+            b'{"events": [{"id": "x", "ts": "2026-01-01T00:00:00Z", "provider": "p", "api": "a", "bogus": 1}]}',
+            422,
+            "bogus",
+        ),
+        (
+            b'{"events": [{"id": "", "ts": "2026-01-01T00:00:00Z", "provider": "p", "api": "a"}]}',
+            422,
+            "events.0.id",
+        ),
     ],
 )
-def test_malformed_and_wrong_typed_events(collector: CollectorProcess, body: bytes, status: int, reason: str) -> None:
-    response = httpx.post(collector.url + "/v1/events", content=body, headers={"Content-Type": "application/json"})
+def test_malformed_and_wrong_typed_events(
+    collector: CollectorProcess, body: bytes, status: int, reason: str
+) -> None:
+    response = httpx.post(
+        collector.url + "/v1/events", content=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == status
     assert reason in response.json()["error"]
     assert httpx.get(collector.url + "/healthz").json()["events"] == 0
@@ -37,7 +52,9 @@ def test_malformed_and_wrong_typed_events(collector: CollectorProcess, body: byt
 
 def test_encodings_and_sizes(collector: CollectorProcess) -> None:
     url = collector.url + "/v1/events"
-    assert httpx.post(url, content=b"\x1f\x8bgarbage", headers={"Content-Encoding": "gzip"}).status_code == 400
+    assert (
+        httpx.post(url, content=b"\x1f\x8bgarbage", headers={"Content-Encoding": "gzip"}).status_code == 400
+    )
     assert httpx.post(url, content=b"{}", headers={"Content-Encoding": "br"}).status_code == 415
     bomb = gzip.compress(b" " * (40 * 1024 * 1024))  # 40 MB of spaces, a few KB compressed
     response = httpx.post(url, content=bomb, headers={"Content-Encoding": "gzip"})
@@ -47,8 +64,13 @@ def test_encodings_and_sizes(collector: CollectorProcess) -> None:
 
 
 def test_hostile_values_are_stored_verbatim_or_refused(collector: CollectorProcess) -> None:
-    hostile = {**GOOD, "id": "h1", "model": "'; DROP TABLE events; --", "tags": ["\x00", "ü" * 50, "<script>"],
-               "attributes": {"k": "\u202e"}}
+    hostile = {
+        **GOOD,
+        "id": "h1",
+        "model": "'; DROP TABLE events; --",
+        "tags": ["\x00", "ü" * 50, "<script>"],
+        "attributes": {"k": "\u202e"},
+    }
     assert httpx.post(collector.url + "/v1/events", json={"events": [hostile]}).status_code == 202
     stored = httpx.get(collector.url + "/v1/events/h1").json()
     assert stored["model"] == hostile["model"] and stored["tags"] == hostile["tags"]

@@ -14,21 +14,34 @@ from support.collector import CollectorProcess
 
 
 def event(event_id: str, **fields: object) -> dict[str, object]:
-    base = {"id": event_id, "ts": "2026-03-01T10:00:00Z", "provider": "openai", "api": "chat.completions",
-            "model": "gpt-a", "request": {"messages": [{"role": "user", "content": "hi"}]}, "tags": ["t1"]}
+    base = {
+        "id": event_id,
+        "ts": "2026-03-01T10:00:00Z",
+        "provider": "openai",
+        "api": "chat.completions",
+        "model": "gpt-a",
+        "request": {"messages": [{"role": "user", "content": "hi"}]},
+        "tags": ["t1"],
+    }
     return {**base, **fields}
 
 
-def test_sdk_ships_into_the_collector(collector: CollectorProcess, llm_server: SimulatorServer,
-                                      tmp_path: Path) -> None:
+def test_sdk_ships_into_the_collector(
+    collector: CollectorProcess, llm_server: SimulatorServer, tmp_path: Path
+) -> None:
     bakeoff.init(collector.url, project="e2e", spool_dir=str(tmp_path / "spool"), flush_interval_s=0.05)
     try:
         with openai.OpenAI(base_url=llm_server.url + "/v1", api_key="k") as client:
             with bakeoff.tag("support"):
-                client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "a b"}])
+                client.chat.completions.create(
+                    model="gpt-test", messages=[{"role": "user", "content": "a b"}]
+                )
                 event_id = bakeoff.last_event_id()
-            list(client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "c"}],
-                                                stream=True))
+            list(
+                client.chat.completions.create(
+                    model="gpt-test", messages=[{"role": "user", "content": "c"}], stream=True
+                )
+            )
         assert event_id is not None
         bakeoff.feedback(event_id, 0.25, "wrong tone")
         assert bakeoff.flush(10)
@@ -54,22 +67,36 @@ def test_gzip_bodies(collector: CollectorProcess) -> None:
     import orjson
 
     body = gzip.compress(orjson.dumps({"events": [event("gz")]}))
-    response = httpx.post(collector.url + "/v1/events", content=body,
-                          headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    response = httpx.post(
+        collector.url + "/v1/events",
+        content=body,
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert response.status_code == 202 and response.json()["accepted"] == 1
 
 
 def test_feedback_before_its_event_is_joined_later(collector: CollectorProcess) -> None:
-    assert httpx.post(collector.url + "/v1/feedback", json={"event_id": "later", "score": 1.0}).status_code == 202
+    assert (
+        httpx.post(collector.url + "/v1/feedback", json={"event_id": "later", "score": 1.0}).status_code
+        == 202
+    )
     assert httpx.get(collector.url + "/v1/events/later").status_code == 404
     httpx.post(collector.url + "/v1/events", json={"events": [event("later")]})
     assert httpx.get(collector.url + "/v1/events/later").json()["feedback"][0]["score"] == 1.0
 
 
 def test_filters_and_paging(collector: CollectorProcess) -> None:
-    events = [event(f"e{i}", model="gpt-a" if i % 2 else "gpt-b", status="error" if i % 5 == 0 else "ok",
-                    error={"type": "RateLimitError"} if i % 5 == 0 else None,
-                    ts=f"2026-03-01T10:{i:02d}:00Z", tags=["odd" if i % 2 else "even"]) for i in range(20)]
+    events = [
+        event(
+            f"e{i}",
+            model="gpt-a" if i % 2 else "gpt-b",
+            status="error" if i % 5 == 0 else "ok",
+            error={"type": "RateLimitError"} if i % 5 == 0 else None,
+            ts=f"2026-03-01T10:{i:02d}:00Z",
+            tags=["odd" if i % 2 else "even"],
+        )
+        for i in range(20)
+    ]
     httpx.post(collector.url + "/v1/events", json={"events": events})
 
     def query(**params: object) -> dict:

@@ -32,13 +32,24 @@ class CollectorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> CollectorProcess:
-        command = [sys.executable, "-m", "bakeoff.cli", "serve", "--db", str(self.db), "--port", str(self.port),
-                   *self.args]
+        command = [
+            sys.executable,
+            "-m",
+            "bakeoff.cli",
+            "serve",
+            "--db",
+            str(self.db),
+            "--port",
+            str(self.port),
+            *self.args,
+        ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"collector exited: {self.process.stderr.read().decode() if self.process.stderr else ''}")
+                error = self.process.stderr.read().decode() if self.process.stderr else ""
+                self._reap()
+                raise RuntimeError(f"collector exited: {error}")
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
                     if response.status == 200:
@@ -51,16 +62,21 @@ class CollectorProcess:
         """kill -9: no shutdown, no checkpoint."""
         if self.process is not None:
             os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            self.process = None
+            self._reap()
 
     def stop(self) -> None:
+        """A clean shutdown (SIGTERM), falling back to kill -9."""
         if self.process is not None:
             self.process.terminate()
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
-                self.kill()
-            if self.process is not None and self.process.stderr is not None:
-                self.process.stderr.close()
-            self.process = None
+                os.kill(self.process.pid, signal.SIGKILL)
+            self._reap()
+
+    def _reap(self) -> None:
+        assert self.process is not None
+        self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        self.process = None
