@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import Response
+
 from bakeoff import __version__
 from bakeoff.collector import errors, routes_events, routes_feedback, routes_otlp
 from bakeoff.collector.auth import require_api_key
@@ -17,8 +20,6 @@ from bakeoff.collector.ingest import GroupCommitter
 from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.settings import CollectorSettings
 from bakeoff.collector.store import Store
-from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import Response
 
 logger = logging.getLogger("bakeoff.collector")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hmac
 
-from bakeoff.collector.errors import ClientError
 from fastapi import Request
+
+from bakeoff.collector.errors import ClientError
 
 
 def require_api_key(request: Request) -> None:

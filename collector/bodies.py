@@ -5,9 +5,10 @@ from __future__ import annotations
 import zlib
 from typing import TypeVar
 
-from bakeoff.collector.errors import ClientError, describe
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+
+from bakeoff.collector.errors import ClientError, describe
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -28,6 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
+
     from bakeoff.collector.app import create_app
     from bakeoff.collector.settings import CollectorSettings, read_api_keys
 

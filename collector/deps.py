@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Depends, Request
+
 from bakeoff.collector.ingest import GroupCommitter
 from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.settings import CollectorSettings
 from bakeoff.collector.store import Store
-from fastapi import Depends, Request
 
 
 def get_store(request: Request) -> Store:

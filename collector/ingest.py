@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
+
 from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.rows import to_columns
 from bakeoff.collector.store import Store

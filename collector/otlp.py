@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from bakeoff.schema import Event
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from bakeoff.schema import Event
 
 _LLM_MARKERS = ("gen_ai.operation.name", "gen_ai.system", "gen_ai.provider.name", "gen_ai.request.model")
 _PARAMS = {
@@ -182,45 +183,47 @@ def span_to_event(span: Any, resource: dict[str, Any]) -> Event | None:
     failed = span.status.code == _STATUS_ERROR
     start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
     trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
-    return Event(
-        id=f"otlp-{trace_id}-{span_id}",
-        project=str(resource.get("service.name") or "default"),
-        ts=datetime.fromtimestamp(start_ns / 1e9, UTC).isoformat().replace("+00:00", "Z"),
-        provider=provider,
-        api=api,
-        model=model,
-        request=request,
-        response=answer,
-        usage={
-            "input_tokens": _first(
-                attributes,
-                "gen_ai.usage.input_tokens",
-                "gen_ai.usage.prompt_tokens",
-                "llm.usage.prompt_tokens",
-            ),
-            "output_tokens": _first(
-                attributes,
-                "gen_ai.usage.output_tokens",
-                "gen_ai.usage.completion_tokens",
-                "llm.usage.completion_tokens",
-            ),
-        },
-        latency_ms=max(0.0, (end_ns - start_ns) / 1e6),
-        stream=bool(attributes.get("gen_ai.request.stream") or attributes.get("llm.is_streaming")),
-        status="error" if failed else "ok",
-        error={"type": str(attributes.get("error.type") or "error"), "message": span.status.message}
-        if failed
-        else None,
-        attributes={
-            "otlp.span_name": span.name,
-            **{
-                k: v
-                for k, v in attributes.items()
-                if k in ("gen_ai.response.id", "gen_ai.response.model", "server.address")
+    return Event.model_validate(
+        dict(
+            id=f"otlp-{trace_id}-{span_id}",
+            project=str(resource.get("service.name") or "default"),
+            ts=datetime.fromtimestamp(start_ns / 1e9, UTC).isoformat().replace("+00:00", "Z"),
+            provider=provider,
+            api=api,
+            model=model,
+            request=request,
+            response=answer,
+            usage={
+                "input_tokens": _first(
+                    attributes,
+                    "gen_ai.usage.input_tokens",
+                    "gen_ai.usage.prompt_tokens",
+                    "llm.usage.prompt_tokens",
+                ),
+                "output_tokens": _first(
+                    attributes,
+                    "gen_ai.usage.output_tokens",
+                    "gen_ai.usage.completion_tokens",
+                    "llm.usage.completion_tokens",
+                ),
             },
-        },
-        trace_id=trace_id,
-        span_id=span_id,
+            latency_ms=max(0.0, (end_ns - start_ns) / 1e6),
+            stream=bool(attributes.get("gen_ai.request.stream") or attributes.get("llm.is_streaming")),
+            status="error" if failed else "ok",
+            error={"type": str(attributes.get("error.type") or "error"), "message": span.status.message}
+            if failed
+            else None,
+            attributes={
+                "otlp.span_name": span.name,
+                **{
+                    k: v
+                    for k, v in attributes.items()
+                    if k in ("gen_ai.response.id", "gen_ai.response.model", "server.address")
+                },
+            },
+            trace_id=trace_id,
+            span_id=span_id,
+        )
     )
 
 

@@ -6,13 +6,14 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
 from bakeoff.collector.bodies import parse, read_body
 from bakeoff.collector.deps import CommitterDep, SettingsDep, StoreDep
 from bakeoff.collector.errors import ClientError
 from bakeoff.schema import Event
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 router = APIRouter()
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+
 from bakeoff.collector.bodies import parse, read_body
 from bakeoff.collector.deps import SettingsDep, StoreDep
 from bakeoff.collector.errors import ClientError, describe
 from bakeoff.collector.rows import parse_ts
 from bakeoff.schema import Feedback
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
 
 router = APIRouter()
 

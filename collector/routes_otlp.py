@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from bakeoff.collector.bodies import read_body
-from bakeoff.collector.deps import CommitterDep, MetricsDep, SettingsDep
-from bakeoff.collector.errors import ClientError, describe
-from bakeoff.collector.otlp import decode_json, decode_protobuf, events_from_request
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from pydantic import ValidationError
+
+from bakeoff.collector.bodies import read_body
+from bakeoff.collector.deps import CommitterDep, MetricsDep, SettingsDep
+from bakeoff.collector.errors import ClientError, describe
+from bakeoff.collector.otlp import decode_json, decode_protobuf, events_from_request
 
 router = APIRouter()
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+
 from bakeoff.schema import Event
 
 EVENT_SCHEMA = pa.schema(

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
+
 from bakeoff.collector.migrations import MIGRATIONS
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
 from bakeoff.replay.simulator_answers import Answer, echo_answer
 from bakeoff.replay.simulator_wire import (
     anthropic_events,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import wrapt
+
 from bakeoff.config import Settings
 from bakeoff.integrations import common
 from bakeoff.internal_errors import internal_errors

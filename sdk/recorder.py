@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry.trace import Span, Tracer
+
 from bakeoff import context, spans
 from bakeoff.config import Settings
 from bakeoff.internal_errors import handle_internal_error, logger
 from bakeoff.shipping.base import Sink
-from opentelemetry.trace import Span, Tracer
 
 _SENTINEL_TYPES = frozenset({"NotGiven", "Omit"})
 _NOT_RECORDED = frozenset({"extra_headers", "extra_query", "timeout", "extra_body"})

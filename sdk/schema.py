@@ -6,9 +6,10 @@ validates every incoming event with :class:`Event`, and replay reads dataset row
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 
@@ -68,6 +69,15 @@ class Event(BaseModel):
     attributes: dict[str, Scalar] = Field(default_factory=dict)
     trace_id: str | None = None
     span_id: str | None = None
+
+    @field_validator("ts")
+    @classmethod
+    def _rfc3339(cls, value: str) -> str:
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an RFC 3339 timestamp, e.g. 2026-01-31T12:00:00Z") from None
+        return value
 
 
 class Feedback(BaseModel):

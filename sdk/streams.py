@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import wrapt
+
 from bakeoff.internal_errors import handle_internal_error, internal_errors
 from bakeoff.recorder import Call
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+
 from bakeoff.integrations.common import make_wrapper, recorder, start
 from bakeoff.recorder import Call
 from bakeoff.streams import AsyncRecordingStream, RecordingManager, RecordingStream, current_scope

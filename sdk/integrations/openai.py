@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import wrapt
+
 from bakeoff.integrations.common import make_wrapper
 from bakeoff.recorder import Call
 from bakeoff.streams import AsyncRecordingStream, RecordingManager, RecordingStream

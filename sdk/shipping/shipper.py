@@ -18,6 +18,7 @@ from collections import deque
 from typing import Any
 
 import orjson
+
 from bakeoff.config import Settings
 from bakeoff.internal_errors import logger
 from bakeoff.shipping.spool import Spool

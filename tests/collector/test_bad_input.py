@@ -28,7 +28,8 @@ GOOD = {"id": "ok1", "ts": "2026-03-01T10:00:00Z", "provider": "openai", "api": 
             "events.0.usage.input_tokens",
         ),
         (
-            b'{"events": [{"id": "x", "ts": "2026-01-01T00:00:00Z", "provider": "p", "api": "a", "bogus": 1}]}',
+            b'{"events": [{"id": "x", "ts": "2026-01-01T00:00:00Z", "provider": "p", "api": "a", '
+            b'"bogus": 1}]}',
             422,
             "bogus",
         ),

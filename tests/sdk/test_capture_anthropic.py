@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import anthropic
 import pytest
+
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.schema import Event
 from bakeoff.shipping.base import InMemorySink

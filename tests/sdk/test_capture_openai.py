@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 
-import bakeoff
 import openai
 import pytest
+
+import bakeoff
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.schema import Event
 from bakeoff.shipping.base import InMemorySink

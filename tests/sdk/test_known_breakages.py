@@ -8,9 +8,10 @@ import sys
 import threading
 from collections.abc import Iterator
 
-import bakeoff
 import openai
 import pytest
+
+import bakeoff
 from bakeoff import instrument
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.shipping.base import InMemorySink

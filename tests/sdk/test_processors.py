@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import bakeoff
 import openai
 import pytest
+
+import bakeoff
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.shipping.base import InMemorySink
 

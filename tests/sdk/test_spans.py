@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import anthropic
-import bakeoff
 import openai
 import pytest
-from bakeoff.replay.simulator_server import SimulatorServer
-from bakeoff.shipping.base import InMemorySink
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
+
+import bakeoff
+from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.shipping.base import InMemorySink
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 

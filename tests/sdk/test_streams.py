@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import anthropic
 import openai
 import pytest
+
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.shipping.base import InMemorySink
 

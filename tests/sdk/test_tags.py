@@ -7,9 +7,10 @@ import contextvars
 import threading
 from collections.abc import Iterator
 
-import bakeoff
 import openai
 import pytest
+
+import bakeoff
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.shipping.base import InMemorySink
 

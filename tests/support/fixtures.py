@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import bakeoff
 import pytest
+
+import bakeoff
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.shipping.base import InMemorySink
-
 from support.collector import CollectorProcess
 from support.receiver import Receiver
 
