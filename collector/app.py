@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import Response
 
 from bakeoff import __version__
-from bakeoff.collector import errors, routes_events, routes_feedback, routes_otlp
+from bakeoff.collector import errors, routes_datasets, routes_events, routes_feedback, routes_otlp
 from bakeoff.collector.auth import require_api_key
 from bakeoff.collector.deps import MetricsDep, StoreDep
 from bakeoff.collector.ingest import GroupCommitter
@@ -24,7 +24,12 @@ from bakeoff.collector.store import Store
 logger = logging.getLogger("bakeoff.collector")
 
 # Routers of the /v1 API (all behind the API key). A part of the collector adds its router here.
-API_ROUTERS: list[APIRouter] = [routes_events.router, routes_feedback.router, routes_otlp.router]
+API_ROUTERS: list[APIRouter] = [
+    routes_events.router,
+    routes_feedback.router,
+    routes_otlp.router,
+    routes_datasets.router,
+]
 
 
 async def _retention_loop(store: Store, days: float, interval_s: float) -> None:

@@ -1,0 +1,226 @@
+"""Datasets: samples stored by name, exported as JSON lines, and test cases imported from files.
+
+One exported line is the event (the contract's schema) plus its `weight` and, for imported test
+cases, the `expected` answer: exactly what `bakeoff replay --dataset` reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from bakeoff.collector.rows import to_columns
+from bakeoff.collector.sampling import Sample, SampleSpec, draw
+from bakeoff.collector.store import Store
+from bakeoff.errors import UsageError
+from bakeoff.schema import Event
+
+
+class DatasetExists(UsageError):
+    """A dataset of that name exists already (pass replace=True to overwrite it)."""
+
+
+def _save(
+    store: Store,
+    name: str,
+    strategy: str,
+    params: dict[str, Any],
+    seed: int,
+    sample: Sample,
+    expected: dict[str, Any] | None = None,
+    replace: bool = False,
+) -> dict[str, Any]:
+    created = datetime.now(UTC)
+    with store.transaction() as cursor:
+        exists = cursor.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone()
+        if exists and not replace:
+            raise DatasetExists(f"dataset {name!r} exists already")
+        cursor.execute("DELETE FROM dataset_rows WHERE dataset = ?", [name])
+        cursor.execute("DELETE FROM datasets WHERE name = ?", [name])
+        cursor.execute(
+            "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                name,
+                strategy,
+                orjson.dumps({**params, "weighting": sample.weighting}).decode(),
+                seed,
+                created,
+                sample.population,
+                len(sample.rows),
+            ],
+        )
+        rows = [
+            (
+                name,
+                position,
+                event_id,
+                weight,
+                stratum,
+                orjson.dumps(expected[event_id]).decode() if expected and event_id in expected else None,
+            )
+            for position, (event_id, weight, stratum) in enumerate(sample.rows)
+        ]
+        if rows:
+            cursor.executemany("INSERT INTO dataset_rows VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return {
+        "dataset": name,
+        "strategy": strategy,
+        "size": len(sample.rows),
+        "population": sample.population,
+        "seed": seed,
+        "weighting": sample.weighting,
+        "created": created.isoformat().replace("+00:00", "Z"),
+        "params": params,
+    }
+
+
+def create_sample(store: Store, name: str, spec: SampleSpec, replace: bool = False) -> dict[str, Any]:
+    """Draw a sample by `spec` and store it as dataset `name`; returns its summary."""
+    sample = draw(store.cursor(), spec)
+    params = {
+        "n": spec.n,
+        "by": spec.by,
+        "allocation": spec.allocation,
+        "filters": {k: str(v) for k, v in spec.filters.items() if v is not None},
+    }
+    return _save(store, name, spec.strategy, params, spec.seed, sample, replace=replace)
+
+
+def list_datasets(store: Store) -> list[dict[str, Any]]:
+    rows = (
+        store.cursor()
+        .execute(
+            "SELECT name, strategy, params, seed, "
+            "strftime(created_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'), "
+            "population, size FROM datasets ORDER BY created_at DESC"
+        )
+        .fetchall()
+    )
+    return [
+        {
+            "name": n,
+            "strategy": s,
+            "params": orjson.loads(p),
+            "seed": seed,
+            "created": c,
+            "population": pop,
+            "size": size,
+        }
+        for n, s, p, seed, c, pop, size in rows
+    ]
+
+
+def export_lines(store: Store, name: str) -> Iterator[bytes] | None:
+    """The dataset as JSON lines (event + `weight` [+ `expected`]), or None when there is no such dataset."""
+    cursor = store.cursor()
+    if cursor.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone() is None:
+        return None
+    rows = cursor.execute(
+        "SELECT e.body, r.weight, r.expected, r.stratum "
+        "FROM dataset_rows r JOIN events e ON e.id = r.event_id "
+        "WHERE r.dataset = ? ORDER BY r.position",
+        [name],
+    ).fetchall()
+
+    def lines() -> Iterator[bytes]:
+        for body, weight, expected, stratum in rows:
+            row = orjson.loads(body)
+            row["weight"] = weight
+            if expected is not None:
+                row["expected"] = orjson.loads(expected)
+            if stratum is not None:
+                row["stratum"] = stratum
+            yield orjson.dumps(row) + b"\n"
+
+    return lines()
+
+
+# -- importing test cases ---------------------------------------------------------------------------------
+
+
+def parse_cases(data: bytes, filename: str) -> list[dict[str, Any]]:
+    """Test cases from JSON lines, CSV (`id,input,expected,tags`) or YAML (a list); errors name the line."""
+    text = data.decode("utf-8-sig")
+    if filename.endswith((".yaml", ".yml")):
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{filename}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, list) or not all(isinstance(row, dict) for row in loaded):
+            raise UsageError(f"{filename}: expected a YAML list of test cases")
+        return loaded
+    if filename.endswith(".csv"):
+        rows = list(csv.DictReader(io.StringIO(text)))
+        for row in rows:
+            if row.get("tags"):
+                row["tags"] = [t.strip() for t in str(row["tags"]).split(",") if t.strip()]
+        return rows
+    cases = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            case = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise UsageError(f"{filename}:{number}: not valid JSON: {exc}") from exc
+        if not isinstance(case, dict):
+            raise UsageError(f"{filename}:{number}: expected a JSON object")
+        cases.append(case)
+    return cases
+
+
+def case_to_event(case: dict[str, Any], index: int, source: str) -> tuple[Event, Any]:
+    """An imported row as an event plus its expected answer; plain test cases become chat requests."""
+    if "request" in case and "provider" in case:
+        expected = case.get("expected")
+        body = {k: v for k, v in case.items() if k not in ("expected", "weight", "stratum")}
+        return Event.model_validate(body), expected
+    if "input" not in case:
+        raise UsageError(f"{source}: row {index + 1} has neither 'input' nor an event's 'request'")
+    prompt = case["input"]
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    if not isinstance(messages, list):
+        raise UsageError(f"{source}: row {index + 1}: 'input' must be text or a list of messages")
+    tags = case.get("tags") or []
+    event = Event.model_validate(
+        {
+            "id": str(case.get("id") or f"{source}-{index + 1}"),
+            "ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "provider": "dataset",
+            "api": "chat.completions",
+            "model": str(case.get("model") or ""),
+            "request": {"messages": messages},
+            "tags": [tags] if isinstance(tags, str) else list(tags),
+        }
+    )
+    return event, case.get("expected")
+
+
+def import_cases(
+    store: Store, name: str, cases: list[dict[str, Any]], source: str, replace: bool = False
+) -> dict[str, Any]:
+    """Store test cases as events (source 'import') and as dataset `name` carrying their `expected`."""
+    from pydantic import ValidationError
+
+    pairs = []
+    for index, case in enumerate(cases):
+        try:
+            pairs.append(case_to_event(case, index, source))
+        except ValidationError as exc:
+            raise UsageError(
+                f"{source}: row {index + 1}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
+            ) from exc
+    if not pairs:
+        raise UsageError(f"{source}: no test cases")
+    events = [event for event, _ in pairs]
+    store.insert_events(to_columns(events, "import", datetime.now(UTC)))
+    expected = {event.id: value for event, value in pairs if value is not None}
+    sample = Sample([(event.id, 1.0, None) for event in events], len(events), weighting="none")
+    return _save(store, name, "import", {"source": source}, 0, sample, expected, replace=replace)

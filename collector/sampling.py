@@ -1,0 +1,213 @@
+"""Sampling strategies: which events go into a dataset, and the weight that makes each row count.
+
+Every strategy picks ids first (never sorting whole rows) over the events that match the filters, with
+a seeded hash of the id as its random key, so the same seed on the same data gives the same sample.
+Each row carries its weight, the inverse of its inclusion probability, so that averages over a dataset
+can be re-weighted into estimates for the whole traffic. `errors` and `recent` are not probability
+samples: their rows weigh 1 and the dataset's params say `"weighting": "none"`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import duckdb
+
+from bakeoff.collector.store import event_filters
+
+STRATEGIES = ("random", "stratified", "feedback", "errors", "recent", "diverse")
+Strategy = Literal["random", "stratified", "feedback", "errors", "recent", "diverse"]
+STRATUM_SQL = {"model": "model", "provider": "provider", "tag": "coalesce(tags[1], '(untagged)')"}
+
+
+@dataclass
+class SampleSpec:
+    """What to sample: strategy, size, stratification, seed and event filters."""
+
+    strategy: Strategy
+    n: int
+    by: Literal["tag", "model", "provider"] = "tag"
+    allocation: Literal["proportional", "equal"] = "proportional"
+    seed: int = 0
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Sample:
+    """The chosen rows, in dataset order: `(event_id, weight, stratum)`, and the population size."""
+
+    rows: list[tuple[str, float, str | None]]
+    population: int
+    weighting: str = "inverse-inclusion-probability"
+
+
+def _key(seed: int) -> str:
+    # md5 rather than DuckDB's hash(): the same across DuckDB versions, so a seed means the same sample.
+    return f"md5_number(id || ':{int(seed)}')"
+
+
+def draw(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec) -> Sample:
+    """Draw a sample according to `spec` from the events table."""
+    if spec.n <= 0:
+        raise ValueError("n must be positive")
+    where, params = event_filters(spec.filters)
+    drawer = {
+        "random": _random,
+        "stratified": _stratified,
+        "feedback": _feedback,
+        "errors": _errors,
+        "recent": _recent,
+        "diverse": _diverse,
+    }[spec.strategy]
+    return drawer(cursor, spec, where, params)
+
+
+def _count(cursor: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> int:
+    (total,) = cursor.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone() or (0,)
+    return int(total)
+
+
+def _random(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+    population = _count(cursor, where, params)
+    ids = cursor.execute(
+        f"SELECT id FROM events WHERE {where} ORDER BY {_key(spec.seed)} LIMIT ?", [*params, spec.n]
+    ).fetchall()
+    weight = population / len(ids) if ids else 0.0
+    return Sample([(i, weight, None) for (i,) in ids], population)
+
+
+def allocate(sizes: dict[str, int], n: int, allocation: str) -> dict[str, int]:
+    """Per-stratum sample sizes summing to min(n, population): proportional (largest remainder) or equal."""
+    total = sum(sizes.values())
+    n = min(n, total)
+    if allocation == "equal":
+        counts = {h: 0 for h in sizes}
+        remaining = n
+        open_strata = sorted(sizes, key=lambda h: (sizes[h], h))
+        while remaining and open_strata:
+            share = max(1, remaining // len(open_strata))
+            for h in list(open_strata):
+                take = min(share, sizes[h] - counts[h], remaining)
+                counts[h] += take
+                remaining -= take
+                if counts[h] == sizes[h]:
+                    open_strata.remove(h)
+                if not remaining:
+                    break
+        return counts
+    quotas = {h: n * size / total for h, size in sizes.items()}
+    counts = {h: math.floor(q) for h, q in quotas.items()}
+    for h in sorted(quotas, key=lambda h: (-(quotas[h] - counts[h]), h))[: n - sum(counts.values())]:
+        counts[h] += 1
+    return counts
+
+
+def _stratified(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+    stratum = STRATUM_SQL[spec.by]
+    sizes = dict(
+        cursor.execute(
+            f"SELECT {stratum} AS h, count(*) FROM events WHERE {where} GROUP BY h", params
+        ).fetchall()
+    )
+    counts = allocate(sizes, spec.n, spec.allocation)
+    if not any(counts.values()):
+        return Sample([], sum(sizes.values()))
+    cursor.execute("CREATE OR REPLACE TEMP TABLE _alloc (h VARCHAR, k BIGINT)")
+    cursor.executemany("INSERT INTO _alloc VALUES (?, ?)", [(h, k) for h, k in counts.items() if k])
+    rows = cursor.execute(
+        f"""
+        SELECT s.id, s.h FROM (
+            SELECT id, h, row_number() OVER (PARTITION BY h ORDER BY key) AS rank FROM (
+                SELECT id, {stratum} AS h, {_key(spec.seed)} AS key FROM events WHERE {where}
+            )
+        ) s JOIN _alloc a ON s.h = a.h WHERE s.rank <= a.k ORDER BY s.h, s.rank
+        """,
+        params,
+    ).fetchall()
+    return Sample([(i, sizes[h] / counts[h], h) for i, h in rows], sum(sizes.values()))
+
+
+def _feedback(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+    """Probability proportional to (1 - mean feedback score): low scores first, weighted.
+
+    Drawn with Efraimidis-Spirakis keys; inclusion probabilities are the PPS ones, n * s_i / sum(s),
+    capped at 1 (the capped rows are taken for sure and the rest re-apportioned).
+    """
+    scored = cursor.execute(
+        f"""
+        SELECT e.id, 1.0 - avg(f.score) + 0.05 AS size,
+               -ln(((md5_number(e.id || ':{int(spec.seed)}') % 1000000007) + 1) / 1000000008.0) AS u
+        FROM events e JOIN feedback f ON f.event_id = e.id
+        WHERE {where.replace("list_contains(tags", "list_contains(e.tags")} GROUP BY e.id
+        """,
+        params,
+    ).fetchall()
+    if not scored:
+        return Sample([], 0)
+    sizes = {i: s for i, s, _ in scored}
+    probabilities = pps_probabilities(sizes, spec.n)
+    chosen = sorted(scored, key=lambda row: (row[2] / row[1], row[0]))[: spec.n]
+    return Sample([(i, 1.0 / probabilities[i], None) for i, _, _ in chosen], len(scored))
+
+
+def pps_probabilities(sizes: dict[str, float], n: int) -> dict[str, float]:
+    """Inclusion probabilities proportional to size for a sample of n, with the ones over 1 capped."""
+    probabilities: dict[str, float] = {}
+    remaining = dict(sizes)
+    slots = min(n, len(sizes))
+    while remaining:
+        total = sum(remaining.values())
+        capped = {i for i, s in remaining.items() if slots * s / total >= 1.0}
+        if not capped:
+            probabilities.update({i: slots * s / total for i, s in remaining.items()})
+            break
+        for i in capped:
+            probabilities[i] = 1.0
+            del remaining[i]
+        slots -= len(capped)
+        if slots <= 0:
+            probabilities.update({i: 0.0 for i in remaining})
+            break
+    return probabilities
+
+
+def _errors(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+    population = _count(cursor, where, params)
+    ids = cursor.execute(
+        f"SELECT id FROM events WHERE {where} "
+        f"ORDER BY (status = 'error') DESC, latency_ms DESC NULLS LAST, {_key(spec.seed)} LIMIT ?",
+        [*params, spec.n],
+    ).fetchall()
+    return Sample([(i, 1.0, None) for (i,) in ids], population, weighting="none")
+
+
+def _recent(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+    population = _count(cursor, where, params)
+    ids = cursor.execute(
+        f"SELECT id FROM events WHERE {where} ORDER BY ts DESC, {_key(spec.seed)} LIMIT ?", [*params, spec.n]
+    ).fetchall()
+    return Sample([(i, 1.0, None) for (i,) in ids], population, weighting="none")
+
+
+def _diverse(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+    """One representative per group of near-duplicate prompts, groups drawn at random.
+
+    Prompts equal after normalisation (case, white space) share a `prompt_hash`; a representative
+    weighs its group's size times (groups / n), so the weights still sum to the population.
+    """
+    groups = cursor.execute(
+        f"""
+        SELECT arg_min(id, key), count(*) AS size FROM (
+            SELECT id, prompt_hash, {_key(spec.seed)} AS key FROM events WHERE {where}
+        ) GROUP BY prompt_hash ORDER BY min(key) LIMIT ?
+        """,
+        [*params, spec.n],
+    ).fetchall()
+    population = _count(cursor, where, params)
+    (group_count,) = cursor.execute(
+        f"SELECT count(DISTINCT prompt_hash) FROM events WHERE {where}", params
+    ).fetchone() or (0,)
+    scale = group_count / len(groups) if groups else 0.0
+    return Sample([(i, size * scale, None) for i, size in groups], population)
