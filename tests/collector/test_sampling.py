@@ -25,13 +25,22 @@ def make_events() -> list[Event]:
     for tag, count in STRATA.items():
         for i in range(count):
             failed = rng.random() < 0.05
-            events.append(Event.model_validate({
-                "id": f"{tag}-{i}", "ts": (START + timedelta(minutes=len(events))).isoformat(),
-                "provider": "openai", "api": "chat.completions", "model": "gpt-a" if i % 3 else "gpt-b",
-                "request": {"messages": [{"role": "user", "content": f"{tag} question {i % 50}"}]},
-                "tags": [tag], "status": "error" if failed else "ok",
-                "error": {"type": "APIError"} if failed else None, "latency_ms": float(rng.randint(100, 5000)),
-            }))
+            events.append(
+                Event.model_validate(
+                    {
+                        "id": f"{tag}-{i}",
+                        "ts": (START + timedelta(minutes=len(events))).isoformat(),
+                        "provider": "openai",
+                        "api": "chat.completions",
+                        "model": "gpt-a" if i % 3 else "gpt-b",
+                        "request": {"messages": [{"role": "user", "content": f"{tag} question {i % 50}"}]},
+                        "tags": [tag],
+                        "status": "error" if failed else "ok",
+                        "error": {"type": "APIError"} if failed else None,
+                        "latency_ms": float(rng.randint(100, 5000)),
+                    }
+                )
+            )
     return events
 
 
@@ -111,7 +120,8 @@ def test_errors_first_then_slowest(store: Store) -> None:
     assert all(statuses[i] == "error" for i, _, _ in rows[:failures])
     tail = [latency[i] for i, _, _ in rows[failures:]]
     assert tail == sorted(tail, reverse=True) and tail[0] == max(
-        v for k, v in latency.items() if statuses[k] == "ok")
+        v for k, v in latency.items() if statuses[k] == "ok"
+    )
 
 
 def test_recent_is_newest_first(store: Store) -> None:
