@@ -31,7 +31,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             received_at   TIMESTAMPTZ NOT NULL,
             trace_id      VARCHAR,
             span_id       VARCHAR,
-            body          JSON NOT NULL            -- the whole event as received (request, response, ...)
+            body          VARCHAR NOT NULL         -- the whole event as JSON (request, response, ...)
         );
         CREATE TABLE feedback (
             event_id    VARCHAR NOT NULL,

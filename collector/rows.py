@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import pyarrow as pa
 
 from bakeoff.schema import Event
@@ -38,8 +36,6 @@ EVENT_SCHEMA = pa.schema(
     ]
 )
 
-_SPACE = re.compile(r"\s+")
-
 
 def parse_ts(value: str) -> datetime:
     """An RFC 3339 timestamp as an aware UTC datetime (naive values are taken as UTC)."""
@@ -66,40 +62,38 @@ def prompt_text(request: dict[str, Any]) -> str:
 
 
 def prompt_hash(request: dict[str, Any]) -> int:
-    """64-bit hash of the normalised prompt text: case and white space do not matter."""
-    normalised = _SPACE.sub(" ", prompt_text(request).lower()).strip()
+    """64-bit hash of the normalised prompt text: case and runs of white space do not matter."""
+    normalised = " ".join(prompt_text(request).lower().split())
     return int.from_bytes(hashlib.blake2b(normalised.encode(), digest_size=8).digest(), "big")
 
 
 def to_columns(events: list[Event], source: str, received_at: datetime) -> pa.Table:
-    """An Arrow table of `events` in the `events` table's column order."""
-    columns: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
-    for event in events:
-        body = event.model_dump(mode="json")
-        error = event.error
-        values = (
-            event.id,
-            event.project,
-            parse_ts(event.ts),
-            event.provider,
-            event.api,
-            event.model,
-            event.status,
-            error.type if error else None,
-            error.status_code if error else None,
-            event.latency_ms,
-            event.ttft_ms,
-            event.stream,
-            event.usage.input_tokens,
-            event.usage.output_tokens,
-            event.tags,
-            source,
-            prompt_hash(event.request),
-            received_at,
-            event.trace_id,
-            event.span_id,
-            orjson.dumps(body).decode(),
-        )
-        for name, value in zip(EVENT_SCHEMA.names, values, strict=True):
-            columns[name].append(value)
-    return pa.table(columns, schema=EVENT_SCHEMA)
+    """An Arrow table of `events` in the `events` table's column order (built column by column)."""
+    count = len(events)
+    errors = [event.error for event in events]
+    columns: list[list[Any]] = [
+        [e.id for e in events],
+        [e.project for e in events],
+        [parse_ts(e.ts) for e in events],
+        [e.provider for e in events],
+        [e.api for e in events],
+        [e.model for e in events],
+        [e.status for e in events],
+        [err.type if err else None for err in errors],
+        [err.status_code if err else None for err in errors],
+        [e.latency_ms for e in events],
+        [e.ttft_ms for e in events],
+        [e.stream for e in events],
+        [e.usage.input_tokens for e in events],
+        [e.usage.output_tokens for e in events],
+        [e.tags for e in events],
+        [source] * count,
+        [prompt_hash(e.request) for e in events],
+        [received_at] * count,
+        [e.trace_id for e in events],
+        [e.span_id for e in events],
+        [e.model_dump_json() for e in events],
+    ]
+    return pa.Table.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(columns, EVENT_SCHEMA, strict=True)], schema=EVENT_SCHEMA
+    )
