@@ -19,15 +19,9 @@ from bakeoff.errors import MissingDependencyError, UsageError
 # name -> (module, one-line help). The modules import their heavy dependencies inside run().
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bakeoff.cli.run_cmd", "run a Python program with every LLM call recorded (no code change)"),
-    "serve": ("bakeoff.collector.cli_serve", "run the collector: ingest, storage, sampling, dashboard"),
+    "serve": ("bakeoff.collector.cli_serve", "run the collector: ingest, storage, sampling"),
     "sample": ("bakeoff.collector.cli_sample", "sample recorded events into a reproducible dataset"),
     "dataset": ("bakeoff.collector.cli_dataset", "import test cases (JSON lines, CSV, YAML) as a dataset"),
-    "replay": ("bakeoff.replay.cli_replay", "re-run a dataset against alternative providers and score it"),
-    "compare": ("bakeoff.replay.cli_compare", "compare providers of a run with paired statistics"),
-    "recommend": ("bakeoff.replay.cli_recommend", "pick the provider to use under constraints"),
-    "watch": ("bakeoff.replay.cli_watch", "replay new traffic on a schedule and alert on regressions"),
-    "report": ("bakeoff.replay.cli_report", "write a self-contained HTML report of a run"),
-    "demo": ("bakeoff.replay.cli_demo", "the whole loop, offline, on simulated providers"),
 }
 
 # Third-party module -> the extra that installs it, for the message a missing dependency gets.
