@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,12 +16,14 @@ def first_shell_block() -> list[str]:
     return [line for line in match.group(1).splitlines() if line.strip()]
 
 
-def test_first_block_is_install_and_demo_then_install_and_tests() -> None:
+def test_first_block_is_install_and_main_job_then_install_and_tests() -> None:
     lines = first_shell_block()
     assert len(lines) == 2
-    install_demo, install_tests = lines
-    assert install_demo.startswith("pip install") and "bakeoff demo" in install_demo
-    assert install_tests.startswith("pip install") and "pytest" in install_tests
+    install_and_run, install_and_test = lines
+    assert install_and_run.startswith("pip install") and " && " in install_and_run
+    job = shlex.split(install_and_run.split(" && ", 1)[1])
+    assert job[:2] == ["bakeoff", "demo"] or (job[0] == "python" and (ROOT / job[1]).is_file())
+    assert install_and_test.startswith("pip install") and "pytest" in install_and_test
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
