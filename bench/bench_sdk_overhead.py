@@ -22,6 +22,8 @@ import time
 from typing import Any
 
 MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve"}]
+# A longer answer: the slope between the two stream lengths is the cost of one more chunk.
+LONG_MESSAGES = [{"role": "user", "content": " ".join(["word"] * 72)}]
 
 
 def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
@@ -70,14 +72,14 @@ def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
             _ = result.choices[0].message.content, result.usage.total_tokens
         return time.thread_time_ns() - cpu, time.perf_counter_ns() - wall
 
-    def run(stream: bool) -> dict[str, list[int]]:
+    def run(stream: bool, messages: list[dict[str, str]] = MESSAGES) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {"plain_cpu": [], "plain_wall": [], "inst_cpu": [], "inst_wall": []}
         for i in range(calls):
             order = [("plain", plain), ("inst", resource.create)]
             if i % 2:
                 order.reverse()
             for name, fn in order:
-                cpu, wall = timed(fn, model="m", messages=MESSAGES, stream=stream)
+                cpu, wall = timed(fn, model="m", messages=messages, stream=stream)
                 out[f"{name}_cpu"].append(cpu)
                 out[f"{name}_wall"].append(wall)
         return out
@@ -90,9 +92,14 @@ def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
         resource.create(model="m", messages=MESSAGES)
     plain_run = run(stream=False)
     stream_run = run(stream=True)
+    long_run = run(stream=True, messages=LONG_MESSAGES)
     chunks = sum(1 for _ in plain(model="m", messages=MESSAGES, stream=True))
+    long_chunks = sum(1 for _ in plain(model="m", messages=LONG_MESSAGES, stream=True))
     median = statistics.median
+    long_added = (median(long_run["inst_cpu"]) - median(long_run["plain_cpu"])) / 1000
+    stream_added = (median(stream_run["inst_cpu"]) - median(stream_run["plain_cpu"])) / 1000
     return {
+        "chunk_cpu_us": (long_added - stream_added) / (long_chunks - chunks),
         "call_cpu_us": (median(plain_run["inst_cpu"]) - median(plain_run["plain_cpu"])) / 1000,
         "call_wall_us": (median(plain_run["inst_wall"]) - median(plain_run["plain_wall"])) / 1000,
         "plain_wall_us": median(plain_run["plain_wall"]) / 1000,
@@ -130,9 +137,10 @@ def _start_receiver() -> tuple[subprocess.Popen[str], str]:
 
 def _report(name: str, figures: dict[str, float]) -> None:
     print(f"{name} added CPU per call (median): {figures['call_cpu_us']:.1f} us")
-    per_chunk = (figures["stream_cpu_us"] - figures["call_cpu_us"]) / figures["chunks"]
     print(f"{name} added CPU per stream of {figures['chunks']} chunks: {figures['stream_cpu_us']:.1f} us")
-    print(f"{name} added CPU per streamed chunk (beyond the per-call cost): {per_chunk:.2f} us")
+    print(
+        f"{name} added CPU per streamed chunk (slope between stream lengths): {figures['chunk_cpu_us']:.2f} us"
+    )
     print(
         f"{name} added wall time per call: {100 * figures['call_wall_us'] / figures['plain_wall_us']:.2f} %"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from opentelemetry.trace import Span, Tracer
@@ -64,7 +65,6 @@ class Call:
 
     __slots__ = (
         "_recorder",
-        "_span",
         "_start_ns",
         "api",
         "attributes",
@@ -73,6 +73,7 @@ class Call:
         "model",
         "provider",
         "request",
+        "span",
         "stream",
         "tags",
         "ts",
@@ -89,7 +90,7 @@ class Call:
         span: Span | None,
     ) -> None:
         self._recorder = recorder
-        self._span = span
+        self.span = span
         self._start_ns = time.perf_counter_ns()
         self.ts = time.time()
         self.provider = provider
@@ -120,18 +121,20 @@ class Call:
         self.done = True
         latency_ms = (time.perf_counter_ns() - self._start_ns) / 1e6
         try:
-            self._recorder.emit(self._event(response, usage, error, latency_ms), self._span)
+            self._recorder.finish(self, response, usage, error_info(error) if error else None, latency_ms)
         except Exception:
             handle_internal_error("recording an LLM call")
 
-    def _event(
+    def event(
         self,
         response: dict[str, Any] | None,
         usage: dict[str, Any] | None,
-        error: BaseException | None,
+        error: dict[str, Any] | None,
         latency_ms: float,
+        trace_ids: tuple[str | None, str | None],
     ) -> dict[str, Any]:
-        trace_id, span_id = spans.span_ids(self._span)
+        """The call's event, in the contract's schema."""
+        trace_id, span_id = trace_ids
         settings = self._recorder.settings
         tags = list(settings.tags) + [t for t in self.tags if t not in settings.tags]
         return {
@@ -149,7 +152,7 @@ class Call:
             "ttft_ms": self.ttft_ms if self.stream else None,
             "stream": self.stream,
             "status": "error" if error is not None else "ok",
-            "error": error_info(error) if error is not None else None,
+            "error": error,
             "tags": tags,
             "attributes": self.attributes,
             "trace_id": trace_id,
@@ -192,25 +195,45 @@ class Recorder:
         """False while no TracerProvider is configured: a span would record nothing, so none is made."""
         return self._explicit_tracer or spans.tracing_configured()
 
-    def emit(self, event: dict[str, Any], span: Span | None) -> None:
-        context.set_last_event_id(event["id"])
-        if span is not None:
-            spans.end_call_span(span, event)
-        if self._threshold is not None and int(event["id"][:8], 16) >= self._threshold:
+    def finish(
+        self,
+        call: Call,
+        response: dict[str, Any] | None,
+        usage: dict[str, Any] | None,
+        error: dict[str, Any] | None,
+        latency_ms: float,
+    ) -> None:
+        """Hand a finished call to the sink; what can wait (building the event, processors) runs later."""
+        context.set_last_event_id(call.event_id)
+        trace_ids = spans.span_ids(call.span)  # the caller's context, so read now
+        if call.span is not None:
+            event = call.event(response, usage, error, latency_ms, trace_ids)
+            spans.end_call_span(call.span, event)
+        if self._threshold is not None and int(call.event_id[:8], 16) >= self._threshold:
             return
+        self.sink.submit_event(partial(self._processed, call, response, usage, error, latency_ms, trace_ids))
+
+    def _processed(
+        self,
+        call: Call,
+        response: dict[str, Any] | None,
+        usage: dict[str, Any] | None,
+        error: dict[str, Any] | None,
+        latency_ms: float,
+        trace_ids: tuple[str | None, str | None],
+    ) -> dict[str, Any] | None:
+        """The event as it leaves the process: content stripped on request, then redacted (None: dropped)."""
+        event = call.event(response, usage, error, latency_ms, trace_ids)
         if not self.settings.capture_content:
             strip_content(event)
         redact: Callable[[dict[str, Any]], dict[str, Any] | None] | None = self.settings.redact
-        if redact is not None:
-            try:
-                redacted = redact(event)
-            except Exception:
-                logger.warning("bakeoff: the redact callable raised; the event is dropped", exc_info=True)
-                return
-            if redacted is None:
-                return
-            event = redacted
-        self.sink.submit_event(event)
+        if redact is None:
+            return event
+        try:
+            return redact(event)
+        except Exception:
+            logger.warning("bakeoff: the redact callable raised; the event is dropped", exc_info=True)
+            return None
 
 
 def strip_content(event: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ import orjson
 
 from bakeoff.config import Settings
 from bakeoff.internal_errors import logger
+from bakeoff.shipping.base import PendingEvent, materialize
 from bakeoff.shipping.spool import Spool
 from bakeoff.shipping.transport import Outcome, Transport
 
@@ -44,6 +45,20 @@ def encode(kind: str, items: list[dict[str, Any]]) -> bytes:
     return gzip.compress(orjson.dumps({kind: items}, default=_default), compresslevel=5)
 
 
+def _built(items: list[PendingEvent]) -> list[dict[str, Any]]:
+    """Build the pending events (content processors and redaction run here, off the caller's thread)."""
+    built = []
+    for item in items:
+        try:
+            event = materialize(item)
+        except Exception:
+            logger.warning("bakeoff: an event could not be built; it is dropped", exc_info=True)
+            continue
+        if event is not None:
+            built.append(event)
+    return built
+
+
 class HttpShipper:
     """A :class:`~bakeoff.shipping.base.Sink` that delivers to `settings.collector_url`."""
 
@@ -59,7 +74,7 @@ class HttpShipper:
 
     def _reset(self) -> None:
         """Fresh queue, lock and thread state (at start, and in a forked child: the parent's stay its own)."""
-        self._queues: dict[str, deque[dict[str, Any]]] = {"events": deque(), "feedback": deque()}
+        self._queues: dict[str, deque[PendingEvent]] = {"events": deque(), "feedback": deque()}
         self._wake = threading.Event()
         self._idle = threading.Condition()
         self._busy = False
@@ -74,13 +89,13 @@ class HttpShipper:
 
     # -- the calling thread ------------------------------------------------------------------------------
 
-    def submit_event(self, event: dict[str, Any]) -> None:
+    def submit_event(self, event: PendingEvent) -> None:
         self._submit("events", event)
 
     def submit_feedback(self, feedback: dict[str, Any]) -> None:
         self._submit("feedback", feedback)
 
-    def _submit(self, kind: str, item: dict[str, Any]) -> None:
+    def _submit(self, kind: str, item: PendingEvent) -> None:
         if self._closed:
             return
         queue = self._queues[kind]
@@ -121,8 +136,9 @@ class HttpShipper:
             self._busy = True
         for kind, queue in self._queues.items():
             while queue:
-                batch = [queue.popleft() for _ in range(min(len(queue), self.settings.batch_size))]
-                self._deliver_or_spool(kind, len(batch), encode(kind, batch))
+                batch = _built([queue.popleft() for _ in range(min(len(queue), self.settings.batch_size))])
+                if batch:
+                    self._deliver_or_spool(kind, len(batch), encode(kind, batch))
         self._drain_spool()
 
     def _deliver_or_spool(self, kind: str, count: int, body: bytes) -> None:
@@ -198,7 +214,7 @@ class HttpShipper:
         self.flush(2.0)
         # What the collector did not take in time waits in the spool for the next process.
         for kind, queue in self._queues.items():
-            items = list(queue)
+            items = _built(list(queue))
             queue.clear()
             if items:
                 self.spool.put(kind, len(items), encode(kind, items))
