@@ -139,7 +139,7 @@ def _report(name: str, figures: dict[str, float]) -> None:
     print(f"{name} added CPU per call (median): {figures['call_cpu_us']:.1f} us")
     print(f"{name} added CPU per stream of {figures['chunks']} chunks: {figures['stream_cpu_us']:.1f} us")
     print(
-        f"{name} added CPU per streamed chunk (slope between stream lengths): {figures['chunk_cpu_us']:.2f} us"
+        f"{name} added CPU per streamed chunk (slope over stream lengths): {figures['chunk_cpu_us']:.2f} us"
     )
     print(
         f"{name} added wall time per call: {100 * figures['call_wall_us'] / figures['plain_wall_us']:.2f} %"
