@@ -13,7 +13,15 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import Response
 
 from bakeoff import __version__
-from bakeoff.collector import errors, routes_datasets, routes_events, routes_feedback, routes_otlp
+from bakeoff.collector import (
+    dashboard,
+    errors,
+    routes_datasets,
+    routes_events,
+    routes_feedback,
+    routes_otlp,
+    routes_stats,
+)
 from bakeoff.collector.auth import require_api_key
 from bakeoff.collector.deps import MetricsDep, StoreDep
 from bakeoff.collector.ingest import GroupCommitter
@@ -29,6 +37,7 @@ API_ROUTERS: list[APIRouter] = [
     routes_feedback.router,
     routes_otlp.router,
     routes_datasets.router,
+    routes_stats.router,
 ]
 
 
@@ -69,6 +78,7 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     app.state.metrics = CollectorMetrics()
     app.state.api_keys = tuple(key.encode() for key in settings.api_keys)
     errors.install(app)
+    dashboard.install(app)
     for router in API_ROUTERS:
         app.include_router(router, dependencies=[Depends(require_api_key)])
 

@@ -49,6 +49,12 @@ def test_wheel_holds_only_the_bakeoff_tree(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/")[0] for name in names}
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"bakeoff"}
-    for module in ("bakeoff/__init__.py", "bakeoff/collector/__init__.py", "bakeoff/replay/__init__.py"):
+    for module in (
+        "bakeoff/__init__.py",
+        "bakeoff/collector/__init__.py",
+        "bakeoff/replay/__init__.py",
+        "bakeoff/collector/static/index.html",
+        "bakeoff/bootstrap/sitecustomize.py",
+    ):
         assert module in names
     assert not any(name.startswith("bakeoff/tests") for name in names)
