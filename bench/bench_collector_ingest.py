@@ -109,8 +109,15 @@ def measure(name: str, command: list[str], url: str, batches: list[bytes], cwd: 
     try:
         wait_healthy(url)
         asyncio.run(load(url, batches[:20], 4))  # warm up
-        rss_start = rss_mb(server.pid)
-        elapsed, latencies = asyncio.run(load(url, batches[20:], 4))
+        rss = [rss_mb(server.pid)]
+        elapsed, latencies = 0.0, []
+        quarter = (len(batches) - 20) // 4
+        for part in range(4):  # four equal parts, RSS read after each
+            chunk = batches[20 + part * quarter : 20 + (part + 1) * quarter]
+            part_elapsed, part_latencies = asyncio.run(load(url, chunk, 4))
+            elapsed += part_elapsed
+            latencies += part_latencies
+            rss.append(rss_mb(server.pid))
         events = 100 * len(latencies)
         latencies.sort()
         p99 = latencies[int(0.99 * (len(latencies) - 1))]
@@ -118,7 +125,10 @@ def measure(name: str, command: list[str], url: str, batches: list[bytes], cwd: 
         print(
             f"{name}: ack latency p50 {1000 * statistics.median(latencies):.0f} ms, p99 {1000 * p99:.0f} ms"
         )
-        print(f"{name}: RSS {rss_start:.0f} MB at start, {rss_mb(server.pid):.0f} MB after {events:,} events")
+        print(
+            f"{name}: RSS (MB) at start and after each quarter of {events:,} events: "
+            + " ".join(f"{r:.0f}" for r in rss)
+        )
     finally:
         server.terminate()
         server.wait(30)

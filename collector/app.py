@@ -55,7 +55,7 @@ def create_app(settings: CollectorSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.db_path)
+        store = Store(settings.db_path, settings.memory_limit)
         app.state.store = store
         app.state.committer = GroupCommitter(store, app.state.metrics, settings.commit_max_rows)
         retention = None

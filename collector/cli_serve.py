@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 from bakeoff.errors import UsageError
 
@@ -23,6 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--api-key-file", metavar="FILE", help="file of API keys, one per line")
     parser.add_argument("--retention-days", type=float, metavar="DAYS", help="delete events older than this")
+    parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit, e.g. 512MB (default 1GB)")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
 
@@ -34,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be in 1..65535, got {args.port}")
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", args.memory_limit, re.IGNORECASE):
+        raise UsageError(f"--memory-limit must look like 512MB or 2GB, got {args.memory_limit!r}")
     if args.retention_days is not None and args.retention_days <= 0:
         raise UsageError(f"--retention-days must be positive, got {args.retention_days}")
     directory = os.path.dirname(os.path.abspath(args.db))
@@ -44,7 +48,12 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"--api-key-file: {exc.strerror}: {args.api_key_file}") from exc
     settings = CollectorSettings(
-        db_path=args.db, host=args.host, port=args.port, api_keys=keys, retention_days=args.retention_days
+        db_path=args.db,
+        host=args.host,
+        port=args.port,
+        api_keys=keys,
+        retention_days=args.retention_days,
+        memory_limit=args.memory_limit,
     )
     print(f"bakeoff collector on http://{args.host}:{args.port} (db: {args.db})", flush=True)
     uvicorn.run(
