@@ -206,24 +206,16 @@ class Recorder:
         """Hand a finished call to the sink; what can wait (building the event, processors) runs later."""
         context.set_last_event_id(call.event_id)
         trace_ids = spans.span_ids(call.span)  # the caller's context, so read now
+        build = partial(call.event, response, usage, error, latency_ms, trace_ids)
         if call.span is not None:
-            event = call.event(response, usage, error, latency_ms, trace_ids)
-            spans.end_call_span(call.span, event)
+            spans.end_call_span(call.span, build())
         if self._threshold is not None and int(call.event_id[:8], 16) >= self._threshold:
             return
-        self.sink.submit_event(partial(self._processed, call, response, usage, error, latency_ms, trace_ids))
+        self.sink.submit_event(partial(self._processed, build))
 
-    def _processed(
-        self,
-        call: Call,
-        response: dict[str, Any] | None,
-        usage: dict[str, Any] | None,
-        error: dict[str, Any] | None,
-        latency_ms: float,
-        trace_ids: tuple[str | None, str | None],
-    ) -> dict[str, Any] | None:
+    def _processed(self, build: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
         """The event as it leaves the process: content stripped on request, then redacted (None: dropped)."""
-        event = call.event(response, usage, error, latency_ms, trace_ids)
+        event = build()
         if not self.settings.capture_content:
             strip_content(event)
         redact: Callable[[dict[str, Any]], dict[str, Any] | None] | None = self.settings.redact

@@ -75,6 +75,14 @@ def _register(call: Call, accumulator: Accumulator, proxy: object) -> None:
     weakref.finalize(proxy, finish_from, call, accumulator)
 
 
+def _record_chunk(call: Call, accumulator: Accumulator, chunk: Any) -> None:
+    try:
+        if accumulator.add(chunk):
+            call.first_token()
+    except Exception:
+        handle_internal_error("reading a stream chunk")
+
+
 class RecordingStream(wrapt.ObjectProxy):
     """A synchronous stream whose chunks are recorded as they pass."""
 
@@ -96,11 +104,7 @@ class RecordingStream(wrapt.ObjectProxy):
         except BaseException as exc:
             finish_from(self._self_call, self._self_accumulator, exc)
             raise
-        try:
-            if self._self_accumulator.add(chunk):
-                self._self_call.first_token()
-        except Exception:
-            handle_internal_error("reading a stream chunk")
+        _record_chunk(self._self_call, self._self_accumulator, chunk)
         return chunk
 
     def __enter__(self) -> RecordingStream:
@@ -141,11 +145,7 @@ class AsyncRecordingStream(wrapt.ObjectProxy):
         except BaseException as exc:
             finish_from(self._self_call, self._self_accumulator, exc)
             raise
-        try:
-            if self._self_accumulator.add(chunk):
-                self._self_call.first_token()
-        except Exception:
-            handle_internal_error("reading a stream chunk")
+        _record_chunk(self._self_call, self._self_accumulator, chunk)
         return chunk
 
     async def __aenter__(self) -> AsyncRecordingStream:

@@ -65,41 +65,14 @@ def test_bad_sample_requests(collector: CollectorProcess) -> None:
 def test_sample_cli_against_a_collector_and_a_file(collector: CollectorProcess, tmp_path: Path) -> None:
     httpx.post(collector.url + "/v1/events", json={"events": events(30)})
     out = tmp_path / "random.jsonl"
-    result = bakeoff_cli(
-        "sample",
-        "--strategy",
-        "random",
-        "--n",
-        "12",
-        "--seed",
-        "5",
-        "--name",
-        "r",
-        "--collector",
-        collector.url,
-        "--out",
-        str(out),
-    )
+    same_sample = ["sample", "--strategy", "random", "--n", "12", "--seed", "5"]
+    result = bakeoff_cli(*same_sample, "--name", "r", "--collector", collector.url, "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "dataset r: 12 of 30 events" in result.stdout
     over_http = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     collector.stop()
     from_file = tmp_path / "file.jsonl"
-    result = bakeoff_cli(
-        "sample",
-        "--strategy",
-        "random",
-        "--n",
-        "12",
-        "--seed",
-        "5",
-        "--name",
-        "r2",
-        "--db",
-        str(collector.db),
-        "--out",
-        str(from_file),
-    )
+    result = bakeoff_cli(*same_sample, "--name", "r2", "--db", str(collector.db), "--out", str(from_file))
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["id"] for line in from_file.read_text().splitlines()] == over_http
 
