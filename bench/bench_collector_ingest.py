@@ -137,6 +137,11 @@ def measure(name: str, command: list[str], url: str, batches: list[bytes], cwd: 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=600)
+    parser.add_argument(
+        "--memory-limit",
+        default="256MB",
+        help="the collector's --memory-limit (low enough to reach it within a run)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bare = os.path.join(tmp, "bare_app.py")
@@ -158,6 +163,8 @@ def main() -> None:
                 "serve",
                 "--db",
                 os.path.join(tmp, "bench.duckdb"),
+                "--memory-limit",
+                args.memory_limit,
                 "--port",
                 "7892",
             ],

@@ -24,7 +24,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--api-key-file", metavar="FILE", help="file of API keys, one per line")
     parser.add_argument("--retention-days", type=float, metavar="DAYS", help="delete events older than this")
-    parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit, e.g. 512MB (default 1GB)")
+    parser.add_argument(
+        "--memory-limit", default="512MB", help="DuckDB memory limit, e.g. 1GB (default 512MB)"
+    )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
 

@@ -20,7 +20,7 @@ class CollectorSettings:
     retention_days: float | None = None
     retention_interval_s: float = 3600.0
     commit_max_rows: int = 20_000  # rows coalesced into one DuckDB commit at most
-    memory_limit: str = "1GB"  # DuckDB's buffer pool: bounds the collector's memory as the file grows
+    memory_limit: str = "512MB"  # DuckDB's buffer pool: bounds the collector's memory as the file grows
     extra: dict[str, str] = field(default_factory=dict)
 
 

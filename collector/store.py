@@ -23,7 +23,7 @@ from bakeoff.collector.migrations import MIGRATIONS
 class Store:
     """The collector's DuckDB database."""
 
-    def __init__(self, path: str, memory_limit: str = "1GB") -> None:
+    def __init__(self, path: str, memory_limit: str = "512MB") -> None:
         self.path = path
         self.connection = duckdb.connect(path, config={"memory_limit": memory_limit})
         # A 10k-event batch is ~20 MB: with the default 16 MB threshold DuckDB would checkpoint after
