@@ -13,9 +13,12 @@ import os
 import time
 from pathlib import Path
 
+from bakeoff.internal_errors import logger
+
 _SUFFIX = ".json.gz"
 _CLAIMED = ".sending"
 _STALE_CLAIM_S = 120.0  # a claim this old belongs to a process that died while sending
+_DROP_LOG_INTERVAL_S = 60.0
 
 
 class Spool:
@@ -26,6 +29,7 @@ class Spool:
         self.max_bytes = max_bytes
         self.dropped_events = 0
         self._seq = itertools.count()
+        self._last_drop_log = -_DROP_LOG_INTERVAL_S
 
     def _ensure(self) -> bool:
         try:
@@ -65,6 +69,7 @@ class Spool:
             except OSError:
                 sizes[path] = 0
         total = sum(sizes.values())
+        dropped = 0
         for path in files:  # oldest first
             if total <= self.max_bytes:
                 break
@@ -73,7 +78,22 @@ class Spool:
             except OSError:
                 continue
             total -= sizes[path]
-            self.dropped_events += _count_of(path.name)
+            dropped += _count_of(path.name)
+        if dropped:
+            self.dropped_events += dropped
+            self._log_drop(dropped)
+
+    def _log_drop(self, dropped: int) -> None:
+        now = time.monotonic()
+        if now - self._last_drop_log >= _DROP_LOG_INTERVAL_S:  # at most one line a minute
+            self._last_drop_log = now
+            logger.warning(
+                "bakeoff: spool %s is full (%d bytes); dropped the oldest %d events (%d dropped in all)",
+                self.directory,
+                self.max_bytes,
+                dropped,
+                self.dropped_events,
+            )
 
     def pending(self) -> int:
         """How many batch files wait to be sent."""

@@ -104,3 +104,44 @@ def test_bad_otlp_is_refused(collector: CollectorProcess) -> None:
     assert httpx.post(url, content=b"{bad", headers={"Content-Type": "application/json"}).status_code == 400
     assert httpx.post(url, content=b"x", headers={"Content-Type": "text/plain"}).status_code == 415
     assert httpx.get(collector.url + "/healthz").status_code == 200
+
+
+def test_otlp_json_with_span_event_messages(collector: CollectorProcess) -> None:
+    export = _json_export(
+        [
+            {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-events"}},
+            {
+                "key": "gen_ai.response.finish_reasons",
+                "value": {"arrayValue": {"values": [{"stringValue": "stop"}]}},
+            },
+        ]
+    )
+    export["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["events"] = [
+        {
+            "name": "gen_ai.system.message",
+            "timeUnixNano": "1700000000000000000",
+            "attributes": [{"key": "content", "value": {"stringValue": "be brief"}}],
+        },
+        {
+            "name": "gen_ai.user.message",
+            "timeUnixNano": "1700000000000000000",
+            "attributes": [{"key": "content", "value": {"stringValue": "hello"}}],
+        },
+        {
+            "name": "gen_ai.choice",
+            "timeUnixNano": "1700000000200000000",
+            "attributes": [
+                {"key": "message", "value": {"stringValue": '{"content": "hi there"}'}},
+                {"key": "finish_reason", "value": {"stringValue": "stop"}},
+            ],
+        },
+    ]
+    assert httpx.post(collector.url + "/v1/traces", json=export).status_code == 200
+    (event,) = httpx.get(collector.url + "/v1/events").json()["events"]
+    assert event["request"]["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hello"},
+    ]
+    assert event["response"]["text"] == "hi there" and event["response"]["finish_reason"] == "stop"

@@ -10,6 +10,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import bakeoff
 from bakeoff.config import resolve_settings
 from bakeoff.shipping.shipper import HttpShipper
@@ -123,7 +125,9 @@ def test_full_queue_drops_and_counts(receiver: Receiver, tmp_path: Path) -> None
     ship.shutdown(10)
 
 
-def test_spool_is_bounded_oldest_dropped_and_counted(receiver: Receiver, tmp_path: Path) -> None:
+def test_spool_is_bounded_oldest_dropped_and_counted(
+    receiver: Receiver, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     receiver.mode = "down"
     ship = shipper(receiver, tmp_path, batch_size=10, spool_max_bytes=4000)
     for i in range(300):
@@ -137,6 +141,7 @@ def test_spool_is_bounded_oldest_dropped_and_counted(receiver: Receiver, tmp_pat
         stats["dropped_spool_full"] + sum(int(p.name.split("-")[4].split(".")[0]) for p in spool.iterdir())
         == 300
     )
+    assert any("spool" in r.getMessage() and "dropped the oldest" in r.getMessage() for r in caplog.records)
     receiver.mode = "ok"
     ship.shutdown(5)
     newest = max(int(e["id"], 16) for e in receiver.events.values())
