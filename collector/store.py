@@ -1,8 +1,8 @@
 """All of the collector's SQL over one DuckDB file: schema migrations, event and feedback writes, reads.
 
 One connection is opened per store; each thread works through its own cursor. Writes of events come
-from a single writer thread (see :mod:`bakeoff.collector.ingest`), so idempotency needs no lock: ids
-already stored are found with one semi-join per commit and left out.
+from a single writer thread (see :mod:`bakeoff.collector.ingest`), so idempotency needs no lock: a Bloom
+filter of stored ids lets new events through at once, and only possible repeats are looked up exactly.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from bakeoff.collector.idfilter import IdFilter
 from bakeoff.collector.migrations import MIGRATIONS
 
 
@@ -31,6 +32,7 @@ class Store:
         self.connection.execute("SET checkpoint_threshold = '1GB'")
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._ids: IdFilter | None = None  # built on the first insert
         self.migrate()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -75,25 +77,37 @@ class Store:
 
     # -- writes ------------------------------------------------------------------------------------------
 
+    def _id_filter(self, cursor: duckdb.DuckDBPyConnection, incoming: int) -> IdFilter:
+        """The filter of stored ids, (re)built from the table when missing or full."""
+        if self._ids is None or self._ids.count + incoming > self._ids.capacity:
+            stored = [row[0] for row in cursor.execute("SELECT id FROM events").fetchall()]
+            self._ids = IdFilter(max(1_000_000, 4 * (len(stored) + incoming)))
+            self._ids.add(stored)
+        return self._ids
+
     def insert_events(self, table: pa.Table) -> set[str]:
         """Insert the rows of `table` whose id is not stored yet, in one commit; return the ids inserted."""
+        ids = table.column("id").to_pylist()
         with self.transaction() as cursor:
-            cursor.register("incoming", table)
-            try:
+            id_filter = self._id_filter(cursor, len(ids))
+            candidates = [i for i, maybe in zip(ids, id_filter.might_contain(ids), strict=True) if maybe]
+            if candidates:  # possible repeats: look them up exactly
                 existing = {
                     row[0]
                     for row in cursor.execute(
-                        "SELECT e.id FROM events e SEMI JOIN incoming i ON e.id = i.id"
+                        "SELECT id FROM events WHERE id IN (SELECT unnest(?::VARCHAR[]))", [candidates]
                     ).fetchall()
                 }
                 if existing:
-                    keep = [i not in existing for i in table.column("id").to_pylist()]
-                    table = table.filter(pa.array(keep))
-                    cursor.register("incoming", table)
+                    table = table.filter(pa.array([i not in existing for i in ids]))
+                    ids = table.column("id").to_pylist()
+            cursor.register("incoming", table)
+            try:
                 cursor.execute("INSERT INTO events SELECT * FROM incoming")
             finally:
                 cursor.unregister("incoming")
-        return set(table.column("id").to_pylist())
+            id_filter.add(ids)
+        return set(ids)
 
     def insert_feedback(self, rows: list[tuple[str, float, str | None, datetime]]) -> None:
         with self.transaction() as cursor:
