@@ -1,0 +1,160 @@
+"""Providers under test: a tiny protocol (`acomplete` / `aclose`) and the HTTP plumbing they share.
+
+Replay speaks the providers' REST APIs directly over one aiohttp session (the official clients cost
+too much CPU per request at high concurrency). A provider turns a canonical request into its API's
+body, sends it (streaming when it can, to measure time to first token), and assembles a
+:class:`~bakeoff.replay.types.Completion`. Failures raise :class:`ProviderError` saying whether a retry
+may help; retrying is the engine's job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+
+from bakeoff.replay.errors import ProviderError
+from bakeoff.replay.provider_config import ProviderConfig
+from bakeoff.replay.translate import from_canonical
+from bakeoff.replay.types import Completion
+
+DEFAULT_TIMEOUT_S = 60.0
+_RETRYABLE_STATUS = {408, 409, 429}
+
+
+class Provider(Protocol):
+    """What the engine needs of a provider."""
+
+    id: str
+    config: ProviderConfig
+
+    async def acomplete(
+        self, canonical: dict[str, Any], *, stream: bool | None = None, timeout: float | None = None
+    ) -> Completion:
+        """Answer one canonical request."""
+
+    async def aclose(self) -> None:
+        """Release connections."""
+
+
+def make_session(limit: int = 256) -> aiohttp.ClientSession:
+    """One shared session: keep-alive connections, at most `limit` at once."""
+    connector = aiohttp.TCPConnector(
+        limit=limit, limit_per_host=limit, keepalive_timeout=30, ttl_dns_cache=300
+    )
+    return aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode())
+
+
+class HttpProvider:
+    """Shared by the HTTP providers: body building, the POST, timing and error mapping."""
+
+    path = ""
+
+    def __init__(self, config: ProviderConfig, session: aiohttp.ClientSession) -> None:
+        self.id = config.id
+        self.config = config
+        self.session = session
+
+    def headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def body(self, canonical: dict[str, Any], stream: bool) -> dict[str, Any]:
+        """The API's request body: the translated request, the config's model and params on top."""
+        assert self.config.api is not None
+        body, _ = from_canonical(self.config.api, {**canonical, "model": self.config.model})
+        body.update(self.config.params)
+        if stream:
+            body["stream"] = True
+        return body
+
+    @asynccontextmanager
+    async def post(
+        self, body: dict[str, Any], timeout: float | None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST the body; map HTTP and connection failures to ProviderError."""
+        seconds = timeout or self.config.timeout or DEFAULT_TIMEOUT_S
+        try:
+            async with self.session.post(
+                self.config.url + self.path,
+                data=orjson.dumps(body),
+                headers=self.headers(),
+                timeout=aiohttp.ClientTimeout(total=seconds),
+            ) as response:
+                if response.status >= 400:
+                    raise await _status_error(response)
+                yield response
+        except TimeoutError as exc:
+            raise ProviderError(
+                f"no answer within {seconds:g} s", retryable=True, error_type="Timeout"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderError(
+                f"{type(exc).__name__}: {exc}", retryable=True, error_type="ConnectionError"
+            ) from exc
+
+    async def acomplete(
+        self, canonical: dict[str, Any], *, stream: bool | None = None, timeout: float | None = None
+    ) -> Completion:
+        streaming = self.config.stream if stream is None else stream
+        streaming = True if streaming is None else streaming
+        started = time.perf_counter()
+        async with self.post(self.body(canonical, streaming), timeout) as response:
+            if streaming:
+                completion = await self.read_stream(response, started)
+            else:
+                completion = self.parse(orjson.loads(await response.read()))
+        completion.latency_ms = (time.perf_counter() - started) * 1000
+        return completion
+
+    async def read_stream(self, response: aiohttp.ClientResponse, started: float) -> Completion:
+        raise NotImplementedError
+
+    def parse(self, payload: dict[str, Any]) -> Completion:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _status_error(response: aiohttp.ClientResponse) -> ProviderError:
+    text = (await response.read()).decode(errors="replace")[:500]
+    try:
+        detail = orjson.loads(text).get("error", {})
+        message = detail.get("message", text) if isinstance(detail, dict) else str(detail)
+    except (orjson.JSONDecodeError, AttributeError):
+        message = text
+    retry_after = response.headers.get("retry-after")
+    try:
+        delay = float(retry_after) if retry_after is not None else None
+    except ValueError:
+        delay = None
+    return ProviderError(
+        f"HTTP {response.status}: {message}",
+        status_code=response.status,
+        retryable=response.status in _RETRYABLE_STATUS or response.status >= 500,
+        retry_after=delay,
+        error_type={429: "RateLimitError", 404: "NotFoundError", 401: "AuthenticationError"}.get(
+            response.status, "APIStatusError" if response.status < 500 else "InternalServerError"
+        ),
+    )
+
+
+def make_provider(config: ProviderConfig, session: aiohttp.ClientSession) -> Provider:
+    """The provider for a config entry."""
+    if config.provider == "simulated":
+        from bakeoff.replay.provider_simulated import SimulatedProvider
+
+        return SimulatedProvider(config)
+    if config.provider == "anthropic":
+        from bakeoff.replay.provider_anthropic import AnthropicProvider
+
+        return AnthropicProvider(config, session)
+    from bakeoff.replay.provider_openai import OpenAIChatProvider, OpenAIResponsesProvider
+
+    if config.api == "responses":
+        return OpenAIResponsesProvider(config, session)
+    return OpenAIChatProvider(config, session)
