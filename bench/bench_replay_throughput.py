@@ -1,0 +1,101 @@
+"""Replay's HTTP engine against a server that answers after 50 ms, next to a naive httpx loop.
+
+Throughput at concurrency 1, 16, 64 and 256 as a fraction of the bound min(concurrency / 0.05 s,
+CPU bound), where the CPU bound is what the client's own CPU per request allows on one core; and the
+client CPU per request. The server runs in its own process. Concurrency 1 sends 200 requests (2,000
+would take 100 s); the others 2,000.
+
+Run: python bench/bench_replay_throughput.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from bakeoff.replay.provider_config import ProviderConfig
+from bakeoff.replay.providers import make_provider, make_session
+
+CANONICAL = {"model": "m", "messages": [{"role": "user", "content": "What is 6 * 7?"}], "temperature": 0}
+LATENCY_S = 0.05
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    code = (
+        "import time; from bakeoff.replay.simulator_server import SimulatorServer\n"
+        "s = SimulatorServer(fixed_latency_ms=50); s.start(); print(s.url, flush=True); time.sleep(3600)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+async def drive(send: Callable[[], Awaitable[object]], total: int, concurrency: int) -> tuple[float, float]:
+    """Send `total` requests, `concurrency` at a time; (wall seconds, process CPU seconds)."""
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await send()
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+async def run_bakeoff(url: str, total: int, concurrency: int) -> tuple[float, float]:
+    session = make_session(limit=max(concurrency, 1))
+    provider = make_provider(
+        ProviderConfig(id="b", provider="openai-compatible", model="m", base_url=url + "/v1", stream=False),
+        session,
+    )
+    try:
+        await drive(lambda: provider.acomplete(CANONICAL), 20, min(concurrency, 20))  # warm up
+        return await drive(lambda: provider.acomplete(CANONICAL), total, concurrency)
+    finally:
+        await session.close()
+
+
+async def run_httpx(url: str, total: int, concurrency: int) -> tuple[float, float]:
+    body = {**CANONICAL, "model": "m"}
+    async with httpx.AsyncClient(base_url=url + "/v1", timeout=60) as client:
+
+        async def send() -> object:
+            response = await client.post("/chat/completions", json=body)
+            return response.json()
+
+        await drive(send, 20, min(concurrency, 20))
+        return await drive(send, total, concurrency)
+
+
+def report(name: str, concurrency: int, total: int, wall: float, cpu: float) -> None:
+    rate = total / wall
+    cpu_per_request = cpu / total
+    bound = min(concurrency / LATENCY_S, 1 / cpu_per_request)
+    print(
+        f"{name} concurrency {concurrency}: {rate:,.0f} req/s = {100 * rate / bound:.0f}% of the bound "
+        f"{bound:,.0f} req/s; client CPU {1000 * cpu_per_request:.2f} ms/request"
+    )
+
+
+def main() -> None:
+    server, url = start_server()
+    try:
+        for concurrency in (1, 16, 64, 256):
+            total = 200 if concurrency == 1 else 2000
+            for name, runner in (("bakeoff (aiohttp)", run_bakeoff), ("naive httpx.AsyncClient", run_httpx)):
+                wall, cpu = asyncio.run(runner(url, total, concurrency))
+                report(name, concurrency, total, wall, cpu)
+    finally:
+        server.kill()
+
+
+if __name__ == "__main__":
+    main()
