@@ -1,0 +1,43 @@
+"""Retries of provider calls: exponential backoff with full jitter, honouring `Retry-After`."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from bakeoff.replay.errors import ProviderError
+
+T = TypeVar("T")
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]],
+    *,
+    attempts: int = 4,
+    base_s: float = 0.5,
+    cap_s: float = 30.0,
+    rng: random.Random | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> tuple[T, int]:
+    """Run `call` until it succeeds or fails for good; returns (result, retries used).
+
+    Retries only a :class:`ProviderError` marked retryable (429, 5xx, timeouts, connection errors), at
+    most `attempts - 1` times. The wait is the provider's `Retry-After` when it sent one, else a random
+    time up to base * 2^n, capped (full jitter).
+    """
+    random_source = rng or random.Random()
+    for retry in range(attempts):
+        try:
+            return await call(), retry
+        except ProviderError as exc:
+            if not exc.retryable or retry == attempts - 1:
+                raise
+            delay = (
+                exc.retry_after
+                if exc.retry_after is not None
+                else random_source.uniform(0, min(cap_s, base_s * 2**retry))
+            )
+            await sleep(min(delay, cap_s))
+    raise AssertionError("unreachable")

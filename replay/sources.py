@@ -1,0 +1,109 @@
+"""Reading datasets into cases: JSON lines of events (with `expected` and `weight`) or plain test cases.
+
+A row is either an event of the contract's schema, optionally with `expected` (the reference answer)
+and `weight` (its inverse inclusion probability), or a plain test case `{"id", "input": text or
+messages, "expected", "tags"}`. Rows that cannot be replayed (failed calls, embeddings) are skipped
+with a reason, never silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from bakeoff.errors import UsageError
+from bakeoff.replay.types import Case, Reference
+
+
+@dataclass
+class Loaded:
+    """The cases to replay and the rows left out, with why."""
+
+    cases: list[Case] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def _case_from_event(row: dict[str, Any]) -> Case:
+    response = row.get("response") or {}
+    expected = row.get("expected")
+    reference = Reference(
+        text=response.get("text"),
+        tool_calls=response.get("tool_calls"),
+        expected=expected,
+        from_expected=expected is not None,
+    )
+    return Case(
+        id=str(row["id"]),
+        api=str(row.get("api") or "chat.completions"),
+        provider=str(row["provider"]),
+        model=str(row.get("model") or ""),
+        request=dict(row.get("request") or {}),
+        reference=reference,
+        weight=float(row.get("weight", 1.0)),
+        tags=tuple(row.get("tags") or ()),
+    )
+
+
+def _case_from_test(row: dict[str, Any], number: int) -> Case:
+    prompt = row["input"]
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    if not isinstance(messages, list):
+        raise UsageError(f"row {number}: 'input' must be text or a list of messages")
+    tags = row.get("tags") or ()
+    return Case(
+        id=str(row.get("id") or f"case-{number}"),
+        api="chat.completions",
+        provider="dataset",
+        model=str(row.get("model") or ""),
+        request={"messages": messages},
+        reference=Reference(expected=row.get("expected"), from_expected=row.get("expected") is not None),
+        weight=float(row.get("weight", 1.0)),
+        tags=(tags,) if isinstance(tags, str) else tuple(tags),
+    )
+
+
+def cases_from_rows(
+    rows: Iterable[dict[str, Any]], tag: str | None = None, max_samples: int | None = None
+) -> Loaded:
+    """Cases from parsed rows, in dataset order: those with `tag` (if given), the first `max_samples`."""
+    loaded = Loaded()
+    for number, row in enumerate(rows, 1):
+        if "input" in row and "request" not in row:
+            case = _case_from_test(row, number)
+        elif "request" in row and "provider" in row and "id" in row:
+            if row.get("status") == "error":
+                loaded.skipped.append({"event_id": str(row["id"]), "reason": "the recorded call failed"})
+                continue
+            if row.get("api") == "embeddings":
+                loaded.skipped.append({"event_id": str(row["id"]), "reason": "embeddings are not replayed"})
+                continue
+            case = _case_from_event(row)
+        else:
+            raise UsageError(
+                f"row {number}: neither an event (id, provider, request) nor a test case (input)"
+            )
+        if tag is not None and tag not in case.tags:
+            continue
+        loaded.cases.append(case)
+        if max_samples is not None and len(loaded.cases) >= max_samples:
+            break
+    return loaded
+
+
+def parse_lines(data: bytes, source: str) -> list[dict[str, Any]]:
+    """JSON lines; a bad line is a usage error naming `source` and the line number."""
+    rows = []
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise UsageError(f"{source}:{number}: not valid JSON: {exc}") from exc
+        if not isinstance(row, dict):
+            raise UsageError(f"{source}:{number}: expected a JSON object")
+        rows.append(row)
+    return rows
