@@ -17,6 +17,7 @@ import orjson
 from bakeoff.collector.rows import to_columns
 from bakeoff.collector.sampling import Sample, SampleSpec, draw
 from bakeoff.collector.store import Store
+from bakeoff.dataset_format import case_messages, case_tags, parse_json_lines
 from bakeoff.errors import UsageError
 from bakeoff.schema import Event
 
@@ -162,18 +163,7 @@ def parse_cases(data: bytes, filename: str) -> list[dict[str, Any]]:
             if row.get("tags"):
                 row["tags"] = [t.strip() for t in str(row["tags"]).split(",") if t.strip()]
         return rows
-    cases = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            case = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise UsageError(f"{filename}:{number}: not valid JSON: {exc}") from exc
-        if not isinstance(case, dict):
-            raise UsageError(f"{filename}:{number}: expected a JSON object")
-        cases.append(case)
-    return cases
+    return parse_json_lines(text, filename)
 
 
 def case_to_event(case: dict[str, Any], index: int, source: str) -> tuple[Event, Any]:
@@ -184,11 +174,7 @@ def case_to_event(case: dict[str, Any], index: int, source: str) -> tuple[Event,
         return Event.model_validate(body), expected
     if "input" not in case:
         raise UsageError(f"{source}: row {index + 1} has neither 'input' nor an event's 'request'")
-    prompt = case["input"]
-    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-    if not isinstance(messages, list):
-        raise UsageError(f"{source}: row {index + 1}: 'input' must be text or a list of messages")
-    tags = case.get("tags") or []
+    messages = case_messages(case, f"{source}: row {index + 1}")
     event = Event.model_validate(
         {
             "id": str(case.get("id") or f"{source}-{index + 1}"),
@@ -197,7 +183,7 @@ def case_to_event(case: dict[str, Any], index: int, source: str) -> tuple[Event,
             "api": "chat.completions",
             "model": str(case.get("model") or ""),
             "request": {"messages": messages},
-            "tags": [tags] if isinstance(tags, str) else list(tags),
+            "tags": case_tags(case),
         }
     )
     return event, case.get("expected")

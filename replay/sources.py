@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from bakeoff.dataset_format import case_messages, case_tags
 from bakeoff.errors import UsageError
 from bakeoff.replay.types import Case, Reference
 
@@ -48,11 +47,7 @@ def _case_from_event(row: dict[str, Any]) -> Case:
 
 
 def _case_from_test(row: dict[str, Any], number: int) -> Case:
-    prompt = row["input"]
-    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-    if not isinstance(messages, list):
-        raise UsageError(f"row {number}: 'input' must be text or a list of messages")
-    tags = row.get("tags") or ()
+    messages = case_messages(row, f"row {number}")
     return Case(
         id=str(row.get("id") or f"case-{number}"),
         api="chat.completions",
@@ -61,7 +56,7 @@ def _case_from_test(row: dict[str, Any], number: int) -> Case:
         request={"messages": messages},
         reference=Reference(expected=row.get("expected"), from_expected=row.get("expected") is not None),
         weight=float(row.get("weight", 1.0)),
-        tags=(tags,) if isinstance(tags, str) else tuple(tags),
+        tags=tuple(case_tags(row)),
     )
 
 
@@ -91,19 +86,3 @@ def cases_from_rows(
         if max_samples is not None and len(loaded.cases) >= max_samples:
             break
     return loaded
-
-
-def parse_lines(data: bytes, source: str) -> list[dict[str, Any]]:
-    """JSON lines; a bad line is a usage error naming `source` and the line number."""
-    rows = []
-    for number, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise UsageError(f"{source}:{number}: not valid JSON: {exc}") from exc
-        if not isinstance(row, dict):
-            raise UsageError(f"{source}:{number}: expected a JSON object")
-        rows.append(row)
-    return rows

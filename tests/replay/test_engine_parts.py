@@ -8,11 +8,12 @@ import time
 
 import pytest
 
+from bakeoff.dataset_format import parse_json_lines
 from bakeoff.errors import UsageError
 from bakeoff.replay.errors import ProviderError
 from bakeoff.replay.ratelimit import TokenBucket
 from bakeoff.replay.retry import with_retries
-from bakeoff.replay.sources import cases_from_rows, parse_lines
+from bakeoff.replay.sources import cases_from_rows
 
 EVENT = {
     "id": "e1",
@@ -48,7 +49,7 @@ def test_bad_rows_and_lines_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="row 1"):
         cases_from_rows([{"what": "ever"}])
     with pytest.raises(UsageError, match=r"data\.jsonl:2"):
-        parse_lines(b'{"id": 1}\n{oops\n', "data.jsonl")
+        parse_json_lines(b'{"id": 1}\n{oops\n', "data.jsonl")
 
 
 async def test_retries_honour_retry_after_then_give_up() -> None:
