@@ -4,8 +4,8 @@ Against one simulated OpenAI-compatible server in its own process (no latency), 
 plain and instrumented calls alternately (the plain call goes to the original, unwrapped method), and
 reports medians of the calling thread's CPU time and of wall time per call, and CPU per streamed chunk.
 OpenTelemetry's `opentelemetry-instrumentation-openai-v2` imports only beside `opentelemetry-util-genai`
-1.1b0, so it is measured in its own virtual environment when BAKEOFF_BENCH_V2_PYTHON names its python
-(default /tmp/v2venv/bin/python), by this same script.
+1.1b0 (pinned in the dev extra); it is measured in a separate process of the same (or the
+BAKEOFF_BENCH_V2_PYTHON) interpreter, by this same script.
 
 Run: python bench/bench_sdk_overhead.py [--calls 2000]
 """
@@ -172,7 +172,9 @@ def main() -> None:
             f"stream of {figures['chunks']} chunks"
         )
         _report("bakeoff", figures)
-        v2_python = os.environ.get("BAKEOFF_BENCH_V2_PYTHON", "/tmp/v2venv/bin/python")
+        # The dev extra installs openai-v2 with the util-genai release it imports with; another
+        # environment can be named with BAKEOFF_BENCH_V2_PYTHON.
+        v2_python = os.environ.get("BAKEOFF_BENCH_V2_PYTHON", sys.executable)
         if os.path.exists(v2_python):
             theirs = subprocess.run(
                 [
