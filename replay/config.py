@@ -1,0 +1,116 @@
+"""The replay config file (YAML): where the data is, which providers to try, how to score and spend.
+
+Loading validates everything at once; a mistake is one :class:`~bakeoff.errors.ConfigError` line that
+names the key path and the problem, with a suggestion for misspelt keys and provider kinds.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bakeoff.errors import ConfigError
+from bakeoff.replay.provider_config import ProviderConfig
+
+
+class ReplaySection(BaseModel):
+    """The `replay:` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    providers: list[ProviderConfig] = Field(min_length=1)
+    baseline: str | None = None
+    metrics: list[str | dict[str, Any]] = Field(default_factory=list)
+    suites: dict[str, list[str | dict[str, Any]]] = Field(default_factory=dict)
+    max_samples: int | None = Field(default=None, gt=0)
+    concurrency: int = Field(default=8, ge=1)
+    timeout: float = Field(default=60.0, gt=0)
+    cost_limit: float | None = Field(default=None, gt=0)
+    retries: int = Field(default=3, ge=0)
+    output: str = "./bakeoff-runs"
+    cache_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ReplaySection:
+        ids = [p.id for p in self.providers]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"provider ids must be unique: {', '.join(duplicates)}")
+        return self
+
+
+class ReplayConfig(BaseModel):
+    """The whole file: a collector URL or a DuckDB file, and the replay section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collector: str | None = None
+    db: str | None = None
+    replay: ReplaySection
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ReplayConfig:
+        if self.collector and self.db:
+            raise ValueError("give either collector or db, not both")
+        return self
+
+
+_KNOWN_KEYS = {
+    "": set(ReplayConfig.model_fields),
+    "replay": set(ReplaySection.model_fields),
+    "replay.providers": set(ProviderConfig.model_fields),
+}
+_PROVIDER_KINDS = ("openai", "anthropic", "openai-compatible", "simulated")
+
+
+def _path(location: tuple[Any, ...]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _suggest(word: str, choices: set[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _explain(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    location = tuple(p for p in problem["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    where = _path(location)
+    if problem["type"] == "extra_forbidden":
+        section = ".".join(str(p) for p in location[:-1] if not isinstance(p, int))
+        key = str(location[-1])
+        return f"{where}: unknown key{_suggest(key, _KNOWN_KEYS.get(section, set()))}"
+    if problem["type"] == "literal_error" and location[-1] == "provider":
+        value = str(problem.get("input"))
+        return f"{where}: unknown provider {value!r}{_suggest(value, _PROVIDER_KINDS)}"
+    return f"{where}: {problem['msg']}"
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> ReplayConfig:
+    """Validate a parsed config; raises ConfigError naming the first problem's key path."""
+    try:
+        return ReplayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_explain(exc)}") from None
+
+
+def load_config(path: str | Path) -> ReplayConfig:
+    """Read and validate a YAML config file."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'replay' section")
+    return parse_config(data, str(path))
