@@ -11,28 +11,17 @@ Run: python bench/bench_replay_throughput.py
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 
 import httpx
+from servers import start_simulator
 
 from bakeoff.replay.provider_config import ProviderConfig
 from bakeoff.replay.providers import make_provider, make_session
 
 CANONICAL = {"model": "m", "messages": [{"role": "user", "content": "What is 6 * 7?"}], "temperature": 0}
 LATENCY_S = 0.05
-
-
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    code = (
-        "import time; from bakeoff.replay.simulator_server import SimulatorServer\n"
-        "s = SimulatorServer(fixed_latency_ms=50); s.start(); print(s.url, flush=True); time.sleep(3600)"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
 
 
 async def drive(send: Callable[[], Awaitable[object]], total: int, concurrency: int) -> tuple[float, float]:
@@ -86,7 +75,7 @@ def report(name: str, concurrency: int, total: int, wall: float, cpu: float) -> 
 
 
 def main() -> None:
-    server, url = start_server()
+    server, url = start_simulator(fixed_latency_ms=50)
     try:
         for concurrency in (1, 16, 64, 256):
             total = 200 if concurrency == 1 else 2000

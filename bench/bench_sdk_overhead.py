@@ -21,6 +21,8 @@ import sys
 import time
 from typing import Any
 
+from servers import start_receiver, start_simulator
+
 MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve"}]
 # A longer answer: the slope between the two stream lengths is the cost of one more chunk.
 LONG_MESSAGES = [{"role": "user", "content": " ".join(["word"] * 72)}]
@@ -108,33 +110,6 @@ def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
     }
 
 
-def _start_server() -> tuple[subprocess.Popen[str], str]:
-    code = (
-        "import sys, time; from bakeoff.replay.simulator_server import SimulatorServer\n"
-        "s = SimulatorServer(); s.start(); print(s.url, flush=True); time.sleep(3600)"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
-
-
-def _start_receiver() -> tuple[subprocess.Popen[str], str]:
-    code = (
-        "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer\n"
-        "class H(BaseHTTPRequestHandler):\n"
-        "    def log_message(self, *a): pass\n"
-        "    def do_POST(self):\n"
-        "        self.rfile.read(int(self.headers['Content-Length'])); self.send_response(202)\n"
-        "        self.send_header('Content-Length', '0'); self.end_headers()\n"
-        "s = ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
-        "print(f'http://127.0.0.1:{s.server_address[1]}', flush=True)\n"
-        "s.serve_forever()"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
-
-
 def _report(name: str, figures: dict[str, float]) -> None:
     print(f"{name} added CPU per call (median): {figures['call_cpu_us']:.1f} us")
     print(f"{name} added CPU per stream of {figures['chunks']} chunks: {figures['stream_cpu_us']:.1f} us")
@@ -155,8 +130,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(_measure(args.base_url, args.calls, args.measure)))
         return
-    server, url = _start_server()
-    receiver, collector = _start_receiver()
+    server, url = start_simulator()
+    receiver, collector = start_receiver()
     env = {**os.environ, "BENCH_COLLECTOR": collector, "BENCH_SPOOL": "/tmp/bakeoff-bench-spool"}
     try:
         ours = subprocess.run(

@@ -8,27 +8,15 @@ from __future__ import annotations
 import argparse
 import collections
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
 from typing import Any
 
+from servers import start_receiver
+
 from bakeoff.config import resolve_settings
 from bakeoff.shipping.shipper import HttpShipper
-
-RECEIVER = """
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-class H(BaseHTTPRequestHandler):
-    def log_message(self, *a): pass
-    def do_POST(self):
-        self.rfile.read(int(self.headers['Content-Length']))
-        self.send_response(202); self.send_header('Content-Length', '0'); self.end_headers()
-s = ThreadingHTTPServer(('127.0.0.1', 0), H)
-print(f'http://127.0.0.1:{s.server_address[1]}', flush=True)
-s.serve_forever()
-"""
 
 
 def event(i: int) -> dict[str, Any]:
@@ -60,9 +48,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     args = parser.parse_args()
     events = [event(i) for i in range(args.events)]
-    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
-    assert receiver.stdout is not None
-    url = receiver.stdout.readline().strip()
+    receiver, url = start_receiver()
     try:
         with tempfile.TemporaryDirectory() as spool:
             baseline: collections.deque[dict[str, Any]] = collections.deque()
