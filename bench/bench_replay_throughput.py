@@ -68,9 +68,11 @@ def report(name: str, concurrency: int, total: int, wall: float, cpu: float) -> 
     rate = total / wall
     cpu_per_request = cpu / total
     bound = min(concurrency / LATENCY_S, 1 / cpu_per_request)
+    latency_bound = concurrency / LATENCY_S
     print(
         f"{name} concurrency {concurrency}: {rate:,.0f} req/s = {100 * rate / bound:.0f}% of the bound "
-        f"{bound:,.0f} req/s; client CPU {1000 * cpu_per_request:.2f} ms/request"
+        f"{bound:,.0f} req/s ({100 * rate / latency_bound:.0f}% of concurrency / 50 ms); "
+        f"client CPU {1000 * cpu_per_request:.2f} ms/request"
     )
 
 
