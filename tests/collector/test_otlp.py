@@ -13,7 +13,7 @@ import pytest
 from bakeoff.replay.simulator_server import SimulatorServer
 from support.collector import CollectorProcess
 
-APP = Path(__file__).with_name("otlp_app.py")
+APP = Path(__file__).resolve().parents[2] / "examples" / "otel_app" / "app.py"
 CONTENT_ON = {
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
     "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental",

@@ -89,3 +89,10 @@ def test_file_problems(tmp_path: Path) -> None:
     bad.write_text("- a list")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(bad)
+
+
+def test_the_example_config_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "bakeoff.yaml"
+    config = load_config(example)
+    assert [p.provider for p in config.replay.providers] == ["openai", "anthropic", "openai-compatible"]
+    assert config.replay.providers[1].api == "messages" and config.replay.cost_limit == 5.0

@@ -1,6 +1,15 @@
-"""An application instrumented only with an OpenTelemetry GenAI instrumentation, exporting OTLP/HTTP.
+"""bakeoff without its SDK: an application instrumented only with an OpenTelemetry GenAI instrumentation.
 
-Run as `python otlp_app.py {openai-v2|openllmetry} COLLECTOR_URL LLM_URL` by the OTLP interop tests.
+It exports its spans with the standard OTLP/HTTP exporter to a bakeoff collector, which stores the
+LLM calls among them as events (and counts the other spans):
+
+    bakeoff serve --db bakeoff.duckdb &
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=SPAN_ONLY \
+    OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental \
+        python app.py openai-v2 http://127.0.0.1:7800 https://api.openai.com
+
+`openai-v2` is OpenTelemetry's own instrumentation, `openllmetry` is Traceloop's; the third argument is
+the OpenAI-compatible server to call (its `/v1` is appended).
 """
 
 from __future__ import annotations
