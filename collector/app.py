@@ -20,6 +20,7 @@ from bakeoff.collector import (
     routes_events,
     routes_feedback,
     routes_otlp,
+    routes_runs,
     routes_stats,
 )
 from bakeoff.collector.auth import require_api_key
@@ -38,6 +39,7 @@ API_ROUTERS: list[APIRouter] = [
     routes_otlp.router,
     routes_datasets.router,
     routes_stats.router,
+    routes_runs.router,
 ]
 
 

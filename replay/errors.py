@@ -3,7 +3,8 @@
 BakeoffError
 └── ReplayError                 anything replay refuses or fails at
     ├── UntranslatableError     a recorded request cannot be expressed on the target API (skipped, counted)
-    └── ProviderError           a provider's failure: status, retryable, retry-after
+    ├── ProviderError           a provider's failure: status, retryable, retry-after
+    └── BudgetExhausted         the next request would pass `--cost-limit`: nothing more is sent
 """
 
 from __future__ import annotations
@@ -40,3 +41,7 @@ class ProviderError(ReplayError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.error_type = error_type
+
+
+class BudgetExhausted(ReplayError):
+    """The next request would take the spend past `--cost-limit`; nothing more is sent."""

@@ -1,7 +1,8 @@
 """What a request costs: a built-in, versioned price table, overridable per provider in the config.
 
 Dated model names (`gpt-4o-mini-2024-07-18`, `claude-sonnet-4-5-20250929`) take the price of their
-longest listed prefix. An unknown model has no price: its cost is `None`, never a guess.
+longest listed prefix; the simulated models have their simulated prices. An unknown model has no
+price: its cost is `None`, never a guess.
 """
 
 from __future__ import annotations
@@ -55,7 +56,19 @@ def price_for(provider: str, model: str, override: Price | None = None) -> Price
     if model in models:
         return Price.from_dict(models[model])
     prefixes = [name for name in models if model.startswith(name + "-")]
-    return Price.from_dict(models[max(prefixes, key=len)]) if prefixes else None
+    if prefixes:
+        return Price.from_dict(models[max(prefixes, key=len)])
+    return _simulated_price(model)
+
+
+def _simulated_price(model: str) -> Price | None:
+    """The simulated models' prices (whatever provider they were recorded or replayed through)."""
+    from bakeoff.replay.simulated_models import DEFAULT_MODELS
+
+    for simulated in DEFAULT_MODELS:
+        if simulated.name == model:
+            return Price(simulated.input_per_mtok, simulated.output_per_mtok)
+    return None
 
 
 def cost(

@@ -30,6 +30,7 @@ class RunDirectory:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / DETAILED).touch()  # a run with no row yet still has its (empty) results file
         self._rows: IO[bytes] | None = None
 
     @property

@@ -14,7 +14,7 @@ from typing import Any
 
 from bakeoff.dataset_format import case_messages, case_tags
 from bakeoff.errors import UsageError
-from bakeoff.replay.types import Case, Reference
+from bakeoff.replay.types import Case, Completion, Reference
 
 
 @dataclass
@@ -43,6 +43,22 @@ def _case_from_event(row: dict[str, Any]) -> Case:
         reference=reference,
         weight=float(row.get("weight", 1.0)),
         tags=tuple(row.get("tags") or ()),
+        recorded=_recorded(row),
+    )
+
+
+def _recorded(row: dict[str, Any]) -> Completion:
+    """What production answered, as a completion: the baseline a replay is compared against by default."""
+    response = row.get("response") or {}
+    usage = row.get("usage") or {}
+    return Completion(
+        text=response.get("text"),
+        tool_calls=response.get("tool_calls"),
+        finish_reason=response.get("finish_reason"),
+        input_tokens=usage.get("input_tokens"),
+        output_tokens=usage.get("output_tokens"),
+        latency_ms=row.get("latency_ms"),
+        ttft_ms=row.get("ttft_ms"),
     )
 
 

@@ -33,6 +33,7 @@ class Case:
     reference: Reference
     weight: float = 1.0  # inverse inclusion probability from sampling
     tags: tuple[str, ...] = ()
+    recorded: Completion | None = None  # production's own answer, timing and usage (events only)
 
 
 @dataclass

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("bakeoff.collector.cli_serve", "run the collector: ingest, storage, sampling"),
     "sample": ("bakeoff.collector.cli_sample", "sample recorded events into a reproducible dataset"),
     "dataset": ("bakeoff.collector.cli_dataset", "import test cases (JSON lines, CSV, YAML) as a dataset"),
+    "replay": ("bakeoff.replay.cli_replay", "replay a dataset against other providers, score and compare"),
 }
 
 # Third-party module -> the extra that installs it, for the message a missing dependency gets.

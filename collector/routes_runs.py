@@ -1,0 +1,54 @@
+"""`POST /v1/runs` (a replay run's results), `GET /v1/runs`, `GET /v1/runs/{id}`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from bakeoff.collector import runs
+from bakeoff.collector.bodies import parse, read_body
+from bakeoff.collector.deps import SettingsDep, StoreDep
+from bakeoff.collector.errors import ClientError
+
+router = APIRouter()
+
+
+class RunBody(BaseModel):
+    """What `bakeoff replay` publishes: run.json, the two summaries and the detailed rows."""
+
+    run: dict[str, Any]
+    benchmark: dict[str, Any]
+    comparison: dict[str, Any]
+    rows: list[dict[str, Any]] = Field(default_factory=list, max_length=5_000_000)
+
+
+@router.post("/v1/runs", status_code=201)
+async def save_run(request: Request, settings: SettingsDep, store: StoreDep) -> JSONResponse:
+    """Store a run (replacing an earlier copy of it)."""
+    body = parse(RunBody, await read_body(request, settings.max_body_bytes))
+    if not isinstance(body.run.get("run_id"), str) or not body.run["run_id"]:
+        raise ClientError(422, "run.run_id: a non-empty string is required")
+    for number, row in enumerate(body.rows):
+        if not isinstance(row.get("event_id"), str) or not isinstance(row.get("provider"), str):
+            raise ClientError(422, f"rows[{number}]: event_id and provider must be strings")
+    await asyncio.to_thread(runs.save_run, store, body.run, body.benchmark, body.comparison, body.rows)
+    return JSONResponse({"run_id": body.run["run_id"], "rows": len(body.rows)}, status_code=201)
+
+
+@router.get("/v1/runs")
+async def list_runs(store: StoreDep, limit: int = 100) -> dict[str, Any]:
+    """The newest runs."""
+    return {"runs": await asyncio.to_thread(runs.list_runs, store, max(1, min(limit, 1000)))}
+
+
+@router.get("/v1/runs/{run_id}")
+async def get_run(run_id: str, store: StoreDep) -> dict[str, Any]:
+    """One run's summaries."""
+    found = await asyncio.to_thread(runs.get_run, store, run_id)
+    if found is None:
+        raise ClientError(404, f"no run {run_id!r}")
+    return found
