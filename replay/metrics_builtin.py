@@ -257,7 +257,7 @@ class JsonSchema(Metric):
         return passed(error is None, None if error is None else error.message[:200])
 
 
-def _calls(value: Any) -> list[tuple[str, Any]]:
+def tool_calls_of(value: Any) -> list[tuple[str, Any]]:
     """(name, parsed arguments) of tool calls in the OpenAI, flat or single-dict shape."""
     if value is None:
         return []
@@ -285,12 +285,12 @@ class ToolCallMatch(Metric):
 
     def score(self, completion: Completion, case: Case) -> MetricResult:
         reference = case.reference
-        wanted = _calls(reference.expected if reference.from_expected else reference.tool_calls)
+        wanted = tool_calls_of(reference.expected if reference.from_expected else reference.tool_calls)
         if not wanted:
             return MetricResult(None, None, "not applicable: the reference makes no tool call")
         if completion.error is not None:
             return NO_ANSWER
-        remaining = _calls(completion.tool_calls)
+        remaining = tool_calls_of(completion.tool_calls)
         extra = len(remaining)
         matched = 0
         for call in wanted:

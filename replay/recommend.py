@@ -2,8 +2,9 @@
 
 Constraints: `min_score` on the primary metric, `max_cost` in USD per request, `max_p95_ms`. A provider
 significantly worse than the baseline on the primary metric (beyond the margin) is never recommended.
-The remaining providers are ranked by `quality * q + cheapness * c + speed * s`, each term scaled to
-[0, 1] across the candidates (cheapness and speed: 1 for the cheapest/fastest, 0 for the dearest/slowest).
+The remaining providers are ranked by `quality * q + cheapness * c + speed * s`, each term a ratio to
+the best candidate: score / best score, cheapest cost / cost, lowest p95 / p95 (1 for the best; ratios
+do not depend on units and never tie two different providers the way min-max scaling can).
 """
 
 from __future__ import annotations
@@ -51,13 +52,12 @@ def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _scaled(value: float, low: float, high: float, invert: bool) -> float:
-    if math.isnan(value):
+def _ratio(value: float, best: float, lower_is_better: bool) -> float:
+    if math.isnan(value) or math.isnan(best):
         return 0.0
-    if high <= low:
-        return 1.0
-    share = (value - low) / (high - low)
-    return 1.0 - share if invert else share
+    if lower_is_better:
+        return 1.0 if value <= 0 else best / value
+    return 1.0 if best <= 0 else value / best
 
 
 def recommend(
@@ -114,17 +114,17 @@ def _rank(candidates: dict[str, dict[str, float]], weights: Mapping[str, float])
     if not candidates:
         return []
 
-    def spread(key: str) -> tuple[float, float]:
+    def best(key: str, lowest: bool) -> float:
         values = [v[key] for v in candidates.values() if not math.isnan(v[key])]
-        return (min(values), max(values)) if values else (math.nan, math.nan)
+        return (min(values) if lowest else max(values)) if values else math.nan
 
-    (q_lo, q_hi), (c_lo, c_hi), (s_lo, s_hi) = spread("score"), spread("cost"), spread("p95_ms")
+    top_score, lowest_cost, lowest_p95 = best("score", False), best("cost", True), best("p95_ms", True)
     ranking = []
     for provider, v in candidates.items():
         utility = (
-            weights.get("quality", 0) * _scaled(v["score"], q_lo, q_hi, invert=False)
-            + weights.get("cost", 0) * _scaled(v["cost"], c_lo, c_hi, invert=True)
-            + weights.get("speed", 0) * _scaled(v["p95_ms"], s_lo, s_hi, invert=True)
+            weights.get("quality", 0) * _ratio(v["score"], top_score, lower_is_better=False)
+            + weights.get("cost", 0) * _ratio(v["cost"], lowest_cost, lower_is_better=True)
+            + weights.get("speed", 0) * _ratio(v["p95_ms"], lowest_p95, lower_is_better=True)
         )
         ranking.append(
             {
@@ -156,6 +156,8 @@ def _explain(
             parts.append(
                 f"{match['diff']:+.3f} vs {baseline} (95% CI {low:+.3f}..{high:+.3f}, {match['verdict']})"
             )
+            if match["verdict"] == "inconclusive" and match.get("n_needed"):
+                parts.append(f"~{match['n_needed']} paired samples would settle it")
         base_cost = _number(benchmark["cost_analysis"][baseline]["cost_per_request"])
         base_p95 = _number(benchmark["latency"][baseline]["p95_ms"])
         if best["cost"] is not None and base_cost > 0:

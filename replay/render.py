@@ -126,3 +126,23 @@ def render(
     for line in headline[1:]:
         console.print(escape(line), highlight=False)
     return buffer.getvalue()
+
+
+def render_cross_run(cross: Mapping[str, Any], fmt: str = "text") -> str:
+    """The comparison of two runs, one line per provider and metric."""
+    header = (
+        f"new run {cross.get('new_run')} vs old run {cross.get('old_run')} (alpha {cross['alpha']}, Holm)"
+    )
+    lines = []
+    for c in cross["comparisons"]:
+        if c.get("diff") is None:
+            continue
+        mark = "significant" if c["significant"] else "n.s."
+        lines.append(
+            f"{c['provider']} · {c['metric']}: {c['diff']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] "
+            f"p={_fmt(c.get('p_adjusted'), '.3g')} {mark} "
+            f"({c['test']}, n={c['n']}{', paired' if c.get('paired') else ''})"
+        )
+    if fmt == "markdown":
+        return f"**{header}**\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"
+    return "\n".join([header, *lines])

@@ -234,3 +234,43 @@ def responder(models: tuple[SimulatedModel, ...] = DEFAULT_MODELS, seed: int = 0
         return answer(simulated, request, api, seed)
 
     return respond
+
+
+def correct(completion: Any, case: Any) -> bool | None:
+    """Simulated ground truth, as a user metric (`bakeoff.replay.simulated_models:correct`).
+
+    Whether an answer to one of the simulated task families is right, computed from the prompt: the
+    arithmetic's value, the order's name/email/total in the tool call, the FAQ answer's facts. None for
+    prompts of no known family. Only meaningful for the simulated models.
+    """
+    from bakeoff.replay.metrics_builtin import last_number, tool_calls_of
+
+    if completion.error is not None:
+        return False
+    text = last_user_text(case.request, case.api)
+    family = family_of(case.request, case.api)
+    if family == "arithmetic":
+        truth = arithmetic_truth(text)
+        got = last_number(completion.text or "")
+        return truth is not None and got is not None and abs(got - truth) < 1e-6
+    if family == "extraction":
+        calls = tool_calls_of(completion.tool_calls)
+        return (
+            bool(calls) and isinstance(calls[0][1], dict) and _same_order(calls[0][1], extraction_truth(text))
+        )
+    if family == "support":
+        facts = FAQ[faq_topic(text) or "password"]["facts"]
+        return all(fact in (completion.text or "") for fact in facts)
+    return None
+
+
+def _same_order(arguments: dict[str, Any], truth: dict[str, Any] | None) -> bool:
+    if truth is None:
+        return False
+    total = arguments.get("total")
+    return (
+        arguments.get("name") == truth["name"]
+        and arguments.get("email") == truth["email"]
+        and isinstance(total, int | float)
+        and abs(float(total) - float(truth["total"] or 0)) < 0.005
+    )

@@ -12,7 +12,9 @@ Run it as is (`python app.py`), or unchanged without the `bakeoff.init()` line t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
+from collections.abc import Iterator
 
 import anthropic
 import openai
@@ -26,10 +28,9 @@ QUESTIONS = [
     "How do I cancel my subscription?",
     "Can I change the email address on my account?",
 ]
-ORDERS = [
-    "Hi, I'm Dana Reyes (dana@example.com), order 1182 for 3 lamps, 129.90 in total.",
-    "Order 2231 from Sam Ortiz, sam.o@example.org, two chairs, 240.00.",
-]
+OPENERS = ["", "Hi! ", "Hello team, ", "Quick question: ", "Good morning. "]
+NAMES = ["Dana Reyes", "Sam Ortiz", "Alex Kim", "Priya Shah", "Jon Berg", "Mia Rossi", "Lee Chen"]
+ITEMS = ["lamps", "chairs", "mugs", "desks", "rugs"]
 TOOL = {
     "name": "record_order",
     "description": "Record an order's details",
@@ -40,14 +41,27 @@ TOOL = {
 }
 
 
+def customer_question(rng: random.Random) -> str:
+    """A support question as customers write them: the same few topics, worded many ways."""
+    return f"{rng.choice(OPENERS)}{rng.choice(QUESTIONS)} (ticket {rng.randint(1000, 9999)})"
+
+
+def order_message(rng: random.Random) -> str:
+    name = rng.choice(NAMES)
+    email = name.split()[0].lower() + f"{rng.randint(1, 99)}@example.com"
+    total = f"{rng.randint(10, 900)}.{rng.randint(0, 99):02d}"
+    order = f"order {rng.randint(1000, 9999)} for {rng.randint(1, 6)} {rng.choice(ITEMS)}"
+    return f"Hi, I'm {name} ({email}), {order}, {total} in total."
+
+
 def answer_questions(client: openai.OpenAI, model: str, rng: random.Random, count: int) -> None:
     for i in range(count):
-        question = rng.choice(QUESTIONS)
+        question = customer_question(rng)
         messages = [
             {"role": "system", "content": "You are a concise support agent."},
             {"role": "user", "content": question},
         ]
-        with bakeoff.tag("support", channel="chat"):
+        with bakeoff.tag("support", channel="chat"), handled():
             if i % 3 == 0:  # the chat widget streams its answers
                 for _ in client.chat.completions.create(
                     model=model, messages=messages, stream=True, stream_options={"include_usage": True}
@@ -55,29 +69,38 @@ def answer_questions(client: openai.OpenAI, model: str, rng: random.Random, coun
                     pass
             else:
                 client.chat.completions.create(model=model, messages=messages, temperature=0)
-            event_id = bakeoff.last_event_id()
+        event_id = bakeoff.last_event_id()
         if event_id and rng.random() < 0.4:  # some users click thumbs up or down
             bakeoff.feedback(event_id, 1.0 if rng.random() < 0.7 else 0.0)
 
 
-def extract_orders(client: anthropic.Anthropic, model: str, count: int) -> None:
-    for i in range(count):
-        with bakeoff.tag("extraction"):
+def extract_orders(client: anthropic.Anthropic, model: str, rng: random.Random, count: int) -> None:
+    for _ in range(count):
+        with bakeoff.tag("extraction"), handled():
             client.messages.create(
                 model=model,
                 max_tokens=300,
                 tools=[TOOL],
-                messages=[{"role": "user", "content": ORDERS[i % len(ORDERS)]}],
+                messages=[{"role": "user", "content": order_message(rng)}],
             )
 
 
 def invoice_arithmetic(client: openai.OpenAI, model: str, rng: random.Random, count: int) -> None:
     for _ in range(count):
         a, b = rng.randint(2, 99), rng.randint(2, 99)
-        with bakeoff.tag("math"):
+        with bakeoff.tag("math"), handled():
             client.chat.completions.create(
                 model=model, messages=[{"role": "user", "content": f"What is {a} * {b}?"}], temperature=0
             )
+
+
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """A provider's failure becomes an apology to the user; the app keeps serving (bakeoff records it)."""
+    try:
+        yield
+    except (openai.APIError, anthropic.APIError) as exc:
+        print(f"  provider error, apologised to the user: {type(exc).__name__}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -88,16 +111,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--anthropic-model", default="claude-haiku-4-5")
     parser.add_argument("--calls", type=int, default=30, help="support questions to answer")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-retries", type=int, default=2, help="the clients' own retries")
     args = parser.parse_args(argv)
 
     bakeoff.init(project="support-assistant")  # collector and options from BAKEOFF_* variables
     rng = random.Random(args.seed)
     with (
-        openai.OpenAI(base_url=args.openai_base_url) as chat,
-        anthropic.Anthropic(base_url=args.anthropic_base_url) as claude,
+        openai.OpenAI(base_url=args.openai_base_url, max_retries=args.max_retries) as chat,
+        anthropic.Anthropic(base_url=args.anthropic_base_url, max_retries=args.max_retries) as claude,
     ):
         answer_questions(chat, args.openai_model, rng, args.calls)
-        extract_orders(claude, args.anthropic_model, max(1, args.calls // 3))
+        extract_orders(claude, args.anthropic_model, rng, max(1, args.calls // 3))
         invoice_arithmetic(chat, args.openai_model, rng, max(1, args.calls // 3))
     bakeoff.flush()
 

@@ -23,6 +23,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("bakeoff.collector.cli_sample", "sample recorded events into a reproducible dataset"),
     "dataset": ("bakeoff.collector.cli_dataset", "import test cases (JSON lines, CSV, YAML) as a dataset"),
     "replay": ("bakeoff.replay.cli_replay", "replay a dataset against other providers, score and compare"),
+    "compare": (
+        "bakeoff.replay.cli_compare",
+        "compare providers of a run (or two runs): a CI regression gate",
+    ),
+    "recommend": (
+        "bakeoff.replay.cli_recommend",
+        "the provider to choose under cost, latency and quality limits",
+    ),
+    "report": ("bakeoff.replay.cli_report", "write a self-contained HTML report of a run"),
+    "watch": ("bakeoff.replay.cli_watch", "replay recent traffic on a schedule and alert on regressions"),
+    "demo": ("bakeoff.replay.demo", "the whole loop offline on simulated models, from recording to verdict"),
 }
 
 # Third-party module -> the extra that installs it, for the message a missing dependency gets.
