@@ -124,7 +124,7 @@ def test_tool_call_match_shapes() -> None:
         tool_calls=[{"function": {"name": "record_order", "arguments": {"name": "Dana", "total": 12.5}}}]
     )
     assert metric.score(same, case(tool_calls=recorded)).passed is True
-    extra = Completion(tool_calls=same.tool_calls + [{"name": "other", "arguments": {}}])
+    extra = Completion(tool_calls=[*(same.tool_calls or []), {"name": "other", "arguments": {}}])
     result = metric.score(extra, case(tool_calls=recorded))
     assert result.score == 1.0 and result.passed is False
     wrong = Completion(tool_calls=[{"name": "record_order", "arguments": {"name": "Dana", "total": 99}}])
