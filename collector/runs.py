@@ -56,7 +56,8 @@ def list_runs(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     rows = (
         store.cursor()
         .execute(
-            "SELECT run_id, created_at, dataset, benchmark->>'$.total_samples', comparison->>'$.baseline', "
+            # As text: fetching TIMESTAMPTZ values as datetimes would need pytz.
+            "SELECT run_id, strftime(created_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'), dataset, benchmark->>'$.total_samples', comparison->>'$.baseline', "
             "benchmark->'$.providers' FROM runs ORDER BY created_at DESC LIMIT ?",
             [limit],
         )
@@ -65,7 +66,7 @@ def list_runs(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     return [
         {
             "run_id": run_id,
-            "created": created.isoformat(),
+            "created": created,
             "dataset": dataset,
             "total_samples": None if samples is None else int(samples),
             "baseline": baseline,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -42,14 +42,40 @@ class ReplaySection(BaseModel):
         return self
 
 
+class WatchSample(BaseModel):
+    """What each check replays: a fresh sample of the recorded traffic."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Literal["random", "stratified", "feedback", "errors", "recent", "diverse"] = "recent"
+    n: int = Field(default=200, gt=0)
+    by: Literal["tag", "model", "provider"] = "tag"
+    since_hours: float | None = Field(default=None, gt=0)  # only traffic of the last hours
+    filters: dict[str, str] = Field(default_factory=dict)
+
+
+class WatchSection(BaseModel):
+    """The `watch:` section: how often to check and where alerts go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval: float = Field(default=3600.0, gt=0)  # seconds between checks
+    sample: WatchSample = Field(default_factory=WatchSample)
+    margin: float = Field(default=0.0, ge=0)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    alert_file: str | None = None  # JSON lines, one alert each
+    alert_webhook: str | None = None  # POSTed one JSON alert each
+
+
 class ReplayConfig(BaseModel):
-    """The whole file: a collector URL or a DuckDB file, and the replay section."""
+    """The whole file: a collector URL or a DuckDB file, the replay section, and optionally watch."""
 
     model_config = ConfigDict(extra="forbid")
 
     collector: str | None = None
     db: str | None = None
     replay: ReplaySection
+    watch: WatchSection = Field(default_factory=WatchSection)
 
     @model_validator(mode="after")
     def _one_source(self) -> ReplayConfig:
@@ -62,6 +88,8 @@ _KNOWN_KEYS = {
     "": set(ReplayConfig.model_fields),
     "replay": set(ReplaySection.model_fields),
     "replay.providers": set(ProviderConfig.model_fields),
+    "watch": set(WatchSection.model_fields),
+    "watch.sample": set(WatchSample.model_fields),
 }
 _PROVIDER_KINDS = ("openai", "anthropic", "openai-compatible", "simulated")
 

@@ -170,9 +170,7 @@ def run(args: argparse.Namespace) -> int:
                 "replace": True,
             },
         )
-        print(
-            f"  dataset 'demo': {sample['size']} of {sample['population']} events, each with its weight"
-        )
+        print(f"  dataset 'demo': {sample['size']} of {sample['population']} events, each with its weight")
         _step(4, f"replaying against {PRODUCTION_MODEL} (production) and {', '.join(CANDIDATES)}")
         config = load_config(_config(folder, collector.url))
         run_ = prepare(config, ReplayOptions(dataset="demo", seed=args.seed, margin=0.02))

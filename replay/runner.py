@@ -141,7 +141,10 @@ def prepare(config: ReplayConfig, options: ReplayOptions, api_key: str | None = 
     directory = RunDirectory(output / _run_id())
     kept = {c.id for c in loaded.cases}
     (directory.path / DATASET_FILE).write_bytes(_snapshot(rows, kept))
-    providers = ([PRODUCTION] if baseline == PRODUCTION else []) + [v.id for v in variants]
+    # The recorded answers are a provider of their own only when the baseline is them (and no configured
+    # provider is already called "production").
+    recorded = baseline == PRODUCTION and all(v.id != PRODUCTION for v in variants)
+    providers = ([PRODUCTION] if recorded else []) + [v.id for v in variants]
     meta = {
         "run_id": directory.run_id,
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -150,6 +153,7 @@ def prepare(config: ReplayConfig, options: ReplayOptions, api_key: str | None = 
         "options": asdict(options),
         "providers": providers,
         "baseline": baseline,
+        "recorded_baseline": recorded,
         "metrics": plan.kinds(),
         "simulated": any(v.config.provider == "simulated" for v in variants),
         "status": "running",
@@ -225,7 +229,7 @@ async def execute(run: Run, progress: Progress) -> RunOutcome:
     workers = 2 * (options.concurrency or config.replay.concurrency)
     engine = ReplayEngine(dispatcher, run.plan, run.directory, workers=workers, on_row=progress.row)
     done = {(r["event_id"], r["provider"], int(r.get("repeat", 0))) for r in previous}
-    production = run.baseline == PRODUCTION
+    production = bool(run.meta.get("recorded_baseline"))
     try:
         rounds = _rounds(run.cases, options.round_size) if options.until_decided else [run.cases]
         progress.start(len(engine.work(run.cases, run.variants, options.repeat, production, done)))

@@ -1,5 +1,5 @@
 """Shared pytest configuration: `tests/support` holds helpers (local LLM server, receiver, collector)."""
 
-from support.fixtures import collector, llm_server, receiver, recorded
+from support.fixtures import browser, collector, llm_server, receiver, recorded
 
-__all__ = ["collector", "llm_server", "receiver", "recorded"]
+__all__ = ["browser", "collector", "llm_server", "receiver", "recorded"]
