@@ -57,8 +57,9 @@ def list_runs(store: Store, limit: int = 100) -> list[dict[str, Any]]:
         store.cursor()
         .execute(
             # As text: fetching TIMESTAMPTZ values as datetimes would need pytz.
-            "SELECT run_id, strftime(created_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'), dataset, benchmark->>'$.total_samples', comparison->>'$.baseline', "
-            "benchmark->'$.providers' FROM runs ORDER BY created_at DESC LIMIT ?",
+            "SELECT run_id, strftime(created_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'), dataset, "
+            "benchmark->>'$.total_samples', comparison->>'$.baseline', benchmark->'$.providers' "
+            "FROM runs ORDER BY created_at DESC LIMIT ?",
             [limit],
         )
         .fetchall()

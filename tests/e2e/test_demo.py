@@ -111,9 +111,9 @@ def test_recommend_under_constraints(demo: dict[str, Any]) -> None:
 def test_the_report_opens_in_chromium(demo: dict[str, Any], browser: Any, tmp_path: Path) -> None:
     target = tmp_path / "again.html"
     assert bakeoff("report", str(demo["run"]), "--html", str(target)).returncode == 0
+    errors: list[str] = []
     for report in (demo["folder"] / "report.html", target):
         page = browser.new_page()
-        errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on(
             "request",
