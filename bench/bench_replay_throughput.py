@@ -1,4 +1,4 @@
-"""Replay's HTTP engine against a server that answers after 50 ms, next to a naive httpx loop.
+"""Replay against a server answering after 50 ms: the providers alone, the whole engine, naive httpx.
 
 Throughput at concurrency 1, 16, 64 and 256 as a fraction of the bound min(concurrency / 0.05 s,
 CPU bound), where the CPU bound is what the client's own CPU per request allows on one core; and the
@@ -11,14 +11,23 @@ Run: python bench/bench_replay_throughput.py
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
 import httpx
 from servers import start_simulator
 
+from bakeoff.replay.budget import Budget
+from bakeoff.replay.dispatch import Dispatcher
+from bakeoff.replay.engine import ReplayEngine
+from bakeoff.replay.metric_registry import MetricPlan
+from bakeoff.replay.metrics_builtin import ExactMatch, Fuzzy, NumericMatch
 from bakeoff.replay.provider_config import ProviderConfig
 from bakeoff.replay.providers import make_provider, make_session
+from bakeoff.replay.results import RunDirectory
+from bakeoff.replay.types import Case, Reference
+from bakeoff.replay.variants import Variant
 
 CANONICAL = {"model": "m", "messages": [{"role": "user", "content": "What is 6 * 7?"}], "temperature": 0}
 LATENCY_S = 0.05
@@ -52,6 +61,36 @@ async def run_bakeoff(url: str, total: int, concurrency: int) -> tuple[float, fl
         await session.close()
 
 
+async def run_engine(url: str, total: int, concurrency: int) -> tuple[float, float]:
+    """The whole engine: dispatcher (limits, budget), streamed answers, three metrics, rows appended."""
+    config = ProviderConfig(id="e", provider="openai-compatible", model="m", base_url=url + "/v1")
+    cases = [
+        Case(
+            id=f"c{i}",
+            api="chat.completions",
+            provider="openai",
+            model="m",
+            request={"messages": CANONICAL["messages"]},
+            reference=Reference(expected="42", from_expected=True),
+        )
+        for i in range(total + 20)
+    ]
+    metrics = MetricPlan([ExactMatch(), NumericMatch(), Fuzzy()])
+    with tempfile.TemporaryDirectory() as folder:
+        dispatcher = Dispatcher([config], concurrency=concurrency, budget=Budget(limit=None))
+        engine = ReplayEngine(dispatcher, metrics, RunDirectory(folder), workers=concurrency)
+        variants = [Variant(config)]
+        try:
+            await engine.run(engine.work(cases[:20], variants, 1, False, set()))  # warm up
+            items = engine.work(cases[20:], variants, 1, False, set())
+            wall, cpu = time.perf_counter(), time.process_time()
+            await engine.run(items)
+            return time.perf_counter() - wall, time.process_time() - cpu
+        finally:
+            await dispatcher.aclose()
+            engine.run_dir.close()
+
+
 async def run_httpx(url: str, total: int, concurrency: int) -> tuple[float, float]:
     body = {**CANONICAL, "model": "m"}
     async with httpx.AsyncClient(base_url=url + "/v1", timeout=60) as client:
@@ -81,7 +120,12 @@ def main() -> None:
     try:
         for concurrency in (1, 16, 64, 256):
             total = 200 if concurrency == 1 else 2000
-            for name, runner in (("bakeoff (aiohttp)", run_bakeoff), ("naive httpx.AsyncClient", run_httpx)):
+            runners = (
+                ("bakeoff providers (aiohttp)", run_bakeoff),
+                ("bakeoff engine (dispatch + stream + 3 metrics + rows)", run_engine),
+                ("naive httpx.AsyncClient", run_httpx),
+            )
+            for name, runner in runners:
                 wall, cpu = asyncio.run(runner(url, total, concurrency))
                 report(name, concurrency, total, wall, cpu)
     finally:
