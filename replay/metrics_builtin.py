@@ -7,6 +7,7 @@ text metrics also score whole columns at once (`score_batch`), which is what lar
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import re
@@ -29,16 +30,19 @@ from bakeoff.replay.metric_base import (
 )
 from bakeoff.replay.types import Case, Completion, MetricResult, Reference
 
-_SPACES = re.compile(r"\s+")
 _EDGE_PUNCTUATION = " \t\n.,;:!?\"'`"
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _WORD = re.compile(r"\w+")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalize(text: str) -> str:
-    """Casefolded, whitespace collapsed, surrounding punctuation and quotes removed."""
-    return _SPACES.sub(" ", text.casefold()).strip(_EDGE_PUNCTUATION)
+    """Casefolded, whitespace collapsed, surrounding punctuation and quotes removed.
+
+    Cached: the same reference is normalised once per provider and metric otherwise, and answers repeat.
+    """
+    return " ".join(text.casefold().split()).strip(_EDGE_PUNCTUATION)
 
 
 class ExactMatch(Metric):
@@ -118,6 +122,7 @@ class Regex(Metric):
         return passed(self.pattern.search(output) is not None)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def last_number(text: str) -> float | None:
     """The last number in the text (`1,234.5`, `-3`, `.5`), or None."""
     matches = _NUMBER.findall(text)
