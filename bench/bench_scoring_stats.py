@@ -126,12 +126,10 @@ def main() -> None:
     )
     plain_scoring, plain_bootstrap = plain_python(references, answers, resamples=20)
     plain_total = plain_scoring + plain_bootstrap * 100
-    print(
-        f"plain Python: scoring {plain_scoring:.2f} s ({1e6 * plain_scoring / (rows * len(METRICS)):.2f} µs per score)"
-    )
-    print(
-        f"plain Python: bootstrap {plain_bootstrap:.2f} s for 20 resamples, {plain_bootstrap * 100:.0f} s scaled to 2,000"
-    )
+    per_score = 1e6 * plain_scoring / (rows * len(METRICS))
+    print(f"plain Python: scoring {plain_scoring:.2f} s ({per_score:.2f} µs per score)")
+    scaled = plain_bootstrap * 100
+    print(f"plain Python: bootstrap {plain_bootstrap:.2f} s for 20 resamples, {scaled:.0f} s scaled to 2,000")
     print(f"speed-up: {plain_total / (scoring + statistics):.0f}x")
 
 
