@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 from pathlib import Path
@@ -29,3 +30,71 @@ def test_first_block_is_install_and_main_job_then_install_and_tests() -> None:
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert first_shell_block()[1] in [line.strip() for line in ci]
+
+
+def section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option of a parser and of its subcommands' parsers."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found |= option_strings(child)
+    return found
+
+
+def test_every_documented_flag_exists_and_every_command_is_documented() -> None:
+    from bakeoff.cli import COMMANDS, build_parser
+
+    documented: dict[str, list[str]] = {}
+    for line in section("CLI reference").splitlines():
+        match = re.match(r"- `bakeoff (\w+)` — (.*)", line)
+        if match:
+            documented[match.group(1)] = re.findall(r"--[a-z0-9][a-z0-9-]*", match.group(2))
+    assert set(documented) == set(COMMANDS)
+    for command, flags in documented.items():
+        parser = build_parser(command)
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        known = option_strings(subparsers.choices[command])
+        missing = [flag for flag in flags if flag not in known]
+        assert not missing, f"bakeoff {command}: documented but not accepted: {missing}"
+
+
+def test_the_documented_config_loads() -> None:
+    import yaml
+
+    from bakeoff.replay.config import parse_config
+    from bakeoff.replay.metric_registry import build_metrics
+
+    block = re.search(r"```yaml\n(.*?)```", section("Config reference"), re.S)
+    assert block
+    config = parse_config(yaml.safe_load(block.group(1)), "README")
+    ids = [p.id for p in config.replay.providers]
+    builtin = [m for m in config.replay.metrics if not (isinstance(m, str) and ":" in m)]
+    assert len(build_metrics(builtin, ids)) == len(builtin) == 3
+    assert config.watch.sample.since_hours == 24
+
+
+def test_the_ci_example_uses_real_commands() -> None:
+    import yaml
+
+    from bakeoff.cli import build_parser
+
+    workflow = yaml.safe_load((ROOT / "examples" / "ci" / "bakeoff-gate.yml").read_text())
+    commands = [
+        line.strip()
+        for step in workflow["jobs"]["gate"]["steps"]
+        for line in str(step.get("run", "")).splitlines()
+        if line.strip().startswith("bakeoff ")
+    ]
+    assert [c.split()[1] for c in commands] == ["replay", "compare"]
+    for command in commands:
+        words = shlex.split(command.split(" > ")[0].replace('"$RUN"', "runs/x"))[1:]
+        build_parser(words[0]).parse_args(words)  # exits 2 on an unknown flag
