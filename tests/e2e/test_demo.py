@@ -10,30 +10,7 @@ from typing import Any
 
 import pytest
 
-BENCHMARK_KEYS = {
-    "run_id",
-    "timestamp",
-    "dataset",
-    "providers",
-    "total_samples",
-    "metrics",
-    "cost_analysis",
-    "latency",
-    "errors",
-}
-COMPARISON_KEYS = {
-    "provider",
-    "baseline",
-    "metric",
-    "diff",
-    "ci95",
-    "p_value",
-    "p_adjusted",
-    "test",
-    "significant",
-    "n",
-}
-ROW_KEYS = {"event_id", "provider", "output", "scores", "latency_ms", "ttft_ms", "usage", "cost", "error"}
+from support.replaying import BENCHMARK_KEYS, COMPARISON_KEYS, ROW_KEYS
 
 
 def bakeoff(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import yaml
 
-from bakeoff.cli import main
 from bakeoff.errors import ConfigError
 from bakeoff.replay.llm_judge import LLMJudge, find_json_object
 from bakeoff.replay.metric_registry import MetricPlan, build_metric, build_metrics, score_case
 from bakeoff.replay.simulator_answers import Answer, last_user_text
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.replay.types import Case, Completion, Reference
+from support.replaying import replay
 
 
 def case(
@@ -306,22 +306,7 @@ def test_llm_judges_through_the_replay_engine(
     (tmp_path / "cases.jsonl").write_text(
         json.dumps({"id": "q1", "input": "Capital of France?", "expected": "Paris"}) + "\n"
     )
-    assert (
-        main(
-            [
-                "replay",
-                "--config",
-                str(config),
-                "--dataset",
-                str(tmp_path / "cases.jsonl"),
-                "--providers",
-                "candidate",
-                "--output",
-                str(tmp_path / "runs"),
-            ]
-        )
-        == 0
-    )
+    assert replay(config, tmp_path / "cases.jsonl", tmp_path / "runs", "--providers", "candidate") == 0
     (run,) = list((tmp_path / "runs").iterdir())
     (row,) = [json.loads(line) for line in (run / "detailed_results.jsonl").read_text().splitlines()]
     assert row["provider"] == "candidate"

@@ -18,31 +18,7 @@ import yaml
 from bakeoff.cli import main
 from bakeoff.replay.simulated_models import responder
 from bakeoff.replay.simulator_server import SimulatorServer
-
-BENCHMARK_KEYS = {
-    "run_id",
-    "timestamp",
-    "dataset",
-    "providers",
-    "total_samples",
-    "metrics",
-    "cost_analysis",
-    "latency",
-    "errors",
-}
-COMPARISON_KEYS = {
-    "provider",
-    "baseline",
-    "metric",
-    "diff",
-    "ci95",
-    "p_value",
-    "p_adjusted",
-    "test",
-    "significant",
-    "n",
-}
-ROW_KEYS = {"event_id", "provider", "output", "scores", "latency_ms", "ttft_ms", "usage", "cost", "error"}
+from support.replaying import BENCHMARK_KEYS, COMPARISON_KEYS, ROW_KEYS, replay
 
 
 @pytest.fixture(scope="module")
@@ -137,19 +113,7 @@ def test_replay_across_apis_writes_the_contracts_files(
         baseline="chat/premium",
     )
     dataset = arithmetic_cases(tmp_path / "cases.jsonl")
-    status = main(
-        [
-            "replay",
-            "--config",
-            str(config),
-            "--dataset",
-            str(dataset),
-            "--output",
-            str(tmp_path / "runs"),
-            "--format",
-            "json",
-        ]
-    )
+    status = replay(config, dataset, tmp_path / "runs", "--format", "json")
     assert status == 0
     run = only_run(tmp_path / "runs")
     benchmark = json.loads((run / "benchmark_results.json").read_text())
@@ -199,18 +163,7 @@ def test_retries_absorb_injected_rate_limits_and_server_errors(
     )
     server.inject("429", times=3)
     server.inject("500", times=2)
-    status = main(
-        [
-            "replay",
-            "--config",
-            str(config),
-            "--dataset",
-            str(arithmetic_cases(tmp_path / "c.jsonl", 10)),
-            "--output",
-            str(tmp_path / "runs"),
-            "--no-cache",
-        ]
-    )
+    status = replay(config, arithmetic_cases(tmp_path / "c.jsonl", 10), tmp_path / "runs", "--no-cache")
     run = only_run(tmp_path / "runs")
     meta = json.loads((run / "run.json").read_text())
     assert status == 0
@@ -228,17 +181,7 @@ def test_a_provider_failing_every_request_exits_1(server: SimulatorServer, tmp_p
         ],
         metrics=["numeric_match"],
     )
-    status = main(
-        [
-            "replay",
-            "--config",
-            str(config),
-            "--dataset",
-            str(arithmetic_cases(tmp_path / "c.jsonl", 5)),
-            "--output",
-            str(tmp_path / "runs"),
-        ]
-    )
+    status = replay(config, arithmetic_cases(tmp_path / "c.jsonl", 5), tmp_path / "runs")
     assert status == 1
     rows = read_rows(only_run(tmp_path / "runs"))
     failed = [r for r in rows if r["provider"] == "gone"]
@@ -265,20 +208,7 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
         )
     )
     (tmp_path / "c.jsonl").write_text('{"id": "1", "input": "hi"}\n')
-    assert (
-        main(
-            [
-                "replay",
-                "--config",
-                str(config),
-                "--dataset",
-                str(tmp_path / "c.jsonl"),
-                "--output",
-                str(tmp_path),
-            ]
-        )
-        == 2
-    )
+    assert replay(config, tmp_path / "c.jsonl", tmp_path) == 2
     assert "did you mean 'fuzzy'" in capsys.readouterr().err
 
 
@@ -292,19 +222,13 @@ def test_cost_limit_stops_before_the_budget_is_passed(server: SimulatorServer, t
     )
     # sim-premium costs ~$0.0002 a request here, but before its first answer the projection assumes 256
     # output tokens (~$0.005): a $0.006 limit lets the first through and then about twenty more of forty.
-    status = main(
-        [
-            "replay",
-            "--config",
-            str(config),
-            "--dataset",
-            str(arithmetic_cases(tmp_path / "c.jsonl")),
-            "--output",
-            str(tmp_path / "runs"),
-            "--cost-limit",
-            "0.006",
-            "--no-cache",
-        ]
+    status = replay(
+        config,
+        arithmetic_cases(tmp_path / "c.jsonl"),
+        tmp_path / "runs",
+        "--cost-limit",
+        "0.006",
+        "--no-cache",
     )
     assert status == 0
     run = only_run(tmp_path / "runs")
@@ -358,20 +282,8 @@ def test_sweeps_ablations_and_untranslatable_rows(tmp_path: Path, server: Simula
         metrics=["numeric_match"],
     )
     dataset = recorded_events(tmp_path / "events.jsonl", 6)
-    status = main(
-        [
-            "replay",
-            "--config",
-            str(config),
-            "--dataset",
-            str(dataset),
-            "--output",
-            str(tmp_path / "runs"),
-            "--sweep",
-            "temperature=0,1",
-            "--ablate",
-            "system,tools",
-        ]
+    status = replay(
+        config, dataset, tmp_path / "runs", "--sweep", "temperature=0,1", "--ablate", "system,tools"
     )
     assert status == 0
     run = only_run(tmp_path / "runs")
@@ -415,20 +327,7 @@ def test_results_go_to_the_duckdb_file(tmp_path: Path, server: SimulatorServer) 
             }
         )
     )
-    assert (
-        main(
-            [
-                "replay",
-                "--config",
-                str(config),
-                "--dataset",
-                str(arithmetic_cases(tmp_path / "c.jsonl", 8)),
-                "--output",
-                str(tmp_path / "runs"),
-            ]
-        )
-        == 0
-    )
+    assert replay(config, arithmetic_cases(tmp_path / "c.jsonl", 8), tmp_path / "runs") == 0
     run = only_run(tmp_path / "runs")
     connection = duckdb.connect(str(tmp_path / "events.duckdb"), read_only=True)
     assert connection.execute("SELECT run_id FROM runs").fetchall() == [(run.name,)]
@@ -495,21 +394,7 @@ def test_until_decided_stops_early_on_a_clear_gap(tmp_path: Path, server: Simula
         baseline="premium",
     )
     dataset = arithmetic_cases(tmp_path / "c.jsonl", 1000)
-    assert (
-        main(
-            [
-                "replay",
-                "--config",
-                str(config),
-                "--dataset",
-                str(dataset),
-                "--output",
-                str(tmp_path / "runs"),
-                "--until-decided",
-            ]
-        )
-        == 0
-    )
+    assert replay(config, dataset, tmp_path / "runs", "--until-decided") == 0
     run = only_run(tmp_path / "runs")
     comparison = json.loads((run / "provider_comparison.json").read_text())
     sequential = comparison["sequential"]
