@@ -68,7 +68,13 @@ def _function_metric(path: str, options: Mapping[str, Any]) -> Metric:
         return function(**options)
     if not callable(function):
         raise ConfigError(f"metrics: {path!r} is not callable")
-    kind = str(options.get("kind", "score"))
+    # The kind decides the statistics before the first answer is scored: an explicit `kind`, else the
+    # function's return annotation (`-> bool` is a pass metric), else a score.
+    returns = inspect.signature(function).return_annotation
+    guessed = "pass" if returns in (bool, "bool") else "score"
+    kind = str(options.get("kind", guessed))
+    if kind not in ("pass", "score"):
+        raise ConfigError(f"metrics: {path}: kind must be 'pass' or 'score', not {kind!r}")
     return FunctionMetric(attribute, function, kind, float(options.get("threshold", 0.5)))
 
 

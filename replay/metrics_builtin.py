@@ -82,6 +82,10 @@ class Contains(Metric):
     kind = "pass"
 
     def __init__(self, values: list[str] | None = None, mode: str = "all", case_sensitive: bool = False):
+        if values is not None and (
+            not isinstance(values, list) or not all(isinstance(v, str) for v in values)
+        ):
+            raise ConfigError("metrics: contains: 'values' must be a list of strings")
         if mode not in ("all", "any"):
             raise ConfigError(f"metrics: contains: mode must be 'all' or 'any', not {mode!r}")
         self.values = values

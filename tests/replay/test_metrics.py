@@ -163,7 +163,7 @@ def test_unknown_names_and_options_suggest_the_right_one() -> None:
 @pytest.fixture()
 def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     (tmp_path / "team_metrics.py").write_text(
-        "def polite(completion, case):\n"
+        "def polite(completion, case) -> bool:\n"
         "    return 'please' in (completion.text or '').lower()\n"
         "def length_score(completion, case):\n"
         "    return min(1.0, len(completion.text or '') / 100)\n"
@@ -189,6 +189,14 @@ async def test_user_metrics_and_suites(user_module: str) -> None:
     ]
     results = await score_case(plan.for_case(greeting), Completion(text="Hello, please sit"), greeting, None)
     assert results["polite"].passed is True
+    assert plan.kinds() == {
+        "exact_match": "pass",
+        "broken": "score",
+        "polite": "pass",
+        "length_score": "score",
+    }
+    with pytest.raises(ConfigError, match="must be a list of strings"):
+        build_metric({"contains": {"values": "abc"}})
     assert results["broken"].score is None and "bug in my metric" in results["broken"].reason
     with pytest.raises(ConfigError, match="cannot load"):
         build_metric(f"{user_module}:missing")
