@@ -146,6 +146,26 @@ class Dispatcher:
             await asyncio.to_thread(self.cache.put, key, completion)
         return completion, actual
 
+    async def embed(self, provider_id: str, texts: list[str]) -> tuple[list[list[float]], float | None]:
+        """Embeddings from a provider (for `semantic_similarity`), within its limits, retried; their cost."""
+        lane = self._lanes[provider_id]
+
+        async def attempt() -> tuple[list[list[float]], int | None]:
+            async with contextlib.AsyncExitStack() as stack:
+                if lane.semaphore is not None:
+                    await stack.enter_async_context(lane.semaphore)
+                await stack.enter_async_context(self.concurrency)
+                if lane.requests is not None:
+                    await lane.requests.acquire()
+                self.stats.requests += 1
+                return await lane.provider.aembed(texts, timeout=self.timeout)
+
+        (vectors, tokens), retried = await with_retries(attempt, attempts=self.retries + 1, rng=self._rng)
+        self.stats.retries += retried
+        spent = cost(lane.price, tokens, 0)
+        self.budget.settle(provider_id, None, spent, None)
+        return vectors, spent
+
     async def _send(self, lane: _Lane, canonical: dict[str, Any], tokens: int) -> Completion:
         async def attempt() -> Completion:
             # Limits are taken per attempt, so a retry's backoff does not hold a concurrency slot.

@@ -70,7 +70,7 @@ class ReplayEngine:
         self.outcome = RunOutcome()
         self._canonical: dict[str, dict[str, Any] | UntranslatableError] = {}
         self._stop = False
-        self._scoring = ScoringContext(complete=self._judge)
+        self._scoring = ScoringContext(complete=self._judge, embed=self._embed)
 
     def work(
         self,
@@ -157,6 +157,11 @@ class ReplayEngine:
         completion, judge_cost = await self.dispatcher.complete(provider_id, canonical)
         self.outcome.judge_cost += judge_cost or 0.0
         return completion, judge_cost
+
+    async def _embed(self, provider_id: str, texts: list[str]) -> list[list[float]]:
+        vectors, spent = await self.dispatcher.embed(provider_id, texts)
+        self.outcome.judge_cost += spent or 0.0
+        return vectors
 
     def _skip(self, case: Case, provider_id: str, reason: str) -> None:
         self.outcome.skipped.append({"event_id": case.id, "provider": provider_id, "reason": reason})

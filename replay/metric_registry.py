@@ -102,6 +102,12 @@ def build_metric(spec: MetricSpec, provider_ids: Collection[str] = ()) -> Metric
         from bakeoff.replay.llm_judge import LLMJudge
 
         return _construct(LLMJudge, name, {**options, "provider_ids": list(provider_ids)})
+    embedder = options.get("provider") if name == "semantic_similarity" else None
+    if embedder and provider_ids and embedder not in provider_ids:
+        raise ConfigError(
+            f"metrics: semantic_similarity: provider {embedder!r} is not configured "
+            f"(known: {', '.join(provider_ids)})"
+        )
     if name in BUILTIN:
         return _construct(BUILTIN[name], name, options)
     found = _entry_point(name)

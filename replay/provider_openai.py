@@ -21,6 +21,16 @@ class _OpenAIHeaders(HttpProvider):
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
+    async def aembed(
+        self, texts: list[str], timeout: float | None = None
+    ) -> tuple[list[list[float]], int | None]:
+        """`POST {base_url}/embeddings`."""
+        body = {"model": self.config.model, "input": texts}
+        async with self.post(body, timeout, "/embeddings") as response:
+            payload = orjson.loads(await response.read())
+        vectors = [item["embedding"] for item in sorted(payload["data"], key=lambda item: item["index"])]
+        return vectors, (payload.get("usage") or {}).get("prompt_tokens")
+
 
 class OpenAIChatProvider(_OpenAIHeaders):
     """`POST {base_url}/chat/completions`."""

@@ -55,6 +55,14 @@ class SimulatedProvider:
             raw={"simulated": True},
         )
 
+    async def aembed(
+        self, texts: list[str], timeout: float | None = None
+    ) -> tuple[list[list[float]], int | None]:
+        """Simulated embeddings: a hash of each text (equal texts are identical, others unrelated)."""
+        from bakeoff.replay.simulator_server import embedding_of
+
+        return [embedding_of(text, 64) for text in texts], sum(len(text.split()) for text in texts)
+
     async def aclose(self) -> None:
         return None
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
-from bakeoff.replay.errors import ProviderError
+from bakeoff.replay.errors import ProviderError, UntranslatableError
 from bakeoff.replay.provider_config import ProviderConfig
 from bakeoff.replay.translate import from_canonical
 from bakeoff.replay.types import Completion
@@ -36,6 +36,11 @@ class Provider(Protocol):
         self, canonical: dict[str, Any], *, stream: bool | None = None, timeout: float | None = None
     ) -> Completion:
         """Answer one canonical request."""
+
+    async def aembed(
+        self, texts: list[str], timeout: float | None = None
+    ) -> tuple[list[list[float]], int | None]:
+        """Embeddings of `texts` and the input tokens they cost."""
 
     async def aclose(self) -> None:
         """Release connections."""
@@ -73,13 +78,13 @@ class HttpProvider:
 
     @asynccontextmanager
     async def post(
-        self, body: dict[str, Any], timeout: float | None
+        self, body: dict[str, Any], timeout: float | None, path: str | None = None
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """POST the body; map HTTP and connection failures to ProviderError."""
+        """POST the body (to the API's path, or `path`); map HTTP and connection failures to ProviderError."""
         seconds = timeout or self.config.timeout or DEFAULT_TIMEOUT_S
         try:
             async with self.session.post(
-                self.config.url + self.path,
+                self.config.url + (self.path if path is None else path),
                 data=orjson.dumps(body),
                 headers=self.headers(),
                 timeout=aiohttp.ClientTimeout(total=seconds),
@@ -115,6 +120,14 @@ class HttpProvider:
 
     def parse(self, payload: dict[str, Any]) -> Completion:
         raise NotImplementedError
+
+    async def aembed(
+        self, texts: list[str], timeout: float | None = None
+    ) -> tuple[list[list[float]], int | None]:
+        """Embeddings of `texts` and the input tokens they cost; providers without an endpoint refuse."""
+        raise UntranslatableError(
+            f"provider {self.id!r} ({self.config.provider}) offers no embeddings endpoint"
+        )
 
     async def aclose(self) -> None:
         return None

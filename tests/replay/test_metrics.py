@@ -332,3 +332,54 @@ def test_llm_judges_through_the_replay_engine(
     )  # the judge is apart
     judged = [r for r in judge_server.requests if r["body"]["model"] == judge]
     assert len(judged) == calls and judged[0]["body"]["temperature"] == 0
+
+
+def test_semantic_similarity_with_an_embeddings_endpoint(tmp_path: Path) -> None:
+    """Embeddings from an OpenAI-compatible /embeddings endpoint (the simulated server's are hashes:
+    equal texts are identical vectors, different texts unrelated ones)."""
+    with SimulatorServer(responder=judge_replies) as server:
+        providers = [
+            {
+                "id": "candidate",
+                "provider": "openai-compatible",
+                "model": "sim-small-fast",
+                "base_url": server.url + "/v1",
+            },
+            {
+                "id": "embedder",
+                "provider": "openai-compatible",
+                "model": "text-embedding-3-small",
+                "base_url": server.url + "/v1",
+            },
+        ]
+        config = tmp_path / "bakeoff.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "replay": {
+                        "providers": providers,
+                        "metrics": [{"semantic_similarity": {"provider": "embedder", "threshold": 0.99}}],
+                        "cache_dir": str(tmp_path / "cache"),
+                    }
+                }
+            )
+        )
+        cases = [
+            {"id": "same", "input": "Capital of France?", "expected": "Paris is the capital of France."},
+            {"id": "other", "input": "Capital of France?", "expected": "Lyon."},
+        ]
+        (tmp_path / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
+        assert replay(config, tmp_path / "cases.jsonl", tmp_path / "runs", "--providers", "candidate") == 0
+        embedded = [r for r in server.requests if r["api"] == "embeddings"]
+    (run,) = list((tmp_path / "runs").iterdir())
+    rows = {
+        json.loads(line)["event_id"]: json.loads(line)
+        for line in (run / "detailed_results.jsonl").read_text().splitlines()
+    }
+    assert rows["same"]["scores"]["semantic_similarity"]["score"] == pytest.approx(1.0)
+    assert rows["same"]["scores"]["semantic_similarity"]["passed"] is True
+    assert rows["other"]["scores"]["semantic_similarity"]["passed"] is False
+    assert rows["other"]["scores"]["semantic_similarity"]["reason"] is None  # not the lexical fallback
+    assert len(embedded) == 2 and embedded[0]["body"]["model"] == "text-embedding-3-small"
+    with pytest.raises(ConfigError, match="provider 'nobody' is not configured"):
+        build_metric({"semantic_similarity": {"provider": "nobody"}}, provider_ids=["a"])
