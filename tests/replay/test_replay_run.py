@@ -401,3 +401,34 @@ def test_until_decided_stops_early_on_a_clear_gap(tmp_path: Path, server: Simula
     assert sequential["decisions"][0]["decision"] == "worse"
     assert sequential["rounds"] < 20
     assert len(read_rows(run)) < 2000
+
+
+def test_repeat_measures_non_determinism_and_rate_limits_pace_requests(
+    server: SimulatorServer, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "bakeoff.yaml",
+        server,
+        [
+            {
+                "id": "paced",
+                "provider": "openai-compatible",
+                "model": "sim-medium",
+                "rpm": 120,  # two a second, a burst of two
+                "concurrency": 1,
+                "params": {"temperature": 0.7},
+            }
+        ],
+        metrics=["numeric_match"],
+        concurrency=8,
+    )
+    started = time.monotonic()
+    assert replay(config, arithmetic_cases(tmp_path / "c.jsonl", 2), tmp_path / "runs", "--repeat", "3") == 0
+    elapsed = time.monotonic() - started
+    rows = read_rows(only_run(tmp_path / "runs"))
+    assert sorted((r["event_id"], r["repeat"]) for r in rows) == [
+        (q, k) for q in ("q0", "q1") for k in range(3)
+    ]
+    assert elapsed >= 1.9  # six requests at two a second after a burst of two
+    benchmark = json.loads((only_run(tmp_path / "runs") / "benchmark_results.json").read_text())
+    assert benchmark["metrics"]["numeric_match"]["paced"]["total"] == 2  # repetitions averaged per event
