@@ -39,8 +39,10 @@ def test_demo_writes_the_contracts_files(demo: dict[str, Any]) -> None:
     assert all(set(c) >= COMPARISON_KEYS for c in comparison["comparisons"])
     assert all(set(row) >= ROW_KEYS for row in rows)
     assert len(rows) == 4 * benchmark["total_samples"] and benchmark["total_samples"] >= 200
-    # The traffic had a few failures (not replayed) and tags of three kinds.
-    assert json.loads((run / "run.json").read_text())["skipped_rows"]
+    # The traffic had a few failures (never replayed) and tags of three kinds.
+    assert "recorded 400 calls; 4 failed" in demo["stdout"]
+    skipped = json.loads((run / "run.json").read_text())["skipped_rows"]
+    assert all(s["reason"] == "the recorded call failed" for s in skipped)
     assert {tag for row in rows for tag in row["tags"]} == {"support", "extraction", "math"}
 
 
