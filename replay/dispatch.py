@@ -140,8 +140,9 @@ class Dispatcher:
             self.budget.settle(
                 provider_id, projected, actual, None if completion is None else completion.output_tokens
             )
-            async with self._settled:
-                self._settled.notify_all()
+            if self.budget.limit is not None:  # only a limited budget has requests waiting on it
+                async with self._settled:
+                    self._settled.notify_all()
         if key is not None and self.cache is not None and completion.ok:
             await asyncio.to_thread(self.cache.put, key, completion)
         return completion, actual
@@ -167,18 +168,21 @@ class Dispatcher:
         return vectors, spent
 
     async def _send(self, lane: _Lane, canonical: dict[str, Any], tokens: int) -> Completion:
-        async def attempt() -> Completion:
-            # Limits are taken per attempt, so a retry's backoff does not hold a concurrency slot.
-            async with contextlib.AsyncExitStack() as stack:
-                if lane.semaphore is not None:
-                    await stack.enter_async_context(lane.semaphore)
-                await stack.enter_async_context(self.concurrency)
+        async def request() -> Completion:
+            async with self.concurrency:
                 if lane.requests is not None:
                     await lane.requests.acquire()
                 if lane.tokens is not None:
                     await lane.tokens.acquire(tokens)
                 self.stats.requests += 1
                 return await lane.provider.acomplete(canonical, timeout=self.timeout)
+
+        async def attempt() -> Completion:
+            # Limits are taken per attempt, so a retry's backoff does not hold a concurrency slot.
+            if lane.semaphore is None:
+                return await request()
+            async with lane.semaphore:
+                return await request()
 
         try:
             completion, retried = await with_retries(attempt, attempts=self.retries + 1, rng=self._rng)

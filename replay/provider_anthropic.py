@@ -55,7 +55,8 @@ class AnthropicProvider(HttpProvider):
     async def read_stream(self, response: aiohttp.ClientResponse, started: float) -> Completion:
         completion = Completion()
         blocks: dict[int, dict[str, Any]] = {}
-        async for name, data in sse.events(response.content):
+        reader = sse.events(response.content)
+        async for name, data in reader:
             event = orjson.loads(data)
             kind = event.get("type", name)
             if kind == "message_start":
@@ -67,6 +68,7 @@ class AnthropicProvider(HttpProvider):
                 delta = event.get("delta") or {}
                 if completion.ttft_ms is None:
                     completion.ttft_ms = (time.perf_counter() - started) * 1000
+                    reader.drain()
                 piece = delta.get("text") if delta.get("type") == "text_delta" else delta.get("partial_json")
                 blocks.setdefault(event["index"], {"type": "text", "parts": []})["parts"].append(piece or "")
             elif kind == "message_delta":

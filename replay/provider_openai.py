@@ -59,7 +59,8 @@ class OpenAIChatProvider(_OpenAIHeaders):
         completion = Completion()
         text: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
-        async for _, data in sse.events(response.content):
+        reader = sse.events(response.content)
+        async for _, data in reader:
             if data == "[DONE]":
                 break
             chunk = orjson.loads(data)
@@ -71,6 +72,7 @@ class OpenAIChatProvider(_OpenAIHeaders):
                 if delta.get("content") or delta.get("tool_calls"):
                     if completion.ttft_ms is None:
                         completion.ttft_ms = (time.perf_counter() - started) * 1000
+                        reader.drain()
                     text.append(delta.get("content") or "")
                 for piece in delta.get("tool_calls") or []:
                     call = calls.setdefault(
@@ -118,7 +120,8 @@ class OpenAIResponsesProvider(_OpenAIHeaders):
     async def read_stream(self, response: aiohttp.ClientResponse, started: float) -> Completion:
         ttft: float | None = None
         final: dict[str, Any] | None = None
-        async for _, data in sse.events(response.content):
+        reader = sse.events(response.content)
+        async for _, data in reader:
             event = orjson.loads(data)
             kind = event.get("type", "")
             if ttft is None and kind in (
@@ -126,6 +129,7 @@ class OpenAIResponsesProvider(_OpenAIHeaders):
                 "response.function_call_arguments.delta",
             ):
                 ttft = (time.perf_counter() - started) * 1000
+                reader.drain()
             if kind in ("response.completed", "response.incomplete", "response.failed"):
                 final = event.get("response") or {}
         completion = self.parse(final or {})
