@@ -73,6 +73,12 @@ def test_compare_is_a_regression_gate(demo: dict[str, Any]) -> None:
     assert bakeoff("compare", run, "--baseline", "nobody").returncode == 2
     same = bakeoff("compare", run, "--compare-with", run, "--fail-on-regression")
     assert same.returncode == 0 and "paired" in same.stdout  # a run against itself: no regression
+    summary_only = bakeoff(
+        "compare", run, "--compare-with", f"{run}/benchmark_results.json", "--format", "json"
+    )
+    cross = json.loads(summary_only.stdout)["cross_run"]["comparisons"]
+    assert {c["test"] for c in cross} == {"two-proportion z", "welch z (from intervals)"}
+    assert all(not c["paired"] and not c["significant"] and c["diff"] == 0 for c in cross)
 
 
 def test_recommend_under_constraints(demo: dict[str, Any]) -> None:
@@ -121,3 +127,45 @@ def test_the_run_is_in_the_collectors_duckdb(demo: dict[str, Any]) -> None:
     ).fetchone()
     assert count == len((demo["run"] / "detailed_results.jsonl").read_text().splitlines())
     connection.close()
+
+
+def test_demo_serve_keeps_the_collector_running(tmp_path: Path) -> None:
+    import signal
+    import urllib.request
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bakeoff.cli",
+            "demo",
+            "--dir",
+            str(tmp_path),
+            "--calls",
+            "30",
+            "--sample",
+            "30",
+            "--serve",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = None
+        for line in process.stdout:
+            if line.startswith("the collector keeps running at "):
+                url = line.split(" at ", 1)[1].split()[0]
+                break
+        assert url is not None
+        with urllib.request.urlopen(url + "/v1/runs", timeout=10) as response:
+            assert len(json.loads(response.read())["runs"]) == 1
+        with urllib.request.urlopen(url + "/", timeout=10) as response:
+            assert b"bakeoff" in response.read()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert process.returncode == 0

@@ -383,3 +383,20 @@ def test_semantic_similarity_with_an_embeddings_endpoint(tmp_path: Path) -> None
     assert len(embedded) == 2 and embedded[0]["body"]["model"] == "text-embedding-3-small"
     with pytest.raises(ConfigError, match="provider 'nobody' is not configured"):
         build_metric({"semantic_similarity": {"provider": "nobody"}}, provider_ids=["a"])
+
+
+def test_metrics_from_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package can offer metrics by the `bakeoff.metrics` entry point group."""
+    (tmp_path / "acme_metrics.py").write_text(
+        "def shouty(completion, case) -> bool:\n    return (completion.text or '').isupper()\n"
+    )
+    info = tmp_path / "acme_metrics-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-metrics\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[bakeoff.metrics]\nshouty = acme_metrics:shouty\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    metric = build_metric("shouty")
+    assert metric.label == "shouty"
+    assert metric.score(Completion(text="HELLO"), case()).passed is True
+    assert metric.score(Completion(text="hello"), case()).passed is False
+    sys.modules.pop("acme_metrics", None)
