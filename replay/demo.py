@@ -1,4 +1,4 @@
-"""`bakeoff demo`: the whole loop on this machine, offline, on simulated models, in about a minute.
+"""`bakeoff demo`: the whole loop on this machine, offline, on simulated models, in well under a minute.
 
 1. an embedded collector (DuckDB file) and the simulated OpenAI/Anthropic-compatible server start on
    free loopback ports;
