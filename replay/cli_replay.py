@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 
 from bakeoff.errors import UsageError
 
@@ -73,23 +74,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.config:
             raise UsageError("--config is required (or --resume RUN_DIR)")
-        options = ReplayOptions(
-            dataset=args.dataset,
-            tag=args.tag,
-            providers=[p.strip() for p in args.providers.split(",")] if args.providers else None,
-            max_samples=args.max_samples,
-            concurrency=args.concurrency,
-            cost_limit=args.cost_limit,
-            output=args.output,
-            no_cache=args.no_cache,
-            repeat=args.repeat,
-            sweep=args.sweep,
-            ablate=args.ablate,
-            until_decided=args.until_decided,
-            seed=args.seed,
-            alpha=args.alpha,
-            margin=args.margin,
-        )
+        # Every option of the run has the flag of the same name.
+        chosen = {f.name: getattr(args, f.name) for f in fields(ReplayOptions) if hasattr(args, f.name)}
+        if args.providers:
+            chosen["providers"] = [p.strip() for p in args.providers.split(",")]
+        options = ReplayOptions(**chosen)
         run_ = prepare(load_config(args.config), options)
     outcome: RunOutcome
     outcome, benchmark, comparison = replay(run_, Progress())
