@@ -154,7 +154,54 @@ async function createSample(form) {
   await loadDatasets();
 }
 
-const loaders = { overview: loadOverview, events: loadEvents, datasets: loadDatasets };
+async function loadRuns() {
+  const { runs } = await api("/v1/runs");
+  const body = $("#run-table tbody");
+  body.replaceChildren();
+  for (const r of runs) {
+    const row = document.createElement("tr");
+    cell(row, r.run_id); cell(row, r.created); cell(row, r.dataset); cell(row, r.total_samples, "num");
+    cell(row, r.baseline); cell(row, r.providers.join(", "));
+    row.addEventListener("click", () => openRun(r.run_id).catch(showError));
+    body.appendChild(row);
+  }
+  $("#run-detail").hidden = true;
+}
+
+function interval(ci, digits, signed) {
+  const f = (v) => (v === null || v === undefined ? "–" : (signed && v >= 0 ? "+" : "") + Number(v).toFixed(digits));
+  return `[${f(ci[0])}, ${f(ci[1])}]`;
+}
+
+async function openRun(id) {
+  const { benchmark, comparison } = await api(`/v1/runs/${encodeURIComponent(id)}`);
+  const metric = benchmark.primary_metric;
+  $("#run-title").textContent = `Run ${id}: ${metric} against ${comparison.baseline}`;
+  $("#run-note").textContent = (benchmark.simulated ? "Simulated providers. " : "") +
+    `${benchmark.total_samples} events · alpha ${comparison.alpha} with Holm's correction`;
+  const body = $("#verdict-table tbody");
+  body.replaceChildren();
+  for (const provider of benchmark.providers) {
+    const summary = benchmark.metrics[metric][provider];
+    const c = comparison.comparisons.find((x) => x.provider === provider && x.metric === metric);
+    const row = document.createElement("tr");
+    cell(row, provider);
+    cell(row, `${fmt(summary.score, 3)} ${interval(summary.ci95, 3, false)}`, "num");
+    if (provider === comparison.baseline) { cell(row, "baseline"); cell(row, ""); cell(row, "baseline"); }
+    else if (!c || c.diff === null) { cell(row, "–"); cell(row, "–"); cell(row, "no data"); }
+    else {
+      cell(row, `${c.diff >= 0 ? "+" : ""}${fmt(c.diff, 3)} ${interval(c.ci95, 3, true)}`, "num");
+      cell(row, Number(c.p_adjusted).toPrecision(3), "num");
+      cell(row, c.verdict, `verdict-${c.verdict}`);
+    }
+    cell(row, fmt(benchmark.cost_analysis[provider].cost_per_1k_requests, 4), "num");
+    cell(row, fmt(benchmark.latency[provider].p95_ms), "num");
+    body.appendChild(row);
+  }
+  $("#run-detail").hidden = false;
+}
+
+const loaders = { overview: loadOverview, events: loadEvents, datasets: loadDatasets, runs: loadRuns };
 
 function show(view) {
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== view;

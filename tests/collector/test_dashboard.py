@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from playwright.sync_api import Browser, Page, expect
 
 from support.collector import CollectorProcess
+from support.replaying import replay
 
 
 def events() -> list[dict]:
@@ -89,3 +93,41 @@ def test_feedback_in_detail_and_sample_creation(page: Page, collector: Collector
     expect(page.locator("#sample-result")).to_contain_text("dataset from-ui: 8 of 40 events")
     expect(page.locator("#dataset-table tbody tr")).to_have_count(1)
     assert len(httpx.get(collector.url + "/v1/datasets/from-ui").text.splitlines()) == 8
+
+
+def test_runs_show_their_verdict(page: Page, collector: CollectorProcess, tmp_path: Path) -> None:
+    httpx.post(
+        collector.url + "/v1/samples", json={"name": "for-replay", "strategy": "random", "n": 20, "seed": 1}
+    )
+    config = tmp_path / "bakeoff.yaml"
+    providers = [
+        {"id": "sim-medium", "provider": "simulated", "model": "sim-medium", "latency_scale": 0},
+        {"id": "<b>small</b>", "provider": "simulated", "model": "sim-small-fast", "latency_scale": 0},
+    ]
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "collector": collector.url,
+                "replay": {
+                    "providers": providers,
+                    "baseline": "sim-medium",
+                    "metrics": ["fuzzy"],
+                    "cache_dir": str(tmp_path / "cache"),
+                },
+            }
+        )
+    )
+    # Playwright's sync API holds an event loop on this thread: the replay runs on another.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(replay, config, "for-replay", tmp_path / "runs").result() == 0
+    page.goto(collector.url + "/")
+    page.click("nav button[data-view=runs]")
+    expect(page.locator("#run-table tbody tr")).to_have_count(1)
+    page.click("#run-table tbody tr >> nth=0")
+    expect(page.locator("#run-title")).to_contain_text("fuzzy against sim-medium")
+    expect(page.locator("#verdict-table tbody tr")).to_have_count(2)
+    expect(page.locator("#verdict-table tbody tr >> nth=0")).to_contain_text("baseline")
+    expect(page.locator("#verdict-table tbody tr >> nth=1")).to_contain_text(
+        "<b>small</b>"
+    )  # text, not markup
+    assert page.locator("#verdict-table b").count() == 0
