@@ -113,7 +113,7 @@ def render(
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=escape(headline[0]), title_justify="left", show_lines=False)
+    table = Table(show_lines=False)
     for header in HEADERS:
         table.add_column(header, justify="left" if header in ("provider", "verdict") else "right")
     style = {"better": "green", "worse": "red", "non-inferior": "cyan", "baseline": "bold"}
@@ -122,9 +122,10 @@ def render(
         table.add_row(*(escape(cell) for cell in row[:4]), verdict, *row[5:])
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
+    console.print(escape(headline[0]), highlight=False, soft_wrap=True)
     console.print(table)
     for line in headline[1:]:
-        console.print(escape(line), highlight=False)
+        console.print(escape(line), highlight=False, soft_wrap=True)
     return buffer.getvalue()
 
 
