@@ -55,7 +55,7 @@ async def run_bakeoff(url: str, total: int, concurrency: int) -> tuple[float, fl
         session,
     )
     try:
-        await drive(lambda: provider.acomplete(CANONICAL), 20, min(concurrency, 20))  # warm up
+        await drive(lambda: provider.acomplete(CANONICAL), max(20, concurrency), concurrency)  # warm up
         return await drive(lambda: provider.acomplete(CANONICAL), total, concurrency)
     finally:
         await session.close()
@@ -66,6 +66,7 @@ async def run_engine(
 ) -> tuple[float, float]:
     """The whole engine: dispatcher (limits, budget), streamed answers, the metrics, rows appended."""
     config = ProviderConfig(id="e", provider="openai-compatible", model="m", base_url=url + "/v1")
+    warm = max(20, concurrency)  # one request per connection first: the steady state is measured
     cases = [
         Case(
             id=f"c{i}",
@@ -75,7 +76,7 @@ async def run_engine(
             request={"messages": CANONICAL["messages"]},
             reference=Reference(expected="42", from_expected=True),
         )
-        for i in range(total + 20)
+        for i in range(total + warm)
     ]
     metrics = metrics or MetricPlan([])
     with tempfile.TemporaryDirectory() as folder:
@@ -83,8 +84,8 @@ async def run_engine(
         engine = ReplayEngine(dispatcher, metrics, RunDirectory(folder), workers=concurrency)
         variants = [Variant(config)]
         try:
-            await engine.run(engine.work(cases[:20], variants, 1, False, set()))  # warm up
-            items = engine.work(cases[20:], variants, 1, False, set())
+            await engine.run(engine.work(cases[:warm], variants, 1, False, set()))
+            items = engine.work(cases[warm:], variants, 1, False, set())
             wall, cpu = time.perf_counter(), time.process_time()
             await engine.run(items)
             return time.perf_counter() - wall, time.process_time() - cpu
@@ -105,7 +106,7 @@ async def run_httpx(url: str, total: int, concurrency: int) -> tuple[float, floa
             response = await client.post("/chat/completions", json=body)
             return response.json()
 
-        await drive(send, 20, min(concurrency, 20))
+        await drive(send, max(20, concurrency), concurrency)
         return await drive(send, total, concurrency)
 
 

@@ -26,8 +26,11 @@ class _OpenAIHeaders(HttpProvider):
     ) -> tuple[list[list[float]], int | None]:
         """`POST {base_url}/embeddings`."""
         body = {"model": self.config.model, "input": texts}
-        async with self.post(body, timeout, "/embeddings") as response:
-            payload = orjson.loads(await response.read())
+
+        async def read(response: aiohttp.ClientResponse) -> Any:
+            return orjson.loads(await response.read())
+
+        payload = await self.exchange(body, timeout, read, "/embeddings")
         vectors = [item["embedding"] for item in sorted(payload["data"], key=lambda item: item["index"])]
         return vectors, (payload.get("usage") or {}).get("prompt_tokens")
 

@@ -9,10 +9,10 @@ may help; retrying is the engine's job.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import orjson
@@ -24,6 +24,10 @@ from bakeoff.replay.types import Completion
 
 DEFAULT_TIMEOUT_S = 60.0
 _RETRYABLE_STATUS = {408, 409, 429}
+_NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout()  # the deadline is an asyncio.timeout (see `exchange`)
+# aiohttp pauses a connection whose unread buffer passes twice this; streams are read at their end
+_READ_BUFFER_BYTES = 1 << 20
+T = TypeVar("T")
 
 
 class Provider(Protocol):
@@ -51,7 +55,12 @@ def make_session(limit: int = 256) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
         limit=limit, limit_per_host=limit, keepalive_timeout=30, ttl_dns_cache=300
     )
-    return aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode())
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),  # provider APIs are stateless; skip cookie bookkeeping
+        read_bufsize=_READ_BUFFER_BYTES,
+        json_serialize=lambda o: orjson.dumps(o).decode(),
+    )
 
 
 class HttpProvider:
@@ -76,22 +85,34 @@ class HttpProvider:
             body["stream"] = True
         return body
 
-    @asynccontextmanager
-    async def post(
-        self, body: dict[str, Any], timeout: float | None, path: str | None = None
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """POST the body (to the API's path, or `path`); map HTTP and connection failures to ProviderError."""
+    async def exchange(
+        self,
+        body: dict[str, Any],
+        timeout: float | None,
+        read: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        path: str | None = None,
+    ) -> T:
+        """POST the body (to the API's path, or `path`) and `read` the answer, all within the timeout.
+
+        HTTP and connection failures become :class:`ProviderError`. The deadline is one
+        `asyncio.timeout` around the whole exchange rather than aiohttp's own timers, which would cost
+        a timer and a context per read.
+        """
         seconds = timeout or self.config.timeout or DEFAULT_TIMEOUT_S
         try:
-            async with self.session.post(
-                self.config.url + (self.path if path is None else path),
-                data=orjson.dumps(body),
-                headers=self.headers(),
-                timeout=aiohttp.ClientTimeout(total=seconds),
-            ) as response:
-                if response.status >= 400:
-                    raise await _status_error(response)
-                yield response
+            async with asyncio.timeout(seconds):
+                response = await self.session.post(
+                    self.config.url + (self.path if path is None else path),
+                    data=orjson.dumps(body),
+                    headers=self.headers(),
+                    timeout=_NO_CLIENT_TIMEOUT,
+                )
+                try:
+                    if response.status >= 400:
+                        raise await _status_error(response)
+                    return await read(response)
+                finally:
+                    response.release()
         except TimeoutError as exc:
             raise ProviderError(
                 f"no answer within {seconds:g} s", retryable=True, error_type="Timeout"
@@ -107,11 +128,13 @@ class HttpProvider:
         streaming = self.config.stream if stream is None else stream
         streaming = True if streaming is None else streaming
         started = time.perf_counter()
-        async with self.post(self.body(canonical, streaming), timeout) as response:
+
+        async def read(response: aiohttp.ClientResponse) -> Completion:
             if streaming:
-                completion = await self.read_stream(response, started)
-            else:
-                completion = self.parse(orjson.loads(await response.read()))
+                return await self.read_stream(response, started)
+            return self.parse(orjson.loads(await response.read()))
+
+        completion = await self.exchange(self.body(canonical, streaming), timeout, read)
         completion.latency_ms = (time.perf_counter() - started) * 1000
         return completion
 

@@ -2,17 +2,25 @@
 
 It reads whatever bytes have arrived and splits them into events itself: iterating the response line
 by line costs one coroutine step per line. Once the caller has what it needed early (the first token,
-for time to first token) it calls :meth:`EventReader.drain`, and the rest of the body is read in one
-call instead of one wake-up of this reader per network chunk.
+for time to first token) it calls :meth:`EventReader.drain`: from then on the reader sleeps until the
+body has ended and parses the rest in one go, instead of waking once per network chunk — a provider
+streams one chunk per token, and each wake-up costs more than parsing the chunk.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from typing import Any
 
+# While the reader waits for the end of the body it empties aiohttp's buffer this often, so that a
+# long answer never fills the buffer and pauses the connection it is waiting on.
+_RELIEF_INTERVAL_S = 0.05
+
 
 def _parse(block: bytes) -> tuple[str | None, str] | None:
+    if block.startswith(b"data: ") and b"\n" not in block:  # the usual shape: one data line
+        return None, block[6:].decode("utf-8")
     name: str | None = None
     data: list[str] = []
     for line in block.decode("utf-8").split("\n"):
@@ -21,6 +29,26 @@ def _parse(block: bytes) -> tuple[str | None, str] | None:
         elif line.startswith("event:"):
             name = line[6:].strip()
     return (name, "\n".join(data)) if data else None
+
+
+async def rest_of_body(content: Any) -> bytes:
+    """Everything left in an `aiohttp.StreamReader`, woken once at the end rather than per chunk."""
+    loop = asyncio.get_running_loop()
+    parts: list[bytes] = []
+    handle: asyncio.TimerHandle | None = None
+
+    def relieve() -> None:
+        nonlocal handle
+        parts.append(content.read_nowait())
+        handle = loop.call_later(_RELIEF_INTERVAL_S, relieve)
+
+    handle = loop.call_later(_RELIEF_INTERVAL_S, relieve)
+    try:
+        await content.wait_eof()
+    finally:
+        handle.cancel()
+    parts.append(content.read_nowait())
+    return b"".join(parts)
 
 
 class EventReader:
@@ -54,7 +82,7 @@ class EventReader:
         while not self._ready:
             if self._done:
                 raise StopAsyncIteration
-            chunk = await (self.content.read() if self._draining else self.content.readany())
+            chunk = await (rest_of_body(self.content) if self._draining else self.content.readany())
             if chunk:
                 self._feed(chunk)
             if not chunk or self._draining:
