@@ -11,6 +11,7 @@ Run: python bench/bench_replay_throughput.py
 from __future__ import annotations
 
 import asyncio
+import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -62,10 +63,12 @@ async def run_bakeoff(url: str, total: int, concurrency: int) -> tuple[float, fl
 
 
 async def run_engine(
-    url: str, total: int, concurrency: int, metrics: MetricPlan | None = None
+    url: str, total: int, concurrency: int, metrics: MetricPlan | None = None, stream: bool = True
 ) -> tuple[float, float]:
     """The whole engine: dispatcher (limits, budget), streamed answers, the metrics, rows appended."""
-    config = ProviderConfig(id="e", provider="openai-compatible", model="m", base_url=url + "/v1")
+    config = ProviderConfig(
+        id="e", provider="openai-compatible", model="m", base_url=url + "/v1", stream=stream
+    )
     warm = max(20, concurrency)  # one request per connection first: the steady state is measured
     cases = [
         Case(
@@ -122,9 +125,31 @@ def report(name: str, concurrency: int, total: int, wall: float, cpu: float) -> 
     )
 
 
+def median_cpu(url: str, concurrency: int, rounds: int = 7, total: int = 1000) -> None:
+    """The engine's client CPU per request, streamed and not, as the median of interleaved runs.
+
+    One run's figure moves by up to ±20% with the machine's other load; interleaving the two kinds
+    and taking medians keeps them comparable.
+    """
+    figures: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(rounds):
+        for stream in (True, False):
+            _, cpu = asyncio.run(run_engine(url, total, concurrency, stream=stream))
+            figures[stream].append(1000 * cpu / total)
+    for stream, values in figures.items():
+        kind = "streamed" if stream else "non-streamed"
+        spread = ", ".join(f"{v:.2f}" for v in sorted(values))
+        print(
+            f"engine client CPU per {kind} request, median of {rounds} runs at concurrency {concurrency}: "
+            f"{statistics.median(values):.2f} ms (runs: {spread})"
+        )
+
+
 def main() -> None:
     server, url = start_simulator(fixed_latency_ms=50)
     try:
+        for concurrency in (16, 64):
+            median_cpu(url, concurrency=concurrency)
         for concurrency in (1, 16, 64, 256):
             total = 200 if concurrency == 1 else 2000
             runners = (
