@@ -1,14 +1,15 @@
-"""Reading request bodies safely: size limits before and after gzip, and JSON with pydantic."""
+"""Reading request bodies safely: size limits before and after gzip, and JSON with pydantic or msgspec."""
 
 from __future__ import annotations
 
 import zlib
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import msgspec
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from bakeoff.collector.errors import ClientError, describe
+from bakeoff.collector.errors import ClientError, describe, describe_msgspec
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -46,10 +47,25 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     return data
 
 
-def parse(model: type[M], body: bytes) -> M:
-    """Validate a JSON body against `model`; 400 for malformed JSON, 422 naming the fields otherwise."""
+def _require_content(body: bytes) -> None:
     if not body.strip():
         raise ClientError(400, "empty body: expected a JSON object")
+
+
+def decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
+    """Decode a JSON body with a typed msgspec decoder; 400 for malformed JSON, 422 naming the field."""
+    _require_content(body)
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise ClientError(422, describe_msgspec(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise ClientError(400, f"malformed JSON: {exc}") from exc
+
+
+def parse(model: type[M], body: bytes) -> M:
+    """Validate a JSON body against `model`; 400 for malformed JSON, 422 naming the fields otherwise."""
+    _require_content(body)
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

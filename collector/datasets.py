@@ -14,12 +14,13 @@ from typing import Any
 
 import orjson
 
+from bakeoff.collector.errors import describe_msgspec
 from bakeoff.collector.rows import to_columns
 from bakeoff.collector.sampling import Sample, SampleSpec, draw
 from bakeoff.collector.store import Store
 from bakeoff.dataset_format import case_messages, case_tags, parse_json_lines
 from bakeoff.errors import UsageError
-from bakeoff.schema import Event
+from bakeoff.schema import Event, EventValidationError, validate_event
 
 
 class DatasetExists(UsageError):
@@ -171,11 +172,11 @@ def case_to_event(case: dict[str, Any], index: int, source: str) -> tuple[Event,
     if "request" in case and "provider" in case:
         expected = case.get("expected")
         body = {k: v for k, v in case.items() if k not in ("expected", "weight", "stratum")}
-        return Event.model_validate(body), expected
+        return validate_event(body), expected
     if "input" not in case:
         raise UsageError(f"{source}: row {index + 1} has neither 'input' nor an event's 'request'")
     messages = case_messages(case, f"{source}: row {index + 1}")
-    event = Event.model_validate(
+    event = validate_event(
         {
             "id": str(case.get("id") or f"{source}-{index + 1}"),
             "ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
@@ -193,16 +194,12 @@ def import_cases(
     store: Store, name: str, cases: list[dict[str, Any]], source: str, replace: bool = False
 ) -> dict[str, Any]:
     """Store test cases as events (source 'import') and as dataset `name` carrying their `expected`."""
-    from pydantic import ValidationError
-
     pairs = []
     for index, case in enumerate(cases):
         try:
             pairs.append(case_to_event(case, index, source))
-        except ValidationError as exc:
-            raise UsageError(
-                f"{source}: row {index + 1}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
-            ) from exc
+        except EventValidationError as exc:
+            raise UsageError(f"{source}: row {index + 1}: {describe_msgspec(exc)}") from exc
     if not pairs:
         raise UsageError(f"{source}: no test cases")
     events = [event for event, _ in pairs]

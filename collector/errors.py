@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import msgspec
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -25,6 +28,26 @@ def describe(error: ValidationError | RequestValidationError, limit: int = 5) ->
         parts.append(f"{location or 'body'}: {problem.get('msg', 'invalid')}")
     more = len(error.errors()) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+_MSGSPEC_MESSAGE = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_FIELD_IN_MESSAGE = re.compile(
+    r"^Object (?P<what>missing required|contains unknown) field `(?P<field>[^`]+)`$"
+)
+
+
+def describe_msgspec(error: msgspec.ValidationError) -> str:
+    """`events.0.usage.input_tokens: Expected `int` >= 0`: msgspec's message with a dotted field path."""
+    match = _MSGSPEC_MESSAGE.match(str(error))
+    message, path = (match["message"], match["path"] or "") if match else (str(error), "")
+    location = re.sub(r"\[(\d+)\]", r".\1", path).strip(".")
+    field = _FIELD_IN_MESSAGE.match(message)
+    if field:
+        location = f"{location}.{field['field']}".strip(".")
+        message = "missing required field" if field["what"] == "missing required" else "unknown field"
+    elif message.startswith("Invalid RFC3339"):
+        message = "must be an RFC 3339 timestamp, e.g. 2026-01-31T12:00:00Z"
+    return f"{location or 'body'}: {message}"
 
 
 def install(app: FastAPI) -> None:

@@ -1,9 +1,11 @@
 """Group commit: concurrent requests' events coalesced into one DuckDB write, each answered after it.
 
-A request hands its validated events to :meth:`GroupCommitter.submit` and awaits the future it gets
-back. One writer thread drains everything pending into a single Arrow batch, inserts it in one commit,
-then resolves every waiting future with that request's (accepted, duplicates). A 202 therefore always
-means "on disk": a crash after it loses nothing.
+A request hands its validated events to :meth:`GroupCommitter.submit`, which turns them into Arrow
+columns on the caller's thread, and awaits the future it gets back. One writer thread drains everything
+pending into a single Arrow batch, inserts it in one commit, then resolves every waiting future with
+that request's (accepted, duplicates). A 202 therefore always means "on disk": a crash after it loses
+nothing. The writer does nothing but the database work, which runs without the GIL: while it commits
+one group, the next requests are parsed and columned in parallel.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from bakeoff.schema import Event
 
 @dataclass
 class _Pending:
-    events: list[Event]
+    table: pa.Table
+    ids: list[str]
     source: str
     future: Future[tuple[int, int]] = field(default_factory=Future)
 
@@ -43,7 +46,8 @@ class GroupCommitter:
 
     def submit(self, events: list[Event], source: str = "sdk") -> Future[tuple[int, int]]:
         """Queue events for the next commit; the future gives (accepted, duplicates) once durable."""
-        pending = _Pending(events, source)
+        table = to_columns(events, source, datetime.now(UTC))
+        pending = _Pending(table, [event.id for event in events], source)
         self._queue.put(pending)
         self.metrics.queue_depth.inc(len(events))
         return pending.future
@@ -58,7 +62,7 @@ class GroupCommitter:
             if first is None:
                 return
             batch, stop = [first], False
-            rows = len(first.events)
+            rows = len(first.ids)
             while rows < self.max_rows:
                 try:
                     item = self._queue.get_nowait()
@@ -68,40 +72,34 @@ class GroupCommitter:
                     stop = True
                     break
                 batch.append(item)
-                rows += len(item.events)
+                rows += len(item.ids)
             self._commit(batch)
             if stop:
                 return
 
     def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
-        received_at = datetime.now(UTC)
         seen: set[str] = set()
-        unique: dict[int, list[Event]] = {}
-        for index, pending in enumerate(batch):
+        tables = []
+        for pending in batch:  # an id twice in one group (a retry racing its original) is written once
             fresh = []
-            for event in pending.events:
-                if event.id not in seen:
-                    seen.add(event.id)
-                    fresh.append(event)
-            unique[index] = fresh
+            for event_id in pending.ids:
+                fresh.append(event_id not in seen)
+                seen.add(event_id)
+            tables.append(pending.table if all(fresh) else pending.table.filter(pa.array(fresh)))
         try:
-            tables = [
-                to_columns(unique[i], pending.source, received_at)
-                for i, pending in enumerate(batch)
-                if unique[i]
-            ]
-            inserted = self.store.insert_events(pa.concat_tables(tables)) if tables else set()
+            inserted = self.store.insert_events(pa.concat_tables(tables))
         except Exception as exc:  # the store failed: every waiting request gets the error
             for pending in batch:
-                self.metrics.queue_depth.dec(len(pending.events))
+                self.metrics.queue_depth.dec(len(pending.ids))
                 pending.future.set_exception(exc)
             return
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        for index, pending in enumerate(batch):
-            accepted = sum(1 for event in unique[index] if event.id in inserted)
-            duplicates = len(pending.events) - accepted
-            self.metrics.queue_depth.dec(len(pending.events))
+        for pending in batch:
+            accepted = sum(1 for event_id in set(pending.ids) if event_id in inserted)
+            inserted.difference_update(pending.ids)  # a later request of the group repeating them gets none
+            duplicates = len(pending.ids) - accepted
+            self.metrics.queue_depth.dec(len(pending.ids))
             self.metrics.ingested.labels(source=pending.source).inc(accepted)
             self.metrics.duplicates.inc(duplicates)
             pending.future.set_result((accepted, duplicates))

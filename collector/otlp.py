@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from bakeoff.schema import Event
+from bakeoff.schema import Event, validate_event
 
 _LLM_MARKERS = ("gen_ai.operation.name", "gen_ai.system", "gen_ai.provider.name", "gen_ai.request.model")
 _PARAMS = {
@@ -183,7 +183,7 @@ def span_to_event(span: Any, resource: dict[str, Any]) -> Event | None:
     failed = span.status.code == _STATUS_ERROR
     start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
     trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
-    return Event.model_validate(
+    return validate_event(
         dict(
             id=f"otlp-{trace_id}-{span_id}",
             project=str(resource.get("service.name") or "default"),

@@ -6,11 +6,12 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from bakeoff.collector.bodies import parse, read_body
+from bakeoff.collector.bodies import decode, read_body
 from bakeoff.collector.deps import CommitterDep, SettingsDep, StoreDep
 from bakeoff.collector.errors import ClientError
 from bakeoff.schema import Event
@@ -18,10 +19,13 @@ from bakeoff.schema import Event
 router = APIRouter()
 
 
-class EventBatch(BaseModel):
+class EventBatch(msgspec.Struct):
     """The body of `POST /v1/events`."""
 
-    events: list[Event] = Field(max_length=100_000)
+    events: list[Event]
+
+
+_BATCH = msgspec.json.Decoder(EventBatch)
 
 
 class IngestResult(BaseModel):
@@ -32,7 +36,7 @@ class IngestResult(BaseModel):
 @router.post("/v1/events", status_code=202, response_model=IngestResult)
 async def ingest_events(request: Request, settings: SettingsDep, committer: CommitterDep) -> JSONResponse:
     """Store a batch of events; answered once they are durable. Idempotent on event id."""
-    batch = parse(EventBatch, await read_body(request, settings.max_body_bytes))
+    batch: EventBatch = decode(_BATCH, await read_body(request, settings.max_body_bytes))
     if len(batch.events) > settings.max_batch_events:
         raise ClientError(
             413, f"{len(batch.events)} events in one batch: at most {settings.max_batch_events}"

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from pydantic import ValidationError
 
 from bakeoff.collector.bodies import read_body
 from bakeoff.collector.deps import CommitterDep, MetricsDep, SettingsDep
-from bakeoff.collector.errors import ClientError, describe
+from bakeoff.collector.errors import ClientError, describe_msgspec
 from bakeoff.collector.otlp import decode_json, decode_protobuf, events_from_request
+from bakeoff.schema import EventValidationError
 
 router = APIRouter()
 
@@ -33,9 +33,9 @@ async def export_traces(
         else:
             raise ClientError(415, f"unsupported Content-Type {content_type!r}: OTLP protobuf or JSON")
         events, ignored = events_from_request(export)
+    except EventValidationError as exc:
+        raise ClientError(422, describe_msgspec(exc)) from exc
     except (DecodeError, ValueError) as exc:
-        if isinstance(exc, ValidationError):
-            raise ClientError(422, describe(exc)) from exc
         raise ClientError(400, f"not a valid OTLP trace export: {exc}") from exc
     metrics.otlp_ignored.inc(ignored)
     if events:

@@ -6,11 +6,9 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import pyarrow as pa
-from pydantic import BaseModel
 
-from bakeoff.schema import Event
+from bakeoff.schema import Event, encode_event
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -64,20 +62,17 @@ def prompt_text(request: dict[str, Any]) -> str:
 
 
 # White space is deleted rather than collapsed: same grouping for real prompts, a quarter of the cost.
-_NO_SPACE = dict.fromkeys(map(ord, " \t\n\r\x0b\x0c\u00a0"), None)
+# The ASCII white space is deleted from the UTF-8 bytes (no multi-byte character contains those bytes).
+_ASCII_SPACE = b" \t\n\r\x0b\x0c"
 
 
 def prompt_hash(request: dict[str, Any]) -> int:
     """64-bit hash of the normalised prompt text: case and white space do not matter."""
-    normalised = prompt_text(request).lower().translate(_NO_SPACE)
-    return int.from_bytes(hashlib.blake2b(normalised.encode(), digest_size=8).digest(), "big")
-
-
-def _fields(value: Any) -> dict[str, Any]:
-    """A nested model's fields, for orjson: the same JSON as `model_dump_json`, at a third of the cost."""
-    if isinstance(value, BaseModel):
-        return value.__dict__
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+    text = prompt_text(request).lower()
+    if "\u00a0" in text:
+        text = text.replace("\u00a0", "")
+    normalised = text.encode().translate(None, _ASCII_SPACE)
+    return int.from_bytes(hashlib.blake2b(normalised, digest_size=8).digest(), "big")
 
 
 def to_columns(events: list[Event], source: str, received_at: datetime) -> pa.Table:
@@ -87,7 +82,7 @@ def to_columns(events: list[Event], source: str, received_at: datetime) -> pa.Ta
     columns: list[list[Any]] = [
         [e.id for e in events],
         [e.project for e in events],
-        [parse_ts(e.ts) for e in events],
+        [e.ts for e in events],
         [e.provider for e in events],
         [e.api for e in events],
         [e.model for e in events],
@@ -105,7 +100,7 @@ def to_columns(events: list[Event], source: str, received_at: datetime) -> pa.Ta
         [received_at] * count,
         [e.trace_id for e in events],
         [e.span_id for e in events],
-        [orjson.dumps(e.__dict__, default=_fields).decode() for e in events],
+        [encode_event(e).decode() for e in events],
     ]
     return pa.Table.from_arrays(
         [pa.array(c, type=f.type) for c, f in zip(columns, EVENT_SCHEMA, strict=True)], schema=EVENT_SCHEMA

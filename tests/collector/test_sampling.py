@@ -13,7 +13,7 @@ import pytest
 from bakeoff.collector.rows import to_columns
 from bakeoff.collector.sampling import SampleSpec, allocate, draw, pps_probabilities
 from bakeoff.collector.store import Store
-from bakeoff.schema import Event
+from bakeoff.schema import Event, validate_event
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 STRATA = {"support": 600, "extraction": 300, "math": 100}
@@ -26,7 +26,7 @@ def make_events() -> list[Event]:
         for i in range(count):
             failed = rng.random() < 0.05
             events.append(
-                Event.model_validate(
+                validate_event(
                     {
                         "id": f"{tag}-{i}",
                         "ts": (START + timedelta(minutes=len(events))).isoformat(),

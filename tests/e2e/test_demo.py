@@ -133,6 +133,8 @@ def test_demo_serve_keeps_the_collector_running(tmp_path: Path) -> None:
     import signal
     import urllib.request
 
+    errors = tmp_path / "stderr.txt"
+    sink = errors.open("w")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -148,7 +150,7 @@ def test_demo_serve_keeps_the_collector_running(tmp_path: Path) -> None:
             "--serve",
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=sink,
         text=True,
     )
     try:
@@ -168,4 +170,5 @@ def test_demo_serve_keeps_the_collector_running(tmp_path: Path) -> None:
         process.wait(timeout=60)
         if process.stdout is not None:
             process.stdout.close()
-    assert process.returncode == 0
+        sink.close()
+    assert process.returncode == 0, errors.read_text()[-3000:]

@@ -9,7 +9,7 @@ import anthropic
 import pytest
 
 from bakeoff.replay.simulator_server import SimulatorServer
-from bakeoff.schema import Event
+from bakeoff.schema import validate_event
 from bakeoff.shipping.base import InMemorySink
 
 MESSAGES = [{"role": "user", "content": "name three colours"}]
@@ -33,7 +33,7 @@ async def aclient(llm_server: SimulatorServer) -> AsyncIterator[anthropic.AsyncA
 def only_event(sink: InMemorySink) -> dict:
     assert len(sink.events) == 1, sink.events
     event = sink.events[0]
-    Event.model_validate(event)
+    validate_event(event)
     assert "sk-ant-secret" not in json.dumps(event, default=str)
     assert event["provider"] == "anthropic" and event["api"] == "messages"
     return event

@@ -10,7 +10,7 @@ import pytest
 
 import bakeoff
 from bakeoff.replay.simulator_server import SimulatorServer
-from bakeoff.schema import Event
+from bakeoff.schema import validate_event
 from bakeoff.shipping.base import InMemorySink
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is two plus two"}]
@@ -34,7 +34,7 @@ async def aclient(llm_server: SimulatorServer) -> AsyncIterator[openai.AsyncOpen
 def only_event(sink: InMemorySink) -> dict:
     assert len(sink.events) == 1, sink.events
     event = sink.events[0]
-    Event.model_validate(json.loads(json.dumps(event, default=lambda o: o.model_dump())))
+    validate_event(json.loads(json.dumps(event, default=lambda o: o.model_dump())))
     assert "sk-secret-key" not in json.dumps(event, default=str)
     return event
 
