@@ -9,8 +9,9 @@ from fastapi import Request
 from bakeoff.collector.errors import ClientError
 
 
-def require_api_key(request: Request) -> None:
-    """FastAPI dependency: 401 unless the request carries one of the collector's keys."""
+async def require_api_key(request: Request) -> None:
+    """FastAPI dependency: 401 unless the request carries one of the collector's keys (a coroutine, so
+    that FastAPI does not hop to its thread pool for it)."""
     keys: tuple[bytes, ...] = request.app.state.api_keys
     if not keys:
         return

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 
 from bakeoff.errors import UsageError
+
+SWITCH_INTERVAL_S = 0.0005  # measured: 10-20% more events/s than the default under sustained ingest
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         memory_limit=args.memory_limit,
     )
     print(f"bakeoff collector on http://{args.host}:{args.port} (db: {args.db})", flush=True)
+    # The writer thread hands the GIL to DuckDB and takes it back a dozen times per commit; while the
+    # request thread is busy, each take-back waits up to the switch interval (5 ms by default).
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     uvicorn.run(
         create_app(settings), host=args.host, port=args.port, log_level=args.log_level, access_log=False
     )

@@ -88,7 +88,8 @@ class Store:
     def insert_events(self, table: pa.Table) -> set[str]:
         """Insert the rows of `table` whose id is not stored yet, in one commit; return the ids inserted."""
         ids = table.column("id").to_pylist()
-        with self.transaction() as cursor:
+        cursor = self.cursor()
+        with self._write_lock:  # every insert of events holds it: the look-up below cannot go stale
             id_filter = self._id_filter(cursor, len(ids))
             candidates = [i for i, maybe in zip(ids, id_filter.might_contain(ids), strict=True) if maybe]
             if candidates:  # possible repeats: look them up exactly
@@ -101,11 +102,10 @@ class Store:
                 if existing:
                     table = table.filter(pa.array([i not in existing for i in ids]))
                     ids = table.column("id").to_pylist()
-            cursor.register("incoming", table)
-            try:
-                cursor.execute("INSERT INTO events SELECT * FROM incoming")
-            finally:
-                cursor.unregister("incoming")
+            # One auto-committed statement rather than BEGIN/INSERT/COMMIT, reading a stream rather
+            # than a table (which DuckDB wraps in a pyarrow dataset scanner): every call into DuckDB
+            # gives the GIL up and must win it back from the request thread.
+            cursor.from_arrow(table.to_reader()).insert_into("events")
             id_filter.add(ids)
         return set(ids)
 
