@@ -59,7 +59,9 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.db_path, settings.memory_limit)
         app.state.store = store
-        app.state.committer = GroupCommitter(store, app.state.metrics, settings.commit_max_rows)
+        app.state.committer = GroupCommitter(
+            store, app.state.metrics, settings.commit_max_rows, settings.commit_linger_s
+        )
         retention = None
         if settings.retention_days:
             retention = asyncio.create_task(

@@ -4,8 +4,8 @@ A request hands its validated events to :meth:`GroupCommitter.submit`, which tur
 columns on the caller's thread, and awaits the future it gets back. One writer thread drains everything
 pending into a single Arrow batch, inserts it in one commit, then resolves every waiting future with
 that request's (accepted, duplicates). A 202 therefore always means "on disk": a crash after it loses
-nothing. The writer does nothing but the database work, which runs without the GIL: while it commits
-one group, the next requests are parsed and columned in parallel.
+nothing. The writer does little but the database work, which mostly runs without the GIL: while it
+commits one group, the next requests are parsed and columned on the event loop's thread.
 """
 
 from __future__ import annotations
@@ -36,10 +36,13 @@ class _Pending:
 class GroupCommitter:
     """The single writer of events."""
 
-    def __init__(self, store: Store, metrics: CollectorMetrics, max_rows: int = 20_000) -> None:
+    def __init__(
+        self, store: Store, metrics: CollectorMetrics, max_rows: int = 20_000, linger_s: float = 0.0
+    ) -> None:
         self.store = store
         self.metrics = metrics
         self.max_rows = max_rows
+        self.linger_s = linger_s
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="bakeoff-committer", daemon=True)
         self._thread.start()
@@ -57,25 +60,30 @@ class GroupCommitter:
         self._thread.join(30)
 
     def _run(self) -> None:
+        # Clients waiting on their acks fall into step with the commits: with four clients, two
+        # requests are committed while the other two travel, and every commit holds two. So a group
+        # waits (at most `linger_s`) until it holds as many requests as were in flight together at the
+        # end of the last commit; a lone client, or a burst that has passed, never waits more than once.
+        expected = 1
         while True:
             first = self._queue.get()
             if first is None:
                 return
-            batch, stop = [first], False
-            rows = len(first.ids)
+            batch, rows = [first], len(first.ids)
+            deadline = time.monotonic() + self.linger_s
             while rows < self.max_rows:
+                wait = deadline - time.monotonic() if len(batch) < expected else 0.0
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
-                    stop = True
-                    break
+                    self._commit(batch)
+                    return
                 batch.append(item)
                 rows += len(item.ids)
             self._commit(batch)
-            if stop:
-                return
+            expected = len(batch) + self._queue.qsize()
 
     def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
