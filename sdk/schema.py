@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = 1
 
 Scalar = str | int | float | bool | None
-Count = Annotated[int, msgspec.Meta(ge=0)]
+# Integers are bounded by the collector's INTEGER columns: a larger one is the client's mistake (422).
+_INT32_MAX = 2**31 - 1
+Count = Annotated[int, msgspec.Meta(ge=0, le=_INT32_MAX)]
 Millis = Annotated[float, msgspec.Meta(ge=0)]
 
 # Raised for an event of the wrong shape; its message names the field, e.g. "... - at `$.usage`".
@@ -42,7 +44,7 @@ class ErrorInfo(msgspec.Struct):
 
     type: str
     message: str = ""
-    status_code: int | None = None
+    status_code: Annotated[int, msgspec.Meta(ge=-_INT32_MAX, le=_INT32_MAX)] | None = None
 
 
 class Event(msgspec.Struct, forbid_unknown_fields=True):

@@ -29,6 +29,18 @@ GOOD = {"id": "ok1", "ts": "2026-03-01T10:00:00Z", "provider": "openai", "api": 
         ),
         (
             b'{"events": [{"id": "x", "ts": "2026-01-01T00:00:00Z", "provider": "p", "api": "a", '
+            b'"usage": {"output_tokens": 1099511627776}}]}',
+            422,
+            "events.0.usage.output_tokens",
+        ),
+        (
+            b'{"events": [{"id": "x", "ts": "2026-01-01T00:00:00Z", "provider": "p", "api": "a", '
+            b'"status": "error", "error": {"type": "E", "status_code": 1180591620717411303424}}]}',
+            422,
+            "events.0.error.status_code",
+        ),
+        (
+            b'{"events": [{"id": "x", "ts": "2026-01-01T00:00:00Z", "provider": "p", "api": "a", '
             b'"bogus": 1}]}',
             422,
             "bogus",
