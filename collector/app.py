@@ -25,7 +25,7 @@ from bakeoff.collector import (
 )
 from bakeoff.collector.auth import require_api_key
 from bakeoff.collector.deps import MetricsDep, StoreDep
-from bakeoff.collector.ingest import GroupCommitter
+from bakeoff.collector.ingest import IngestPipeline
 from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.settings import CollectorSettings
 from bakeoff.collector.store import Store
@@ -59,9 +59,9 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.db_path, settings.memory_limit)
         app.state.store = store
-        app.state.committer = GroupCommitter(
-            store, app.state.metrics, settings.commit_max_rows, settings.commit_linger_s
-        )
+        app.state.ingest = ingest = IngestPipeline(store, app.state.metrics, settings.commit_max_rows)
+        if ingest.recovered:
+            logger.warning("journal: %d acknowledged events committed on start", ingest.recovered)
         retention = None
         if settings.retention_days:
             retention = asyncio.create_task(
@@ -74,7 +74,7 @@ def create_app(settings: CollectorSettings) -> FastAPI:
                 retention.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await retention
-            app.state.committer.close()
+            ingest.close()
             store.close()
 
     app = FastAPI(title="bakeoff collector", version=__version__, lifespan=lifespan)

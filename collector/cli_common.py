@@ -56,11 +56,14 @@ def open_store(path: str) -> Any:
     """The store of a DuckDB file, with a clear message when a running collector holds it."""
     import duckdb
 
+    from bakeoff.collector.ingest import recover_journal
     from bakeoff.collector.store import Store
 
     try:
-        return Store(path)
+        store = Store(path)
     except duckdb.IOException as exc:
         raise UsageError(
             f"--db {path}: cannot open it ({exc}); is a collector using it? use --collector"
         ) from exc
+    recover_journal(store)  # events a collector acknowledged before it stopped abruptly
+    return store

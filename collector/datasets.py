@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -191,9 +191,18 @@ def case_to_event(case: dict[str, Any], index: int, source: str) -> tuple[Event,
 
 
 def import_cases(
-    store: Store, name: str, cases: list[dict[str, Any]], source: str, replace: bool = False
+    store: Store,
+    name: str,
+    cases: list[dict[str, Any]],
+    source: str,
+    replace: bool = False,
+    write: Callable[[list[Event], str], object] | None = None,
 ) -> dict[str, Any]:
-    """Store test cases as events (source 'import') and as dataset `name` carrying their `expected`."""
+    """Store test cases as events (source 'import') and as dataset `name` carrying their `expected`.
+
+    `write` stores the events (a running collector passes its ingest pipeline's); by default they are
+    inserted into `store` directly.
+    """
     pairs = []
     for index, case in enumerate(cases):
         try:
@@ -203,7 +212,10 @@ def import_cases(
     if not pairs:
         raise UsageError(f"{source}: no test cases")
     events = [event for event, _ in pairs]
-    store.insert_events(to_columns(events, "import", datetime.now(UTC)))
+    if write is None:
+        store.insert_events(to_columns(events, "import", datetime.now(UTC)))
+    else:
+        write(events, "import")
     expected = {event.id: value for event, value in pairs if value is not None}
     sample = Sample([(event.id, 1.0, None) for event in events], len(events), weighting="none")
     return _save(store, name, "import", {"source": source}, 0, sample, expected, replace=replace)

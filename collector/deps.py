@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the app's store, committer and settings, as `Annotated` aliases for routes.
+"""FastAPI dependencies: the app's store, ingest pipeline and settings, as `Annotated` aliases for routes.
 
 They are coroutines although they only read attributes: FastAPI runs a plain function dependency in its
 thread pool, a thread hop per dependency per request that costs more than the whole lookup.
@@ -6,24 +6,33 @@ thread pool, a thread hop per dependency per request that costs more than the wh
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from bakeoff.collector.ingest import GroupCommitter
+from bakeoff.collector.ingest import IngestPipeline
 from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.settings import CollectorSettings
 from bakeoff.collector.store import Store
 
 
 async def get_store(request: Request) -> Store:
+    """The store, once every event acknowledged before this request is committed to it.
+
+    Ingest acknowledges events when they are journaled (see :mod:`bakeoff.collector.ingest`); waiting
+    here keeps "a 202, then a read" consistent. Nothing waits when no write is pending.
+    """
+    waiter = request.app.state.ingest.barrier()
+    if waiter is not None:
+        await asyncio.wrap_future(waiter)
     store: Store = request.app.state.store
     return store
 
 
-async def get_committer(request: Request) -> GroupCommitter:
-    committer: GroupCommitter = request.app.state.committer
-    return committer
+async def get_ingest(request: Request) -> IngestPipeline:
+    ingest: IngestPipeline = request.app.state.ingest
+    return ingest
 
 
 async def get_settings(request: Request) -> CollectorSettings:
@@ -37,6 +46,6 @@ async def get_metrics(request: Request) -> CollectorMetrics:
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
-CommitterDep = Annotated[GroupCommitter, Depends(get_committer)]
+IngestDep = Annotated[IngestPipeline, Depends(get_ingest)]
 SettingsDep = Annotated[CollectorSettings, Depends(get_settings)]
 MetricsDep = Annotated[CollectorMetrics, Depends(get_metrics)]

@@ -1,11 +1,20 @@
-"""Group commit: concurrent requests' events coalesced into one DuckDB write, each answered after it.
+"""The ingest pipeline: events acknowledged once journaled, committed to DuckDB in large batches behind.
 
-A request hands its validated events to :meth:`GroupCommitter.submit`, which turns them into Arrow
-columns on the caller's thread, and awaits the future it gets back. One writer thread drains everything
-pending into a single Arrow batch, inserts it in one commit, then resolves every waiting future with
-that request's (accepted, duplicates). A 202 therefore always means "on disk": a crash after it loses
-nothing. The writer does little but the database work, which mostly runs without the GIL: while it
-commits one group, the next requests are parsed and columned on the event loop's thread.
+A request hands its validated events to :meth:`IngestPipeline.submit`, which turns them into Arrow
+columns on the caller's thread and returns a future. Two threads do the rest:
+
+- the **journal writer** takes every request waiting, drops the events already stored or pending (the
+  idempotency check), appends the new rows to the journal with one fsync, and resolves each request's
+  future with its (accepted, duplicates). A 202 therefore means "on disk": a crash after it loses
+  nothing, because the journal is replayed on start (see :mod:`bakeoff.collector.journal`);
+- the **applier** takes every journaled row not yet in DuckDB, seals the journal's segment, inserts the
+  rows in one commit and deletes the segment.
+
+A DuckDB insert has a fixed cost of a few milliseconds, so committing per group of requests would bind
+clients to it; batches of thousands of rows cost ~20 µs a row. Readers see every acknowledged event:
+:meth:`IngestPipeline.barrier` waits until the rows journaled so far are committed (routes reading the
+store wait on it, see :mod:`bakeoff.collector.deps`). Memory is bounded: the writer stops journaling
+while `max_rows` rows wait for the applier, which slows the acknowledgements instead.
 """
 
 from __future__ import annotations
@@ -16,98 +25,228 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 
+from bakeoff.collector.journal import Journal, encode_record
 from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.rows import to_columns
-from bakeoff.collector.store import Store
+from bakeoff.collector.store import Store, first_occurrences
 from bakeoff.schema import Event
 
 
 @dataclass
-class _Pending:
+class _Request:
     table: pa.Table
     ids: list[str]
     source: str
     future: Future[tuple[int, int]] = field(default_factory=Future)
 
 
-class GroupCommitter:
-    """The single writer of events."""
+def journal_folder(db_path: str) -> Path:
+    """Where the journal of the database at `db_path` lives: next to it."""
+    return Path(f"{db_path}.journal")
 
-    def __init__(
-        self, store: Store, metrics: CollectorMetrics, max_rows: int = 20_000, linger_s: float = 0.0
-    ) -> None:
+
+class IngestPipeline:
+    """The only writer of events into a store."""
+
+    def __init__(self, store: Store, metrics: CollectorMetrics, max_rows: int = 20_000) -> None:
         self.store = store
         self.metrics = metrics
         self.max_rows = max_rows
-        self.linger_s = linger_s
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="bakeoff-committer", daemon=True)
-        self._thread.start()
+        self.journal = Journal(journal_folder(store.path))
+        self.recovered = _replay(self.journal, store)
+        self._requests: queue.Queue[_Request | None] = queue.Queue()
+        self._lock = threading.Condition()
+        # Held over "append to the journal, then count the rows as pending" and over "take the pending
+        # rows, then seal the segment": a sealed segment never holds a row the applier did not take.
+        self._segment_lock = threading.Lock()
+        self._pending: list[pa.Table] = []  # journaled, not yet committed
+        self._pending_ids: set[str] = set()
+        self._pending_rows = 0
+        self._journaled = 0  # groups journaled so far
+        self._committed = 0  # groups whose rows are all committed
+        self._waiters: list[tuple[int, Future[None]]] = []
+        self._closing = False
+        self._failure: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="bakeoff-journal", daemon=True)
+        self._applier = threading.Thread(target=self._apply_loop, name="bakeoff-applier", daemon=True)
+        self._writer.start()
+        self._applier.start()
+
+    # -- the request side ----------------------------------------------------------------------------
 
     def submit(self, events: list[Event], source: str = "sdk") -> Future[tuple[int, int]]:
-        """Queue events for the next commit; the future gives (accepted, duplicates) once durable."""
-        table = to_columns(events, source, datetime.now(UTC))
-        pending = _Pending(table, [event.id for event in events], source)
-        self._queue.put(pending)
-        self.metrics.queue_depth.inc(len(events))
-        return pending.future
+        """Queue events; the future gives (accepted, duplicates) once they are durable."""
+        request = _Request(to_columns(events, source, datetime.now(UTC)), [e.id for e in events], source)
+        self.metrics.queue_depth.inc(len(request.ids))
+        self._requests.put(request)
+        return request.future
+
+    def commit_now(self, events: list[Event], source: str) -> tuple[int, int]:
+        """Submit events and wait until they are committed: for synchronous callers off the event loop."""
+        outcome = self.submit(events, source).result()
+        waiter = self.barrier()
+        if waiter is not None:
+            waiter.result()
+        return outcome
+
+    def barrier(self) -> Future[None] | None:
+        """A future resolved once every event acknowledged so far is committed; None if they are."""
+        with self._lock:
+            if self._committed >= self._journaled:
+                return None
+            waiter: Future[None] = Future()
+            if self._failure is not None:
+                waiter.set_exception(self._failure)
+            else:
+                self._waiters.append((self._journaled, waiter))
+            return waiter
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(30)
+        """Journal and commit everything submitted, then stop both threads."""
+        self._requests.put(None)
+        self._writer.join(60)
+        with self._lock:
+            self._closing = True
+            self._lock.notify_all()
+        self._applier.join(60)
+        self.journal.close()
 
-    def _run(self) -> None:
-        # Clients waiting on their acks fall into step with the commits: with four clients, two
-        # requests are committed while the other two travel, and every commit holds two. So a group
-        # waits (at most `linger_s`) until it holds as many requests as were in flight together at the
-        # end of the last commit; a lone client, or a burst that has passed, never waits more than once.
-        expected = 1
+    # -- the journal writer --------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
         while True:
-            first = self._queue.get()
+            first = self._requests.get()
             if first is None:
                 return
-            batch, rows = [first], len(first.ids)
-            deadline = time.monotonic() + self.linger_s
-            while rows < self.max_rows:
-                wait = deadline - time.monotonic() if len(batch) < expected else 0.0
+            group = [first]
+            while True:  # everything waiting joins this fsync
                 try:
-                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                    item = self._requests.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
-                    self._commit(batch)
+                    self._journal(group)
                     return
-                batch.append(item)
-                rows += len(item.ids)
-            self._commit(batch)
-            expected = len(batch) + self._queue.qsize()
+                group.append(item)
+            self._journal(group)
 
-    def _commit(self, batch: list[_Pending]) -> None:
-        started = time.perf_counter()
-        seen: set[str] = set()
-        tables = []
-        for pending in batch:  # an id twice in one group (a retry racing its original) is written once
-            fresh = []
-            for event_id in pending.ids:
-                fresh.append(event_id not in seen)
-                seen.add(event_id)
-            tables.append(pending.table if all(fresh) else pending.table.filter(pa.array(fresh)))
+    def _journal(self, group: list[_Request]) -> None:
+        ids = [event_id for request in group for event_id in request.ids]
+        with self._lock:  # rows wait here while the applier is too far behind: memory stays bounded
+            while self._pending_rows >= self.max_rows and self._failure is None:
+                self._lock.wait()
+            failure = self._failure
+            # Checked before the store: an id leaves the pending set only once committed (see _apply).
+            pending = self._pending_ids & set(ids)
         try:
-            inserted = self.store.insert_events(pa.concat_tables(tables))
-        except Exception as exc:  # the store failed: every waiting request gets the error
-            for pending in batch:
-                self.metrics.queue_depth.dec(len(pending.ids))
-                pending.future.set_exception(exc)
+            if failure is not None:
+                raise failure
+            keep = first_occurrences(ids, pending | self.store.stored_ids(ids))
+            table = pa.concat_tables([request.table for request in group])
+            if not all(keep):
+                table = table.filter(pa.array(keep))
+            if table.num_rows:
+                with self._segment_lock:
+                    self.journal.append([encode_record(table)])
+                    self._add_pending(table)
+        except Exception as exc:  # the disk or the store failed: the requests get the error
+            self._resolve(group, exc)
             return
+        self._resolve(group, keep)
+
+    def _add_pending(self, table: pa.Table) -> None:
+        with self._lock:
+            self._pending.append(table)
+            self._pending_ids.update(table.column("id").to_pylist())
+            self._pending_rows += table.num_rows
+            self._journaled += 1
+            self.metrics.uncommitted.set(self._pending_rows)
+            self._lock.notify_all()
+
+    def _resolve(self, group: list[_Request], outcome: list[bool] | BaseException) -> None:
+        offset = 0
+        for request in group:
+            count = len(request.ids)
+            self.metrics.queue_depth.dec(count)
+            if isinstance(outcome, BaseException):
+                request.future.set_exception(outcome)
+                continue
+            accepted = sum(outcome[offset : offset + count])
+            offset += count
+            self.metrics.ingested.labels(source=request.source).inc(accepted)
+            self.metrics.duplicates.inc(count - accepted)
+            request.future.set_result((accepted, count - accepted))
+
+    # -- the applier ---------------------------------------------------------------------------------
+
+    def _apply_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending and not self._closing:
+                    self._lock.wait()
+                if not self._pending:
+                    return
+            try:
+                self._apply()
+            except Exception as exc:  # DuckDB or the disk failed: the rows stay journaled for the next start
+                self._fail(exc)
+                return
+
+    def _apply(self) -> None:
+        """Commit every pending row to DuckDB, then forget their segment."""
+        with self._segment_lock, self._lock:
+            tables, target = self._pending, self._journaled
+            self._pending = []
+            sealed = self.journal.seal()  # later rows go to a new segment; this one goes once committed
+        started = time.perf_counter()
+        for chunk in _chunks(pa.concat_tables(tables), self.max_rows):
+            self.store.append_events(chunk)
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        for pending in batch:
-            accepted = sum(1 for event_id in set(pending.ids) if event_id in inserted)
-            inserted.difference_update(pending.ids)  # a later request of the group repeating them gets none
-            duplicates = len(pending.ids) - accepted
-            self.metrics.queue_depth.dec(len(pending.ids))
-            self.metrics.ingested.labels(source=pending.source).inc(accepted)
-            self.metrics.duplicates.inc(duplicates)
-            pending.future.set_result((accepted, duplicates))
+        self.journal.discard_through(sealed)
+        with self._lock:
+            for table in tables:
+                self._pending_ids.difference_update(table.column("id").to_pylist())
+                self._pending_rows -= table.num_rows
+            self._committed = target
+            self.metrics.uncommitted.set(self._pending_rows)
+            ready = [w for w in self._waiters if w[0] <= target]
+            self._waiters = [w for w in self._waiters if w[0] > target]
+            self._lock.notify_all()
+        for _, waiter in ready:
+            waiter.set_result(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            self._failure = exc
+            waiters, self._waiters = self._waiters, []
+            self._lock.notify_all()
+        for _, waiter in waiters:
+            waiter.set_exception(exc)
+
+
+def _replay(journal: Journal, store: Store) -> int:
+    """Commit the rows an earlier run journaled (acknowledged) and may not have committed."""
+    recovered = 0
+    for table in journal.replay():
+        recovered += len(store.insert_events(table))
+    journal.discard_through(journal.current - 1)
+    return recovered
+
+
+def recover_journal(store: Store) -> int:
+    """Commit what a collector that stopped abruptly left in the journal of `store`; return how many."""
+    if not journal_folder(store.path).is_dir():
+        return 0
+    journal = Journal(journal_folder(store.path))
+    try:
+        return _replay(journal, store)
+    finally:
+        journal.close()
+
+
+def _chunks(table: pa.Table, size: int) -> list[pa.Table]:
+    return [table.slice(start, size) for start in range(0, table.num_rows, size)]

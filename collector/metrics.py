@@ -23,11 +23,16 @@ class CollectorMetrics:
             "bakeoff_otlp_spans_ignored", "OTLP spans of no LLM call", registry=self.registry
         )
         self.queue_depth = Gauge(
-            "bakeoff_ingest_queue_depth", "Events awaiting commit", registry=self.registry
+            "bakeoff_ingest_queue_depth", "Events awaiting the journal", registry=self.registry
+        )
+        self.uncommitted = Gauge(
+            "bakeoff_ingest_uncommitted_rows",
+            "Events acknowledged (journaled) and not yet committed to DuckDB",
+            registry=self.registry,
         )
         self.commit_seconds = Histogram(
             "bakeoff_commit_seconds",
-            "Time of one group commit",
+            "Time of one DuckDB commit of journaled events",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )

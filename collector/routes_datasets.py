@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from bakeoff.collector.datasets import DatasetExists, create_sample, export_lines, import_cases, list_datasets
-from bakeoff.collector.deps import StoreDep
+from bakeoff.collector.deps import IngestDep, StoreDep
 from bakeoff.collector.errors import ClientError
 from bakeoff.collector.sampling import SampleSpec
 from bakeoff.errors import UsageError
@@ -69,10 +69,12 @@ def make_sample(body: SampleRequest, store: StoreDep) -> dict[str, Any]:
 
 
 @router.post("/v1/datasets/import", status_code=201)
-def import_dataset(body: ImportRequest, store: StoreDep) -> dict[str, Any]:
+def import_dataset(body: ImportRequest, store: StoreDep, ingest: IngestDep) -> dict[str, Any]:
     """Store test cases (or events) as a dataset."""
     try:
-        return import_cases(store, body.name, body.rows, body.source, replace=body.replace)
+        return import_cases(
+            store, body.name, body.rows, body.source, replace=body.replace, write=ingest.commit_now
+        )
     except DatasetExists as exc:
         raise ClientError(409, str(exc)) from exc
     except UsageError as exc:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from bakeoff.collector.bodies import decode, read_body
-from bakeoff.collector.deps import CommitterDep, SettingsDep, StoreDep
+from bakeoff.collector.deps import IngestDep, SettingsDep, StoreDep
 from bakeoff.collector.errors import ClientError
 from bakeoff.schema import Event
 
@@ -34,7 +34,7 @@ class IngestResult(BaseModel):
 
 
 @router.post("/v1/events", status_code=202, response_model=IngestResult)
-async def ingest_events(request: Request, settings: SettingsDep, committer: CommitterDep) -> JSONResponse:
+async def ingest_events(request: Request, settings: SettingsDep, ingest: IngestDep) -> JSONResponse:
     """Store a batch of events; answered once they are durable. Idempotent on event id."""
     batch: EventBatch = decode(_BATCH, await read_body(request, settings.max_body_bytes))
     if len(batch.events) > settings.max_batch_events:
@@ -43,7 +43,7 @@ async def ingest_events(request: Request, settings: SettingsDep, committer: Comm
         )
     if not batch.events:
         return JSONResponse({"accepted": 0, "duplicates": 0}, status_code=202)
-    accepted, duplicates = await asyncio.wrap_future(committer.submit(batch.events))
+    accepted, duplicates = await asyncio.wrap_future(ingest.submit(batch.events))
     return JSONResponse({"accepted": accepted, "duplicates": duplicates}, status_code=202)
 
 

@@ -10,7 +10,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from bakeoff.collector.bodies import read_body
-from bakeoff.collector.deps import CommitterDep, MetricsDep, SettingsDep
+from bakeoff.collector.deps import IngestDep, MetricsDep, SettingsDep
 from bakeoff.collector.errors import ClientError, describe_msgspec
 from bakeoff.collector.otlp import decode_json, decode_protobuf, events_from_request
 from bakeoff.schema import EventValidationError
@@ -20,7 +20,7 @@ router = APIRouter()
 
 @router.post("/v1/traces")
 async def export_traces(
-    request: Request, settings: SettingsDep, committer: CommitterDep, metrics: MetricsDep
+    request: Request, settings: SettingsDep, ingest: IngestDep, metrics: MetricsDep
 ) -> Response:
     """Accept an OTLP trace export; answers once the LLM spans are durable."""
     body = await read_body(request, settings.max_body_bytes)
@@ -39,7 +39,7 @@ async def export_traces(
         raise ClientError(400, f"not a valid OTLP trace export: {exc}") from exc
     metrics.otlp_ignored.inc(ignored)
     if events:
-        await asyncio.wrap_future(committer.submit(events, source="otlp"))
+        await asyncio.wrap_future(ingest.submit(events, source="otlp"))
     response = ExportTraceServiceResponse()
     if content_type == "application/json":
         return Response(b"{}", media_type="application/json")

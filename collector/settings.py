@@ -19,10 +19,8 @@ class CollectorSettings:
     max_batch_events: int = 10_000
     retention_days: float | None = None
     retention_interval_s: float = 3600.0
-    commit_max_rows: int = 20_000  # rows coalesced into one DuckDB commit at most
-    # How long a commit may wait for requests it expects (see GroupCommitter): a commit costs about the
-    # same for 200 events as for 400 here, and concurrent clients fall into step with the commits.
-    commit_linger_s: float = 0.015
+    # Rows in one DuckDB commit at most, and acknowledged rows waiting for one at most (see ingest.py).
+    commit_max_rows: int = 20_000
     memory_limit: str = "512MB"  # DuckDB's buffer pool: bounds the collector's memory as the file grows
     extra: dict[str, str] = field(default_factory=dict)
 

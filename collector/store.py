@@ -1,8 +1,8 @@
 """All of the collector's SQL over one DuckDB file: schema migrations, event and feedback writes, reads.
 
-One connection is opened per store; each thread works through its own cursor. Writes of events come
-from a single writer thread (see :mod:`bakeoff.collector.ingest`), so idempotency needs no lock: a Bloom
-filter of stored ids lets new events through at once, and only possible repeats are looked up exactly.
+One connection is opened per store; each thread works through its own cursor. Events are written by
+the ingest pipeline (see :mod:`bakeoff.collector.ingest`), which decides what is new with a Bloom filter
+of stored ids: new events pass at once, and only possible repeats are looked up exactly.
 """
 
 from __future__ import annotations
@@ -19,6 +19,16 @@ import pyarrow as pa
 
 from bakeoff.collector.idfilter import IdFilter
 from bakeoff.collector.migrations import MIGRATIONS
+
+
+def first_occurrences(ids: list[str], excluded: set[str]) -> list[bool]:
+    """For each id: whether to keep it, i.e. it is not in `excluded` and not seen earlier in `ids`."""
+    seen = set(excluded)
+    keep = []
+    for event_id in ids:
+        keep.append(event_id not in seen)
+        seen.add(event_id)
+    return keep
 
 
 class Store:
@@ -85,29 +95,47 @@ class Store:
             self._ids.add(stored)
         return self._ids
 
-    def insert_events(self, table: pa.Table) -> set[str]:
-        """Insert the rows of `table` whose id is not stored yet, in one commit; return the ids inserted."""
-        ids = table.column("id").to_pylist()
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        """Those of `ids` already stored: the Bloom filter clears most, the rest are looked up exactly."""
         cursor = self.cursor()
-        with self._write_lock:  # every insert of events holds it: the look-up below cannot go stale
-            id_filter = self._id_filter(cursor, len(ids))
-            candidates = [i for i, maybe in zip(ids, id_filter.might_contain(ids), strict=True) if maybe]
-            if candidates:  # possible repeats: look them up exactly
-                existing = {
-                    row[0]
-                    for row in cursor.execute(
-                        "SELECT id FROM events WHERE id IN (SELECT unnest(?::VARCHAR[]))", [candidates]
-                    ).fetchall()
-                }
-                if existing:
-                    table = table.filter(pa.array([i not in existing for i in ids]))
-                    ids = table.column("id").to_pylist()
+        # Without the write lock, so that it never waits for a commit: the filter only gains ids, and
+        # a writer adds them (or swaps in a rebuilt filter) after committing them, so a filter read
+        # here may lack only ids whose writer still knows them as pending (see the ingest pipeline).
+        id_filter = self._ids
+        if id_filter is None:
+            with self._write_lock:
+                id_filter = self._id_filter(cursor, 0)
+        candidates = [i for i, maybe in zip(ids, id_filter.might_contain(ids), strict=True) if maybe]
+        if not candidates:
+            return set()
+        rows = cursor.execute(
+            "SELECT id FROM events WHERE id IN (SELECT unnest(?::VARCHAR[]))", [candidates]
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def append_events(self, table: pa.Table) -> None:
+        """Insert every row of `table` in one commit; the caller has made sure none is stored yet."""
+        cursor = self.cursor()
+        with self._write_lock:
             # One auto-committed statement rather than BEGIN/INSERT/COMMIT, reading a stream rather
             # than a table (which DuckDB wraps in a pyarrow dataset scanner): every call into DuckDB
             # gives the GIL up and must win it back from the request thread.
             cursor.from_arrow(table.to_reader()).insert_into("events")
-            id_filter.add(ids)
-        return set(ids)
+            self._id_filter(cursor, table.num_rows).add(table.column("id").to_pylist())
+
+    def insert_events(self, table: pa.Table) -> set[str]:
+        """Insert the rows of `table` whose id is not stored yet, in one commit; return the ids inserted.
+
+        For writers other than the ingest pipeline (imports, recovery, tests), which must not run
+        concurrently with it on the same ids.
+        """
+        ids = table.column("id").to_pylist()
+        fresh = first_occurrences(ids, self.stored_ids(ids))
+        if not all(fresh):
+            table = table.filter(pa.array(fresh))
+        if table.num_rows:
+            self.append_events(table)
+        return set(table.column("id").to_pylist())
 
     def insert_feedback(self, rows: list[tuple[str, float, str | None, datetime]]) -> None:
         with self.transaction() as cursor:
