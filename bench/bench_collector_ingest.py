@@ -1,7 +1,8 @@
 """Sustained ingest through HTTP with durable acks, next to a bare endpoint that only parses (the ceiling).
 
 Batches of 100 events of ~2 KB, 4 concurrent clients on loopback, for a fixed number of batches. Reports
-events/s, p50/p99 ack latency and the collector's RSS at start and end.
+events/s, p50/p99 ack latency, the collector's RSS at start and end, and how long after the last ack
+every event is readable (acknowledged events are journaled; DuckDB commits them behind).
 
 Run: python bench/bench_collector_ingest.py [--batches 600]
 """
@@ -119,6 +120,10 @@ def measure(name: str, command: list[str], url: str, batches: list[bytes], cwd: 
             latencies += part_latencies
             rss.append(rss_mb(server.pid))
         events = 100 * len(latencies)
+        readable_after = time.perf_counter()
+        with urllib.request.urlopen(url + "/healthz", timeout=60) as health:  # waits for the commits
+            stored = orjson.loads(health.read()).get("events")
+        readable_after = time.perf_counter() - readable_after
         latencies.sort()
         p99 = latencies[int(0.99 * (len(latencies) - 1))]
         print(f"{name}: {events / elapsed:,.0f} events/s")
@@ -129,6 +134,8 @@ def measure(name: str, command: list[str], url: str, batches: list[bytes], cwd: 
             f"{name}: RSS (MB) at start and after each quarter of {events:,} events: "
             + " ".join(f"{r:.0f}" for r in rss)
         )
+        if stored is not None:  # the bare endpoint stores nothing
+            print(f"{name}: {stored:,} events readable {1000 * readable_after:.0f} ms after the last ack")
     finally:
         server.terminate()
         server.wait(30)
