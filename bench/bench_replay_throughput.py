@@ -25,7 +25,7 @@ from bakeoff.replay.engine import ReplayEngine
 from bakeoff.replay.metric_registry import MetricPlan
 from bakeoff.replay.metrics_builtin import ExactMatch, Fuzzy, NumericMatch
 from bakeoff.replay.provider_config import ProviderConfig
-from bakeoff.replay.providers import make_provider, make_session
+from bakeoff.replay.providers import make_client, make_provider
 from bakeoff.replay.results import RunDirectory
 from bakeoff.replay.types import Case, Reference
 from bakeoff.replay.variants import Variant
@@ -50,16 +50,16 @@ async def drive(send: Callable[[], Awaitable[object]], total: int, concurrency: 
 
 
 async def run_bakeoff(url: str, total: int, concurrency: int) -> tuple[float, float]:
-    session = make_session(limit=max(concurrency, 1))
+    client = make_client(limit=max(concurrency, 1))
     provider = make_provider(
         ProviderConfig(id="b", provider="openai-compatible", model="m", base_url=url + "/v1", stream=False),
-        session,
+        client,
     )
     try:
         await drive(lambda: provider.acomplete(CANONICAL), max(20, concurrency), concurrency)  # warm up
         return await drive(lambda: provider.acomplete(CANONICAL), total, concurrency)
     finally:
-        await session.close()
+        await client.close()
 
 
 async def run_engine(

@@ -16,14 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from bakeoff.replay.budget import Budget, estimate_input_tokens
 from bakeoff.replay.cache import ResponseCache, cache_key, cacheable
 from bakeoff.replay.errors import BudgetExhausted, ProviderError
 from bakeoff.replay.pricing import Price, cost, price_for
 from bakeoff.replay.provider_config import ProviderConfig
-from bakeoff.replay.providers import Provider, make_provider, make_session
+from bakeoff.replay.providers import Provider, make_client, make_provider
 from bakeoff.replay.ratelimit import TokenBucket
 from bakeoff.replay.retry import with_retries
 from bakeoff.replay.types import Completion
@@ -65,7 +63,7 @@ class Dispatcher:
         cache: ResponseCache | None = None,
         seed: int | None = None,
     ) -> None:
-        self.session: aiohttp.ClientSession = make_session(limit=max(concurrency, 1))
+        self.client = make_client(limit=max(concurrency, 1))
         self.concurrency = asyncio.Semaphore(concurrency)
         self.retries = retries
         self.timeout = timeout
@@ -82,7 +80,7 @@ class Dispatcher:
             if price is None:
                 self.stats.unpriced_models.add(config.model)
             self._lanes[config.id] = _Lane(
-                provider=make_provider(config, self.session),
+                provider=make_provider(config, self.client),
                 price=price,
                 semaphore=asyncio.Semaphore(config.concurrency) if config.concurrency else None,
                 requests=TokenBucket(config.rpm) if config.rpm else None,
@@ -197,4 +195,4 @@ class Dispatcher:
     async def aclose(self) -> None:
         for lane in self._lanes.values():
             await lane.provider.aclose()
-        await self.session.close()
+        await self.client.close()

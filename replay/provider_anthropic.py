@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import aiohttp
 import orjson
 
 from bakeoff.replay import sse
+from bakeoff.replay.http_client import Response
 from bakeoff.replay.providers import HttpProvider
 from bakeoff.replay.types import Completion
 
@@ -52,7 +52,7 @@ class AnthropicProvider(HttpProvider):
             output_tokens=usage.get("output_tokens"),
         )
 
-    async def read_stream(self, response: aiohttp.ClientResponse, started: float) -> Completion:
+    async def read_stream(self, response: Response, started: float) -> Completion:
         completion = Completion()
         blocks: dict[int, dict[str, Any]] = {}
         reader = sse.events(response.content)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import aiohttp
 import orjson
 
 from bakeoff.replay import sse
+from bakeoff.replay.http_client import Response
 from bakeoff.replay.providers import HttpProvider
 from bakeoff.replay.types import Completion
 
@@ -27,7 +27,7 @@ class _OpenAIHeaders(HttpProvider):
         """`POST {base_url}/embeddings`."""
         body = {"model": self.config.model, "input": texts}
 
-        async def read(response: aiohttp.ClientResponse) -> Any:
+        async def read(response: Response) -> Any:
             return orjson.loads(await response.read())
 
         payload = await self.exchange(body, timeout, read, "/embeddings")
@@ -58,7 +58,7 @@ class OpenAIChatProvider(_OpenAIHeaders):
             output_tokens=usage.get("completion_tokens"),
         )
 
-    async def read_stream(self, response: aiohttp.ClientResponse, started: float) -> Completion:
+    async def read_stream(self, response: Response, started: float) -> Completion:
         completion = Completion()
         text: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
@@ -120,7 +120,7 @@ class OpenAIResponsesProvider(_OpenAIHeaders):
             output_tokens=usage.get("output_tokens"),
         )
 
-    async def read_stream(self, response: aiohttp.ClientResponse, started: float) -> Completion:
+    async def read_stream(self, response: Response, started: float) -> Completion:
         ttft: float | None = None
         final: dict[str, Any] | None = None
         reader = sse.events(response.content)

@@ -1,7 +1,8 @@
 """Providers under test: a tiny protocol (`acomplete` / `aclose`) and the HTTP plumbing they share.
 
-Replay speaks the providers' REST APIs directly over one aiohttp session (the official clients cost
-too much CPU per request at high concurrency). A provider turns a canonical request into its API's
+Replay speaks the providers' REST APIs directly over one lean HTTP client (see
+:mod:`bakeoff.replay.http_client`; the official clients, and aiohttp, cost several times its CPU per
+request). A provider turns a canonical request into its API's
 body, sends it (streaming when it can, to measure time to first token), and assembles a
 :class:`~bakeoff.replay.types.Completion`. Failures raise :class:`ProviderError` saying whether a retry
 may help; retrying is the engine's job.
@@ -14,19 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-import aiohttp
 import orjson
 
 from bakeoff.replay.errors import ProviderError, UntranslatableError
+from bakeoff.replay.http_client import HttpClient, HttpError, Response
 from bakeoff.replay.provider_config import ProviderConfig
 from bakeoff.replay.translate import from_canonical
 from bakeoff.replay.types import Completion
 
 DEFAULT_TIMEOUT_S = 60.0
 _RETRYABLE_STATUS = {408, 409, 429}
-_NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout()  # the deadline is an asyncio.timeout (see `exchange`)
-# aiohttp pauses a connection whose unread buffer passes twice this; streams are read at their end
-_READ_BUFFER_BYTES = 1 << 20
 T = TypeVar("T")
 
 
@@ -50,17 +48,9 @@ class Provider(Protocol):
         """Release connections."""
 
 
-def make_session(limit: int = 256) -> aiohttp.ClientSession:
-    """One shared session: keep-alive connections, at most `limit` at once."""
-    connector = aiohttp.TCPConnector(
-        limit=limit, limit_per_host=limit, keepalive_timeout=30, ttl_dns_cache=300
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),  # provider APIs are stateless; skip cookie bookkeeping
-        read_bufsize=_READ_BUFFER_BYTES,
-        json_serialize=lambda o: orjson.dumps(o).decode(),
-    )
+def make_client(limit: int = 256) -> HttpClient:
+    """One shared client: keep-alive connections, at most `limit` requests at once."""
+    return HttpClient(limit=limit, keepalive_s=30.0)
 
 
 class HttpProvider:
@@ -68,10 +58,10 @@ class HttpProvider:
 
     path = ""
 
-    def __init__(self, config: ProviderConfig, session: aiohttp.ClientSession) -> None:
+    def __init__(self, config: ProviderConfig, client: HttpClient) -> None:
         self.id = config.id
         self.config = config
-        self.session = session
+        self.client = client
 
     def headers(self) -> dict[str, str]:
         raise NotImplementedError
@@ -89,23 +79,22 @@ class HttpProvider:
         self,
         body: dict[str, Any],
         timeout: float | None,
-        read: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        read: Callable[[Response], Awaitable[T]],
         path: str | None = None,
     ) -> T:
         """POST the body (to the API's path, or `path`) and `read` the answer, all within the timeout.
 
         HTTP and connection failures become :class:`ProviderError`. The deadline is one
-        `asyncio.timeout` around the whole exchange rather than aiohttp's own timers, which would cost
-        a timer and a context per read.
+        `asyncio.timeout` around the whole exchange (a timer per request, not per read).
         """
         seconds = timeout or self.config.timeout or DEFAULT_TIMEOUT_S
         try:
             async with asyncio.timeout(seconds):
-                response = await self.session.post(
+                response = await self.client.request(
+                    "POST",
                     self.config.url + (self.path if path is None else path),
-                    data=orjson.dumps(body),
-                    headers=self.headers(),
-                    timeout=_NO_CLIENT_TIMEOUT,
+                    self.headers(),
+                    orjson.dumps(body),
                 )
                 try:
                     if response.status >= 400:
@@ -117,10 +106,8 @@ class HttpProvider:
             raise ProviderError(
                 f"no answer within {seconds:g} s", retryable=True, error_type="Timeout"
             ) from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderError(
-                f"{type(exc).__name__}: {exc}", retryable=True, error_type="ConnectionError"
-            ) from exc
+        except HttpError as exc:
+            raise ProviderError(str(exc), retryable=True, error_type="ConnectionError") from exc
 
     async def acomplete(
         self, canonical: dict[str, Any], *, stream: bool | None = None, timeout: float | None = None
@@ -129,7 +116,7 @@ class HttpProvider:
         streaming = True if streaming is None else streaming
         started = time.perf_counter()
 
-        async def read(response: aiohttp.ClientResponse) -> Completion:
+        async def read(response: Response) -> Completion:
             if streaming:
                 return await self.read_stream(response, started)
             return self.parse(orjson.loads(await response.read()))
@@ -138,7 +125,7 @@ class HttpProvider:
         completion.latency_ms = (time.perf_counter() - started) * 1000
         return completion
 
-    async def read_stream(self, response: aiohttp.ClientResponse, started: float) -> Completion:
+    async def read_stream(self, response: Response, started: float) -> Completion:
         raise NotImplementedError
 
     def parse(self, payload: dict[str, Any]) -> Completion:
@@ -156,7 +143,7 @@ class HttpProvider:
         return None
 
 
-async def _status_error(response: aiohttp.ClientResponse) -> ProviderError:
+async def _status_error(response: Response) -> ProviderError:
     text = (await response.read()).decode(errors="replace")[:500]
     try:
         detail = orjson.loads(text).get("error", {})
@@ -179,7 +166,7 @@ async def _status_error(response: aiohttp.ClientResponse) -> ProviderError:
     )
 
 
-def make_provider(config: ProviderConfig, session: aiohttp.ClientSession) -> Provider:
+def make_provider(config: ProviderConfig, client: HttpClient) -> Provider:
     """The provider for a config entry."""
     if config.provider == "simulated":
         from bakeoff.replay.provider_simulated import SimulatedProvider
@@ -188,9 +175,9 @@ def make_provider(config: ProviderConfig, session: aiohttp.ClientSession) -> Pro
     if config.provider == "anthropic":
         from bakeoff.replay.provider_anthropic import AnthropicProvider
 
-        return AnthropicProvider(config, session)
+        return AnthropicProvider(config, client)
     from bakeoff.replay.provider_openai import OpenAIChatProvider, OpenAIResponsesProvider
 
     if config.api == "responses":
-        return OpenAIResponsesProvider(config, session)
-    return OpenAIChatProvider(config, session)
+        return OpenAIResponsesProvider(config, client)
+    return OpenAIChatProvider(config, client)

@@ -1,4 +1,4 @@
-"""A small server-sent-events reader for aiohttp responses: yields `(event, data)` pairs.
+"""A small server-sent-events reader for response bodies: yields `(event, data)` pairs.
 
 It reads whatever bytes have arrived and splits them into events itself: iterating the response line
 by line costs one coroutine step per line. Once the caller has what it needed early (the first token,
@@ -9,13 +9,9 @@ streams one chunk per token, and each wake-up costs more than parsing the chunk.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
-from typing import Any
 
-# While the reader waits for the end of the body it empties aiohttp's buffer this often, so that a
-# long answer never fills the buffer and pauses the connection it is waiting on.
-_RELIEF_INTERVAL_S = 0.05
+from bakeoff.replay.http_client import Body
 
 
 def _parse(block: bytes) -> tuple[str | None, str] | None:
@@ -31,30 +27,10 @@ def _parse(block: bytes) -> tuple[str | None, str] | None:
     return (name, "\n".join(data)) if data else None
 
 
-async def rest_of_body(content: Any) -> bytes:
-    """Everything left in an `aiohttp.StreamReader`, woken once at the end rather than per chunk."""
-    loop = asyncio.get_running_loop()
-    parts: list[bytes] = []
-    handle: asyncio.TimerHandle | None = None
-
-    def relieve() -> None:
-        nonlocal handle
-        parts.append(content.read_nowait())
-        handle = loop.call_later(_RELIEF_INTERVAL_S, relieve)
-
-    handle = loop.call_later(_RELIEF_INTERVAL_S, relieve)
-    try:
-        await content.wait_eof()
-    finally:
-        handle.cancel()
-    parts.append(content.read_nowait())
-    return b"".join(parts)
-
-
 class EventReader:
     """`async for name, data in EventReader(response.content)`."""
 
-    def __init__(self, content: Any) -> None:
+    def __init__(self, content: Body) -> None:
         self.content = content
         self._buffer = b""
         self._ready: deque[tuple[str | None, str]] = deque()
@@ -82,7 +58,8 @@ class EventReader:
         while not self._ready:
             if self._done:
                 raise StopAsyncIteration
-            chunk = await (rest_of_body(self.content) if self._draining else self.content.readany())
+            # Body.read wakes once, at the end of the body, rather than per chunk
+            chunk = await (self.content.read() if self._draining else self.content.readany())
             if chunk:
                 self._feed(chunk)
             if not chunk or self._draining:
@@ -92,6 +69,6 @@ class EventReader:
         return self._ready.popleft()
 
 
-def events(content: Any) -> EventReader:
-    """`(event name or None, data)` for each event of an SSE body (`aiohttp.StreamReader`)."""
+def events(content: Body) -> EventReader:
+    """`(event name or None, data)` for each event of an SSE body."""
     return EventReader(content)

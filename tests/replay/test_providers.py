@@ -10,7 +10,7 @@ import pytest
 
 from bakeoff.replay.errors import ProviderError
 from bakeoff.replay.provider_config import ProviderConfig
-from bakeoff.replay.providers import make_provider, make_session
+from bakeoff.replay.providers import make_client, make_provider
 from bakeoff.replay.simulated_models import responder
 from bakeoff.replay.simulator_server import SimulatorServer
 from bakeoff.replay.translate import to_canonical
@@ -47,11 +47,11 @@ def config(server: SimulatorServer, provider: str, **extra: Any) -> ProviderConf
 
 
 async def complete(cfg: ProviderConfig, canonical: dict[str, Any], **kwargs: Any) -> Completion:
-    session = make_session()
+    client = make_client()
     try:
-        return await make_provider(cfg, session).acomplete(canonical, **kwargs)
+        return await make_provider(cfg, client).acomplete(canonical, **kwargs)
     finally:
-        await session.close()
+        await client.close()
 
 
 @pytest.mark.parametrize(

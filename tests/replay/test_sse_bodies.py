@@ -1,8 +1,8 @@
 """Streamed answers read to their end after the first token: long bodies, stalls and broken connections.
 
 A real aiohttp server on 127.0.0.1 streams chat-completion chunks in shapes the simulator does not:
-megabytes of deltas (more than the client's read buffer, which would pause the connection if nobody
-read it), a stream that stops after its first token, and one whose connection breaks after it.
+megabytes of deltas (more than the client buffers before it pauses the connection), a stream that stops
+after its first token, and one whose connection breaks after it.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-import aiohttp
 import orjson
 import pytest
 from aiohttp import web
 
 from bakeoff.replay.errors import ProviderError
+from bakeoff.replay.http_client import HttpClient
 from bakeoff.replay.provider_config import ProviderConfig
-from bakeoff.replay.providers import make_provider, make_session
+from bakeoff.replay.providers import make_client, make_provider
 from bakeoff.replay.types import Completion
 
 CANONICAL = {"model": "m", "messages": [{"role": "user", "content": "go"}]}
@@ -66,9 +66,7 @@ async def url() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-async def _complete(
-    url: str, shape: str, session: aiohttp.ClientSession | None = None, **headers: str
-) -> Completion:
+async def _complete(url: str, shape: str, client: HttpClient | None = None, **headers: str) -> Completion:
     config = ProviderConfig(
         id="s",
         provider="openai-compatible",
@@ -77,15 +75,15 @@ async def _complete(
         timeout=0.5,
         params={"x": 1},
     )
-    own = session is None
-    session = session or make_session()
-    provider = make_provider(config, session)
+    own = client is None
+    client = client or make_client()
+    provider = make_provider(config, client)
     provider.headers = lambda: {"Content-Type": "application/json", "x-shape": shape, **headers}  # type: ignore[method-assign]
     try:
         return await provider.acomplete(CANONICAL, stream=True, timeout=5 if shape == "long" else 0.5)
     finally:
         if own:
-            await session.close()
+            await client.close()
 
 
 async def test_a_stream_of_megabytes_is_read_whole(url: str) -> None:
@@ -96,12 +94,12 @@ async def test_a_stream_of_megabytes_is_read_whole(url: str) -> None:
 
 
 async def test_a_stream_larger_than_the_read_buffer_is_not_paused_forever(url: str) -> None:
-    # A 4 KiB read buffer pauses the connection after a few chunks; the reader must keep emptying it.
-    session = aiohttp.ClientSession(read_bufsize=4096)
+    # Past 4 KiB unread the connection pauses; reading the rest of the body must resume it.
+    client = HttpClient(high_water_bytes=4096)
     try:
-        completion = await _complete(url, "long", session, **{"x-pieces": "100"})
+        completion = await _complete(url, "long", client, **{"x-pieces": "100"})
     finally:
-        await session.close()
+        await client.close()
     assert completion.text == "first " + PIECE * 100
 
 
