@@ -1,4 +1,4 @@
-"""Replay against a server answering after 50 ms: the providers alone, the whole engine, naive httpx.
+"""Replay against a server answering after 50 ms: the providers alone, the whole engine, aiohttp, httpx.
 
 Throughput at concurrency 1, 16, 64 and 256 as a fraction of the bound min(concurrency / 0.05 s,
 CPU bound), where the CPU bound is what the client's own CPU per request allows on one core; and the
@@ -16,7 +16,9 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import httpx
+import orjson
 from servers import start_simulator
 
 from bakeoff.replay.budget import Budget
@@ -113,6 +115,22 @@ async def run_httpx(url: str, total: int, concurrency: int) -> tuple[float, floa
         return await drive(send, total, concurrency)
 
 
+async def run_aiohttp(url: str, total: int, concurrency: int) -> tuple[float, float]:
+    """A tuned aiohttp session (pooled keep-alive connections, no cookies), for comparison."""
+    body = orjson.dumps({**CANONICAL, "model": "m"})
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as session:
+
+        async def send() -> object:
+            async with session.post(
+                url + "/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}
+            ) as response:
+                return orjson.loads(await response.read())
+
+        await drive(send, max(20, concurrency), concurrency)
+        return await drive(send, total, concurrency)
+
+
 def report(name: str, concurrency: int, total: int, wall: float, cpu: float) -> None:
     rate = total / wall
     cpu_per_request = cpu / total
@@ -153,9 +171,10 @@ def main() -> None:
         for concurrency in (1, 16, 64, 256):
             total = 200 if concurrency == 1 else 2000
             runners = (
-                ("bakeoff providers (aiohttp)", run_bakeoff),
+                ("bakeoff providers (own HTTP client)", run_bakeoff),
                 ("bakeoff engine (dispatch + stream + rows)", run_engine),
                 ("bakeoff engine (dispatch + stream + 3 metrics + rows)", run_scored_engine),
+                ("aiohttp.ClientSession", run_aiohttp),
                 ("naive httpx.AsyncClient", run_httpx),
             )
             for name, runner in runners:
