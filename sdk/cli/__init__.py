@@ -47,6 +47,7 @@ EXTRA_OF_MODULE = {
     "google": "collector",
     "opentelemetry.proto": "collector",
     "aiohttp": "replay",
+    "httptools": "replay",
     "numpy": "replay",
     "scipy": "replay",
     "rapidfuzz": "replay",
