@@ -2,10 +2,10 @@
 
 Replay sends thousands of small requests and spends its CPU on the client's bookkeeping, not on bytes:
 measured against the simulator at concurrency 16, an aiohttp session costs ~0.3 ms of CPU per request,
-this client ~0.15–0.2 ms, and a bare asyncio protocol writing the same bytes ~0.1 ms. It does what provider REST APIs need and no more:
-requests with a bytes body, responses with Content-Length, chunked or read-until-close bodies, gzip or
-deflate encoded, over TCP or TLS (the system's certificates), connections kept alive and reused. No
-proxies, redirects, cookies or HTTP/2.
+this client 0.15 to 0.2 ms, and a bare asyncio protocol writing the same bytes ~0.1 ms. It does what
+provider REST APIs need and no more: requests with a bytes body; responses with Content-Length, chunked
+or read-until-close bodies, gzip or deflate encoded; TCP or TLS (the system's certificates);
+connections kept alive and reused. No proxies, redirects, cookies or HTTP/2.
 
 A request on a reused connection that the server closed meanwhile (a keep-alive race) is sent again
 once on a new connection; every other failure raises :class:`HttpError`. Deadlines are the caller's
