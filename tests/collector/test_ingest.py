@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import threading
 from pathlib import Path
 
 import httpx
@@ -119,3 +120,30 @@ def test_health_and_metrics(collector: CollectorProcess) -> None:
     assert 'bakeoff_events_ingested_total{source="sdk"} 1.0' in text
     assert "bakeoff_events_duplicates_total 1.0" in text
     assert "bakeoff_commit_seconds_count" in text
+
+
+def test_concurrent_retries_of_overlapping_batches_store_each_event_once(collector: CollectorProcess) -> None:
+    # Eight clients send overlapping ids at once: some repeat an id still waiting for its DuckDB commit,
+    # some one already committed. Every id is accepted exactly once over all the answers, and stored once.
+    ids = [f"race-{i}" for i in range(400)]
+    batches = [
+        {"events": [event(i, tags=["race"]) for i in ids[start : start + 100]]} for start in range(0, 400, 50)
+    ]
+    accepted = []
+
+    def send(batch: dict[str, object]) -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(3):
+                answer = client.post(collector.url + "/v1/events", json=batch)
+                assert answer.status_code == 202
+                accepted.append(answer.json()["accepted"])
+
+    threads = [threading.Thread(target=send, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(accepted) == len(ids)
+    stored = httpx.get(collector.url + "/v1/events", params={"tag": "race", "limit": 1000}).json()
+    assert stored["total"] == len(ids)
+    assert sorted(e["id"] for e in stored["events"]) == sorted(ids)
