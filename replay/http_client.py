@@ -5,7 +5,8 @@ measured against the simulator at concurrency 16, an aiohttp session costs ~0.3 
 this client 0.15 to 0.2 ms, and a bare asyncio protocol writing the same bytes ~0.1 ms. It does what
 provider REST APIs need and no more: requests with a bytes body; responses with Content-Length, chunked
 or read-until-close bodies, gzip or deflate encoded; TCP or TLS (the system's certificates);
-connections kept alive and reused. No proxies, redirects, cookies or HTTP/2.
+connections kept alive and reused; HTTP proxies from the environment (see
+:mod:`bakeoff.replay.http_proxy`). No redirects, cookies or HTTP/2.
 
 A request on a reused connection that the server closed meanwhile (a keep-alive race) is sent again
 once on a new connection; every other failure raises :class:`HttpError`. Deadlines are the caller's
@@ -25,6 +26,14 @@ from urllib.parse import urlsplit
 import httptools
 
 from bakeoff import __version__
+from bakeoff.replay.http_proxy import (
+    Proxy,
+    ProxyError,
+    connect_request,
+    environment_proxy,
+    proxy_from_url,
+    tunnel_status,
+)
 
 _USER_AGENT = f"bakeoff/{__version__}"
 # Reading pauses while this much of a body is buffered and unread (resumes once it is read).
@@ -116,10 +125,10 @@ def _wake(waiter: asyncio.Future[None] | None) -> None:
 class Response:
     """Status, headers (names in lower case) and the body, whose connection `release` gives back."""
 
-    def __init__(self, status: int, headers: dict[str, str], connection: _Connection) -> None:
+    def __init__(self, status: int, headers: dict[str, str], body: Body, connection: _Connection) -> None:
         self.status = status
         self.headers = headers
-        self.content = connection.body
+        self.content = body
         self._connection: _Connection | None = connection
         self.slot: asyncio.Semaphore | None = None  # the client's, held until released
 
@@ -145,11 +154,13 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = time.monotonic()
-        self.body: Body
+        self.body: Body | None = None  # the current response's, once its head has arrived
         self._parser = httptools.HttpResponseParser(self)
         self._headers: dict[str, str] = {}
         self._head: asyncio.Future[Response] | None = None
         self._decoder: Any = None
+        self._tunnel: asyncio.Future[bytes] | None = None  # the proxy's answer to CONNECT, awaited
+        self._tunnel_head = b""
         self._complete = False
         self._keep_alive = False
         self._received = False
@@ -161,6 +172,9 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if self._tunnel is not None:
+            self._tunnel_answer(data)
+            return
         self._received = True
         try:
             self._parser.feed_data(data)
@@ -170,11 +184,13 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._tunnel is not None and not self._tunnel.done():
+            self._tunnel.set_exception(HttpError(f"the proxy closed the connection ({exc or 'no answer'})"))
         if self._head is not None and not self._head.done():
             self._head.set_exception(
                 HttpError(f"connection closed before the response ({exc or 'by the server'})")
             )
-        elif self._head is not None and not self._complete:
+        elif self.body is not None and not self._complete:
             delimited = "content-length" in self._headers or "chunked" in self._headers.get(
                 "transfer-encoding", ""
             )
@@ -198,9 +214,9 @@ class _Connection(asyncio.Protocol):
         encoding = self._headers.get("content-encoding", "").lower()
         if encoding in ("gzip", "deflate"):
             self._decoder = zlib.decompressobj(wbits=47)  # 47: a gzip or a zlib header, detected
-        self.body = Body(self.transport, self.high_water)
+        body = self.body = Body(self.transport, self.high_water)
         if not self._head.done():
-            self._head.set_result(Response(self._parser.get_status_code(), self._headers, self))
+            self._head.set_result(Response(self._parser.get_status_code(), self._headers, body, self))
 
     def on_body(self, data: bytes) -> None:
         if self._decoder is not None:
@@ -210,6 +226,7 @@ class _Connection(asyncio.Protocol):
                 encoding = self._headers["content-encoding"]
                 raise HttpError(f"response body is not valid {encoding}: {exc}") from exc
         if data:
+            assert self.body is not None  # httptools calls on_headers_complete first
             self.body.feed(data)
 
     def on_message_complete(self) -> None:
@@ -217,18 +234,40 @@ class _Connection(asyncio.Protocol):
             return
         self._complete = True
         self._keep_alive = self._parser.should_keep_alive()  # only meaningful inside the callback
+        assert self.body is not None
         if self._decoder is not None:
             tail = self._decoder.flush()
             if tail:
                 self.body.feed(tail)
         self.body.end()
 
+    # -- a tunnel through a proxy -------------------------------------------------------------------
+
+    async def tunnel(self, authority: str, proxy: Proxy) -> None:
+        """Ask the proxy this connection reaches to open a tunnel to `authority` (`host:port`)."""
+        assert self.transport is not None
+        self._tunnel = asyncio.get_running_loop().create_future()
+        self.transport.write(connect_request(authority, proxy))
+        try:
+            head = await self._tunnel
+        finally:
+            self._tunnel = None
+        status = tunnel_status(head)
+        if status != 200:
+            line = head.split(b"\r\n", 1)[0].decode("latin-1")
+            raise HttpError(f"the proxy {proxy.host}:{proxy.port} refused a tunnel to {authority}: {line!r}")
+
+    def _tunnel_answer(self, data: bytes) -> None:
+        self._tunnel_head += data
+        if b"\r\n\r\n" in self._tunnel_head and self._tunnel is not None and not self._tunnel.done():
+            self._tunnel.set_result(self._tunnel_head.partition(b"\r\n\r\n")[0])
+
     # -- requests -----------------------------------------------------------------------------------
 
     async def send(self, data: bytes) -> Response:
         """Write a request and wait for the head of its response."""
         assert self.transport is not None
-        self._headers, self._decoder, self._received = {}, None, False
+        self._headers, self._decoder, self._received, self.body = {}, None, False, None
         self._complete = self._keep_alive = False
         self._head = asyncio.get_running_loop().create_future()
         self.transport.write(data)
@@ -256,7 +295,7 @@ class _Connection(asyncio.Protocol):
     def _fail(self, error: HttpError) -> None:
         if self._head is not None and not self._head.done():
             self._head.set_exception(error)
-        elif self._head is not None:
+        elif self.body is not None:
             self.body.end(error)
         self.close()
 
@@ -289,8 +328,14 @@ class HttpClient:
         keepalive_s: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
         high_water_bytes: int = _HIGH_WATER_BYTES,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
+        """`proxy` (an `http://` URL) carries every request; else, with `trust_env`, the environment's."""
         self.keepalive_s = keepalive_s
+        self._proxy = proxy_from_url(proxy) if proxy else None
+        self._trust_env = trust_env
+        self._routes: dict[tuple[str, str, int], Proxy | None] = {}
         self.high_water_bytes = high_water_bytes
         self._slots = asyncio.Semaphore(limit)
         self._ssl = ssl_context
@@ -304,12 +349,25 @@ class HttpClient:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise HttpError(f"not an http(s) URL: {url!r}")
-            port = parts.port or (443 if parts.scheme == "https" else 80)
+            origin = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             host = parts.netloc.rpartition("@")[2]
-            cached = ((parts.scheme, parts.hostname, port), f"{path} HTTP/1.1\r\nHost: {host}".encode())
+            proxy = self._routes[origin] = self._proxy_for(parts.scheme, parts.hostname)
+            if proxy is not None and parts.scheme == "http":  # the proxy forwards absolute-form requests
+                path, host = f"http://{host}{path}", host + proxy.header()
+            cached = (origin, f"{path} HTTP/1.1\r\nHost: {host}".encode())
             self._targets[url] = cached
         return cached
+
+    def _proxy_for(self, scheme: str, host: str) -> Proxy | None:
+        if self._proxy is not None:
+            return self._proxy
+        if not self._trust_env:
+            return None
+        try:
+            return environment_proxy(scheme, host)
+        except ProxyError as exc:
+            raise HttpError(str(exc)) from exc
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes = b"") -> Response:
         """Send a request; the caller reads the body and must call `Response.release()`."""
@@ -354,17 +412,28 @@ class HttpClient:
         context = None
         if scheme == "https":
             context = self._ssl = self._ssl or ssl.create_default_context()
+        proxy = self._routes.get(origin)
         loop = asyncio.get_running_loop()
+        address = (host, port) if proxy is None else (proxy.host, proxy.port)
         try:
             _, protocol = await loop.create_connection(
                 lambda: _Connection(pool, self.high_water_bytes),
-                host,
-                port,
-                ssl=context,
-                server_hostname=host if context else None,
+                *address,
+                ssl=context if proxy is None else None,
+                server_hostname=host if context and proxy is None else None,
             )
+            if proxy is not None and context is not None:  # TLS to the origin, inside a tunnel
+                try:
+                    await protocol.tunnel(f"{host}:{port}", proxy)
+                    assert protocol.transport is not None
+                    protocol.transport = await loop.start_tls(
+                        protocol.transport, protocol, context, server_hostname=host
+                    )
+                except BaseException:
+                    protocol.close()
+                    raise
         except OSError as exc:
-            raise HttpError(f"cannot connect to {host}:{port}: {exc}") from exc
+            raise HttpError(f"cannot connect to {address[0]}:{address[1]}: {exc}") from exc
         return protocol
 
     async def close(self) -> None:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
+import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import trustme
 
 from bakeoff.replay.http_client import HttpClient, HttpError
+from bakeoff.replay.http_proxy import Proxy, ProxyError, environment_proxy
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -27,26 +31,34 @@ class RawServer:
         self.ssl_context = ssl_context
         self.connections = 0
         self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.url = ""
 
     async def __aenter__(self) -> RawServer:
         async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.connections += 1
+            task = asyncio.current_task()
+            assert task is not None
+            self.tasks.add(task)
             try:
                 await self.handler(reader, writer)
-            except (ConnectionError, asyncio.IncompleteReadError):
-                pass
+            except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+                pass  # the client went away, or the test is over
             finally:
                 writer.close()
 
         self.server = await asyncio.start_server(on_connection, "127.0.0.1", 0, ssl=self.ssl_context)
+        self.url = self._url()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.server is not None
         self.server.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
-    @property
-    def url(self) -> str:
+    def _url(self) -> str:
         assert self.server is not None
         scheme = "https" if self.ssl_context else "http"
         return f"{scheme}://localhost:{self.server.sockets[0].getsockname()[1]}/v1/x"
@@ -71,6 +83,14 @@ async def keep_alive_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWr
         request = await read_request(reader)
         writer.write(answer(request.split(b"\r\n\r\n", 1)[1]))
         await writer.drain()
+
+
+@pytest.fixture(autouse=True)
+def no_errors_in_callbacks(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """asyncio logs, rather than raises, what a protocol's callback raised: none may have."""
+    yield
+    records = caplog.get_records("call")
+    assert not [r.getMessage() for r in records if r.name == "asyncio" and r.levelno >= logging.ERROR]
 
 
 @pytest.fixture
@@ -237,3 +257,104 @@ async def test_https_with_the_certificates_the_client_trusts() -> None:
                 await fetch(untrusting, server.url)
     finally:
         await client.close()
+
+
+class TunnelProxy:
+    """An HTTP proxy: tunnels `CONNECT` requests and forwards absolute-form ones; keeps their heads."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.heads: list[bytes] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.heads.append(head)
+        method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ")
+        if method == "CONNECT":
+            if self.refuse:
+                writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+                return
+            host, port = target.rsplit(":", 1)
+            upstream = await asyncio.open_connection(host, int(port))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            url = urlsplit(target)
+            upstream = await asyncio.open_connection(url.hostname, url.port)
+            upstream[1].write(head)
+        await asyncio.gather(pipe(reader, upstream[1]), pipe(upstream[0], writer))
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+def tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) contexts of a throwaway authority that issued a certificate for localhost."""
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    return server_context, client_context
+
+
+async def test_https_through_a_proxy_tunnel_with_credentials() -> None:
+    server_context, client_context = tls_pair()
+    proxy = TunnelProxy()
+    async with RawServer(proxy.handle) as proxy_server, RawServer(keep_alive_echo, server_context) as server:
+        proxy_port = proxy_server.url.split(":")[2].split("/")[0]
+        client = HttpClient(ssl_context=client_context, proxy=f"http://ann:s%40fe@127.0.0.1:{proxy_port}")
+        try:
+            assert await fetch(client, server.url, b"one") == (200, b"one")
+            assert await fetch(client, server.url, b"two") == (200, b"two")
+        finally:
+            await client.close()
+    assert len(proxy.heads) == 1  # one tunnel, kept alive for both requests
+    origin_port = server.url.split(":")[2].split("/")[0]
+    assert proxy.heads[0].startswith(f"CONNECT localhost:{origin_port} HTTP/1.1\r\n".encode())
+    assert b"Proxy-Authorization: Basic YW5uOnNAZmU=\r\n" in proxy.heads[0]  # ann:s@fe
+
+
+async def test_http_through_a_proxy_uses_absolute_urls() -> None:
+    proxy = TunnelProxy()
+    async with RawServer(proxy.handle) as proxy_server, RawServer(keep_alive_echo) as server:
+        proxy_port = proxy_server.url.split(":")[2].split("/")[0]
+        client = HttpClient(proxy=f"127.0.0.1:{proxy_port}")
+        try:
+            assert await fetch(client, server.url, b"plain") == (200, b"plain")
+        finally:
+            await client.close()
+    assert proxy.heads[0].startswith(f"POST {server.url} HTTP/1.1\r\n".encode())
+
+
+async def test_a_refused_tunnel_is_an_http_error() -> None:
+    async with RawServer(TunnelProxy(refuse=True).handle) as proxy_server:
+        proxy_port = proxy_server.url.split(":")[2].split("/")[0]
+        client = HttpClient(proxy=f"http://127.0.0.1:{proxy_port}")
+        refusal = re.escape("refused a tunnel to api.example.com:443: 'HTTP/1.1 407")
+        with pytest.raises(HttpError, match=refusal):
+            await fetch(client, "https://api.example.com/v1/x")
+        await client.close()
+
+
+def test_the_environment_names_the_proxy_but_not_for_loopback_or_no_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert environment_proxy("https", "api.openai.com") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.corp")
+    assert environment_proxy("https", "api.openai.com") == Proxy("proxy.corp", 3128)
+    assert environment_proxy("http", "api.openai.com") is None  # HTTP_PROXY is not set
+    assert environment_proxy("https", "llm.internal.corp") is None
+    assert environment_proxy("https", "localhost") is None and environment_proxy("https", "127.0.0.1") is None
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.corp:1080")
+    with pytest.raises(ProxyError, match="only http://"):
+        environment_proxy("https", "api.openai.com")
