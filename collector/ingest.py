@@ -26,6 +26,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 
@@ -34,6 +35,8 @@ from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.rows import to_columns
 from bakeoff.collector.store import Store, first_occurrences
 from bakeoff.schema import Event
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -173,13 +176,13 @@ class IngestPipeline:
             count = len(request.ids)
             self.metrics.queue_depth.dec(count)
             if isinstance(outcome, BaseException):
-                request.future.set_exception(outcome)
+                _settle(request.future, error=outcome)
                 continue
             accepted = sum(outcome[offset : offset + count])
             offset += count
             self.metrics.ingested.labels(source=request.source).inc(accepted)
             self.metrics.duplicates.inc(count - accepted)
-            request.future.set_result((accepted, count - accepted))
+            _settle(request.future, (accepted, count - accepted))
 
     # -- the applier ---------------------------------------------------------------------------------
 
@@ -217,7 +220,7 @@ class IngestPipeline:
             self._waiters = [w for w in self._waiters if w[0] > target]
             self._lock.notify_all()
         for _, waiter in ready:
-            waiter.set_result(None)
+            _settle(waiter, None)
 
     def _fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -225,7 +228,19 @@ class IngestPipeline:
             waiters, self._waiters = self._waiters, []
             self._lock.notify_all()
         for _, waiter in waiters:
-            waiter.set_exception(exc)
+            _settle(waiter, error=exc)
+
+
+def _settle(future: Future[T], result: T | None = None, error: BaseException | None = None) -> None:
+    """Resolve a future unless its waiter gave up: a request cancelled while it waited (its client
+    went away) cancels the future through `asyncio.wrap_future`, and setting it then would raise in
+    the pipeline's thread."""
+    if not future.set_running_or_notify_cancel():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
 
 
 def _replay(journal: Journal, store: Store) -> int:

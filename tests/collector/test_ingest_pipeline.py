@@ -104,6 +104,23 @@ def test_acknowledgements_wait_while_too_many_rows_are_uncommitted(
     assert late.result(timeout=10) == (3, 0)
 
 
+def test_requests_that_gave_up_waiting_do_not_stop_the_pipeline(
+    gated: tuple[GatedStore, IngestPipeline],
+) -> None:
+    # A request cancelled while it waits (its client went away) cancels its future: resolving it
+    # later must not kill the pipeline's threads.
+    store, pipeline = gated
+    assert [pipeline.submit(batch(f"full{i}")).result(timeout=10) for i in range(2)] == [(3, 0)] * 2
+    reader = pipeline.barrier()
+    writer = pipeline.submit(batch("waiting"))  # over the bound: waits for the commit
+    assert reader is not None and reader.cancel() and writer.cancel()
+    store.gate.set()
+    assert pipeline.submit(batch("after")).result(timeout=10) == (3, 0)
+    committed = pipeline.barrier()
+    assert committed is None or committed.result(timeout=10) is None
+    assert {"after-0", "waiting-0", "full0-0"} <= stored_ids(store)
+
+
 def test_a_failed_commit_keeps_the_rows_for_the_next_start(tmp_path: Path) -> None:
     path = str(tmp_path / "f.duckdb")
     store = GatedStore(path)
