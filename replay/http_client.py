@@ -375,7 +375,10 @@ class HttpClient:
         head = [method.encode(), b" ", target, b"\r\nUser-Agent: ", _USER_AGENT.encode()]
         head.append(b"\r\nAccept-Encoding: gzip, deflate\r\nContent-Length: %d" % len(body))
         for name, value in headers.items():
-            head.append(f"\r\n{name}: {value}".encode())
+            line = f"\r\n{name}: {value}"
+            if "\n" in line[2:] or "\r" in line[2:]:  # it would end the header early: another request
+                raise ValueError(f"header {name!r} holds a line break")
+            head.append(line.encode())
         head.append(b"\r\n\r\n")
         data = b"".join(head) + body
         await self._slots.acquire()

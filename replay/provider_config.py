@@ -66,4 +66,5 @@ class ProviderConfig(BaseModel):
 
     def api_key(self) -> str | None:
         """The key from the environment variable named in `api_key_env` (never from the config itself)."""
-        return os.environ.get(self.api_key_env) if self.api_key_env else None
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return key.strip() if key else None  # a key read from a file often ends with a newline

@@ -32,13 +32,15 @@ replay:
 """
 
 
-def test_the_contract_example_loads(tmp_path: Path) -> None:
+def test_the_contract_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "bakeoff.yaml"
     path.write_text(EXAMPLE)
     config = load_config(path)
     first, second = config.replay.providers
     assert first.api == "chat.completions" and first.price is not None and first.price.output_per_mtok == 0.6
     assert first.params == {"temperature": 0.7, "max_tokens": 1000} and first.api_key_env == "OPENAI_API_KEY"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-a-file\n")
+    assert first.api_key() == "sk-from-a-file"  # the newline would break the Authorization header
     assert second.url == "http://127.0.0.1:11434/v1"
     assert config.replay.cost_limit == 10.0 and config.replay.metrics[2] == {
         "llm_judge": {"judge": "openai/gpt-4o", "criteria": ["helpfulness"]}

@@ -358,3 +358,10 @@ def test_the_environment_names_the_proxy_but_not_for_loopback_or_no_proxy(
     monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.corp:1080")
     with pytest.raises(ProxyError, match="only http://"):
         environment_proxy("https", "api.openai.com")
+
+
+async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(client: HttpClient) -> None:
+    async with RawServer(keep_alive_echo) as server:
+        with pytest.raises(ValueError, match="'Authorization' holds a line break"):
+            await client.request("POST", server.url, {"Authorization": "Bearer k\r\nX-Evil: 1"}, b"{}")
+        assert server.connections == 0
