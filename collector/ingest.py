@@ -154,7 +154,7 @@ class IngestPipeline:
                 table = table.filter(pa.array(keep))
             if table.num_rows:
                 with self._segment_lock:
-                    self.journal.append([encode_record(table)])
+                    self.journal.append(encode_record(table))
                     self._add_pending(table)
         except Exception as exc:  # the disk or the store failed: the requests get the error
             self._resolve(group, exc)

@@ -89,12 +89,11 @@ class Journal:
         """The numbers of the segments on disk, oldest first."""
         return sorted(int(p.stem) for p in self.folder.glob("*.seg") if p.stem.isdigit())
 
-    def append(self, records: list[bytes]) -> None:
-        """Write framed records to the current segment and fsync: durable when this returns."""
-        data = b"".join(records)
+    def append(self, record: bytes) -> None:
+        """Write a framed record to the current segment and fsync: durable when this returns."""
         written = 0
-        while written < len(data):
-            written += os.write(self._file, memoryview(data)[written:])
+        while written < len(record):
+            written += os.write(self._file, memoryview(record)[written:])
         os.fdatasync(self._file)
 
     def seal(self) -> int:

@@ -85,10 +85,13 @@ class Body:
         data = b"".join(self._chunks)
         self._chunks.clear()
         self._size = 0
+        self._resume_reading()
+        return data
+
+    def _resume_reading(self) -> None:
         if self._paused:
             self._paused = False
             self._transport.resume_reading()
-        return data
 
     async def readany(self) -> bytes:
         """The bytes that have arrived, waiting for some; b"" at the end of the body."""
@@ -102,9 +105,7 @@ class Body:
     async def wait_eof(self) -> None:
         """Wait until the whole body has arrived (buffered however large: the caller reads it all)."""
         self._unbounded = True
-        if self._paused:
-            self._paused = False
-            self._transport.resume_reading()
+        self._resume_reading()
         while not self._eof:  # one wake-up at the end, however many chunks arrive before it
             self._eof_waiter = asyncio.get_running_loop().create_future()
             await self._eof_waiter

@@ -2,8 +2,8 @@
 
 Replay speaks the providers' REST APIs directly over one lean HTTP client (see
 :mod:`bakeoff.replay.http_client`; the official clients, and aiohttp, cost several times its CPU per
-request). A provider turns a canonical request into its API's
-body, sends it (streaming when it can, to measure time to first token), and assembles a
+request). A provider turns a canonical request into its API's body, sends it (streaming when it can,
+to measure time to first token), and assembles a
 :class:`~bakeoff.replay.types.Completion`. Failures raise :class:`ProviderError` saying whether a retry
 may help; retrying is the engine's job.
 """

@@ -85,12 +85,6 @@ def validate_event(data: dict[str, Any]) -> Event:
     return msgspec.convert(data, Event)
 
 
-def event_to_dict(event: Event) -> dict[str, Any]:
-    """The wire format of an event, as plain JSON-ready values (`ts` as RFC 3339 with `Z`)."""
-    result: dict[str, Any] = msgspec.to_builtins(event)
-    return result
-
-
 def encode_event(event: Event) -> bytes:
     """The wire format of an event as JSON bytes."""
     return _ENCODER.encode(event)

@@ -33,6 +33,7 @@ class RawServer:
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.url = ""
+        self.port = 0
 
     async def __aenter__(self) -> RawServer:
         async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -48,7 +49,9 @@ class RawServer:
                 writer.close()
 
         self.server = await asyncio.start_server(on_connection, "127.0.0.1", 0, ssl=self.ssl_context)
-        self.url = self._url()
+        self.port = int(self.server.sockets[0].getsockname()[1])
+        scheme = "https" if self.ssl_context else "http"
+        self.url = f"{scheme}://localhost:{self.port}/v1/x"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -57,11 +60,6 @@ class RawServer:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-
-    def _url(self) -> str:
-        assert self.server is not None
-        scheme = "https" if self.ssl_context else "http"
-        return f"{scheme}://localhost:{self.server.sockets[0].getsockname()[1]}/v1/x"
 
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
@@ -307,24 +305,23 @@ async def test_https_through_a_proxy_tunnel_with_credentials() -> None:
     server_context, client_context = tls_pair()
     proxy = TunnelProxy()
     async with RawServer(proxy.handle) as proxy_server, RawServer(keep_alive_echo, server_context) as server:
-        proxy_port = proxy_server.url.split(":")[2].split("/")[0]
-        client = HttpClient(ssl_context=client_context, proxy=f"http://ann:s%40fe@127.0.0.1:{proxy_port}")
+        client = HttpClient(
+            ssl_context=client_context, proxy=f"http://ann:s%40fe@127.0.0.1:{proxy_server.port}"
+        )
         try:
             assert await fetch(client, server.url, b"one") == (200, b"one")
             assert await fetch(client, server.url, b"two") == (200, b"two")
         finally:
             await client.close()
     assert len(proxy.heads) == 1  # one tunnel, kept alive for both requests
-    origin_port = server.url.split(":")[2].split("/")[0]
-    assert proxy.heads[0].startswith(f"CONNECT localhost:{origin_port} HTTP/1.1\r\n".encode())
+    assert proxy.heads[0].startswith(f"CONNECT localhost:{server.port} HTTP/1.1\r\n".encode())
     assert b"Proxy-Authorization: Basic YW5uOnNAZmU=\r\n" in proxy.heads[0]  # ann:s@fe
 
 
 async def test_http_through_a_proxy_uses_absolute_urls() -> None:
     proxy = TunnelProxy()
     async with RawServer(proxy.handle) as proxy_server, RawServer(keep_alive_echo) as server:
-        proxy_port = proxy_server.url.split(":")[2].split("/")[0]
-        client = HttpClient(proxy=f"127.0.0.1:{proxy_port}")
+        client = HttpClient(proxy=f"127.0.0.1:{proxy_server.port}")
         try:
             assert await fetch(client, server.url, b"plain") == (200, b"plain")
         finally:
@@ -334,8 +331,7 @@ async def test_http_through_a_proxy_uses_absolute_urls() -> None:
 
 async def test_a_refused_tunnel_is_an_http_error() -> None:
     async with RawServer(TunnelProxy(refuse=True).handle) as proxy_server:
-        proxy_port = proxy_server.url.split(":")[2].split("/")[0]
-        client = HttpClient(proxy=f"http://127.0.0.1:{proxy_port}")
+        client = HttpClient(proxy=f"http://127.0.0.1:{proxy_server.port}")
         refusal = re.escape("refused a tunnel to api.example.com:443: 'HTTP/1.1 407")
         with pytest.raises(HttpError, match=refusal):
             await fetch(client, "https://api.example.com/v1/x")
