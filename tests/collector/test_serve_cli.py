@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
+
+from bakeoff.collector.ingest import journal_folder
+from bakeoff.collector.journal import Journal, encode_record
+from bakeoff.collector.rows import to_columns
+from bakeoff.schema import validate_event
+from support.collector import CollectorProcess
 
 
 @pytest.mark.parametrize(
@@ -27,3 +35,22 @@ def test_bad_settings(args: list[str], needle: str, tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and needle in result.stderr
+
+
+def test_events_left_in_the_journal_are_committed_on_start_and_said(tmp_path: Path) -> None:
+    db = tmp_path / "left.duckdb"
+    event = validate_event(
+        {"id": "left-1", "ts": "2026-03-01T10:00:00Z", "provider": "openai", "api": "chat.completions"}
+    )
+    journal = Journal(journal_folder(str(db)))  # what a collector killed before its commit leaves
+    journal.append(encode_record(to_columns([event], "sdk", datetime.now(UTC))))
+    journal.close()
+    log = tmp_path / "serve.log"
+    collector = CollectorProcess(db, log=log).start()
+    try:
+        health = httpx.get(collector.url + "/healthz").json()
+    finally:
+        collector.stop()
+    assert health["events"] == 1
+    assert "journal: 1 acknowledged events committed on start" in log.read_text()
+    assert not journal_folder(str(db)).exists()

@@ -21,9 +21,10 @@ def free_port() -> int:
 class CollectorProcess:
     """`bakeoff serve --db DB --port PORT [args...]`, started and stopped by tests."""
 
-    def __init__(self, db: Path, *args: str, port: int | None = None) -> None:
+    def __init__(self, db: Path, *args: str, port: int | None = None, log: Path | None = None) -> None:
         self.db = db
         self.args = args
+        self.log = log  # where its stderr goes; None: a pipe, shown if it fails to start
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -43,11 +44,16 @@ class CollectorProcess:
             str(self.port),
             *self.args,
         ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if self.log is None:
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        else:
+            with self.log.open("w") as log:  # the child keeps its own copy of the file
+                self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 error = self.process.stderr.read().decode() if self.process.stderr else ""
+                error = error or (self.log.read_text() if self.log is not None else "")
                 self._reap()
                 raise RuntimeError(f"collector exited: {error}")
             try:
