@@ -21,16 +21,16 @@ import httpx
 import orjson
 from servers import start_simulator
 
-from bakeoff.replay.budget import Budget
-from bakeoff.replay.dispatch import Dispatcher
-from bakeoff.replay.engine import ReplayEngine
-from bakeoff.replay.metric_registry import MetricPlan
-from bakeoff.replay.metrics_builtin import ExactMatch, Fuzzy, NumericMatch
-from bakeoff.replay.provider_config import ProviderConfig
-from bakeoff.replay.providers import make_client, make_provider
-from bakeoff.replay.results import RunDirectory
+from bakeoff.replay.providers.base import make_client, make_provider
+from bakeoff.replay.providers.config import ProviderConfig
+from bakeoff.replay.run.budget import Budget
+from bakeoff.replay.run.dispatch import Dispatcher
+from bakeoff.replay.run.engine import ReplayEngine
+from bakeoff.replay.run.results import RunDirectory
+from bakeoff.replay.run.variants import Variant
+from bakeoff.replay.scoring.builtin import ExactMatch, Fuzzy, NumericMatch
+from bakeoff.replay.scoring.registry import MetricPlan
 from bakeoff.replay.types import Case, Reference
-from bakeoff.replay.variants import Variant
 
 CANONICAL = {"model": "m", "messages": [{"role": "user", "content": "What is 6 * 7?"}], "temperature": 0}
 LATENCY_S = 0.05

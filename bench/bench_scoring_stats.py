@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from bakeoff.replay.analysis import AnalysisOptions, Columns, compare_all, metric_summary
-from bakeoff.replay.metric_registry import build_metric
+from bakeoff.replay.scoring.registry import build_metric
+from bakeoff.replay.stats.analysis import AnalysisOptions, Columns, compare_all, metric_summary
 from bakeoff.replay.types import Case, Completion, Reference
 
 PROVIDERS = {"baseline": 0.90, "same": 0.90, "cheaper": 0.88, "weaker": 0.75}

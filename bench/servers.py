@@ -27,7 +27,7 @@ def _start(code: str) -> tuple[subprocess.Popen[str], str]:
 def start_simulator(fixed_latency_ms: float | None = None) -> tuple[subprocess.Popen[str], str]:
     """The simulated OpenAI/Anthropic server; returns (process, base URL)."""
     return _start(
-        "import time; from bakeoff.replay.simulator_server import SimulatorServer\n"
+        "import time; from bakeoff.replay.simulator.server import SimulatorServer\n"
         f"s = SimulatorServer(fixed_latency_ms={fixed_latency_ms!r}); s.start(); print(s.url, flush=True)\n"
         "time.sleep(3600)"
     )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bakeoff.errors import ConfigError
-from bakeoff.replay.provider_config import ProviderConfig
+from bakeoff.replay.providers.config import ProviderConfig
 
 
 class ReplaySection(BaseModel):

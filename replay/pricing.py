@@ -63,7 +63,7 @@ def price_for(provider: str, model: str, override: Price | None = None) -> Price
 
 def _simulated_price(model: str) -> Price | None:
     """The simulated models' prices (whatever provider they were recorded or replayed through)."""
-    from bakeoff.replay.simulated_models import DEFAULT_MODELS
+    from bakeoff.replay.simulator.models import DEFAULT_MODELS
 
     for simulated in DEFAULT_MODELS:
         if simulated.name == model:

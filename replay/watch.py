@@ -22,13 +22,13 @@ from typing import Any
 import orjson
 
 from bakeoff.errors import UsageError
-from bakeoff.replay.analysis import AnalysisOptions
 from bakeoff.replay.config import ReplayConfig
-from bakeoff.replay.cross_run import compare_runs, regressions
-from bakeoff.replay.progress import Progress
-from bakeoff.replay.publish import publish
-from bakeoff.replay.run_files import load_run
-from bakeoff.replay.runner import ReplayOptions, prepare, replay
+from bakeoff.replay.report.progress import Progress
+from bakeoff.replay.report.publish import publish
+from bakeoff.replay.run.loading import load_run
+from bakeoff.replay.run.runner import ReplayOptions, prepare, replay
+from bakeoff.replay.stats.analysis import AnalysisOptions
+from bakeoff.replay.stats.cross_run import compare_runs, regressions
 
 STATE_FILE = "watch-state.json"
 
@@ -47,7 +47,7 @@ def _sample(config: ReplayConfig, name: str, seed: int) -> dict[str, Any]:
         "filters": filters,
     }
     if config.db:
-        from bakeoff.collector.cli_common import open_store
+        from bakeoff.collector.cli.common import open_store
         from bakeoff.collector.datasets import create_sample
         from bakeoff.collector.sampling import SampleSpec
 

@@ -72,7 +72,7 @@ def test_the_documented_config_loads() -> None:
     import yaml
 
     from bakeoff.replay.config import parse_config
-    from bakeoff.replay.metric_registry import build_metrics
+    from bakeoff.replay.scoring.registry import build_metrics
 
     block = re.search(r"```yaml\n(.*?)```", section("Config reference"), re.S)
     assert block

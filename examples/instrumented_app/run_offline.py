@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import app
 
 from bakeoff.collector.embedded import EmbeddedCollector
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.server import SimulatorServer
 
 
 def fetch_text(url: str, body: dict[str, Any] | None = None) -> str:

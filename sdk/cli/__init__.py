@@ -19,21 +19,24 @@ from bakeoff.errors import MissingDependencyError, UsageError
 # name -> (module, one-line help). The modules import their heavy dependencies inside run().
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bakeoff.cli.run_cmd", "run a Python program with every LLM call recorded (no code change)"),
-    "serve": ("bakeoff.collector.cli_serve", "run the collector: ingest, storage, sampling"),
-    "sample": ("bakeoff.collector.cli_sample", "sample recorded events into a reproducible dataset"),
-    "dataset": ("bakeoff.collector.cli_dataset", "import test cases (JSON lines, CSV, YAML) as a dataset"),
-    "replay": ("bakeoff.replay.cli_replay", "replay a dataset against other providers, score and compare"),
+    "serve": ("bakeoff.collector.cli.serve", "run the collector: ingest, storage, sampling"),
+    "sample": ("bakeoff.collector.cli.sample", "sample recorded events into a reproducible dataset"),
+    "dataset": ("bakeoff.collector.cli.dataset", "import test cases (JSON lines, CSV, YAML) as a dataset"),
+    "replay": ("bakeoff.replay.cli.replay", "replay a dataset against other providers, score and compare"),
     "compare": (
-        "bakeoff.replay.cli_compare",
+        "bakeoff.replay.cli.compare",
         "compare providers of a run (or two runs): a CI regression gate",
     ),
     "recommend": (
-        "bakeoff.replay.cli_recommend",
+        "bakeoff.replay.cli.recommend",
         "the provider to choose under cost, latency and quality limits",
     ),
-    "report": ("bakeoff.replay.cli_report", "write a self-contained HTML report of a run"),
-    "watch": ("bakeoff.replay.cli_watch", "replay recent traffic on a schedule and alert on regressions"),
-    "demo": ("bakeoff.replay.demo", "the whole loop offline on simulated models, from recording to verdict"),
+    "report": ("bakeoff.replay.cli.report", "write a self-contained HTML report of a run"),
+    "watch": ("bakeoff.replay.cli.watch", "replay recent traffic on a schedule and alert on regressions"),
+    "demo": (
+        "bakeoff.replay.cli.demo",
+        "the whole loop offline on simulated models, from recording to verdict",
+    ),
 }
 
 # Third-party module -> the extra that installs it, for the message a missing dependency gets.

@@ -10,7 +10,7 @@ import httpx
 import openai
 
 import bakeoff
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.server import SimulatorServer
 from support.collector import CollectorProcess
 
 

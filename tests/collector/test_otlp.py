@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.server import SimulatorServer
 from support.collector import CollectorProcess
 
 APP = Path(__file__).resolve().parents[2] / "examples" / "otel_app" / "app.py"

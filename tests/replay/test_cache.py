@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bakeoff.replay.cache import ResponseCache, cache_key, cacheable
+from bakeoff.replay.run.cache import ResponseCache, cache_key, cacheable
 from bakeoff.replay.types import Completion
 
 

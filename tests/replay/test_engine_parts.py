@@ -11,9 +11,9 @@ import pytest
 from bakeoff.dataset_format import parse_json_lines
 from bakeoff.errors import UsageError
 from bakeoff.replay.errors import ProviderError
-from bakeoff.replay.ratelimit import TokenBucket
-from bakeoff.replay.retry import with_retries
-from bakeoff.replay.sources import cases_from_rows
+from bakeoff.replay.run.ratelimit import TokenBucket
+from bakeoff.replay.run.retry import with_retries
+from bakeoff.replay.run.sources import cases_from_rows
 
 EVENT = {
     "id": "e1",

@@ -7,8 +7,8 @@ import math
 import numpy as np
 from scipy import stats
 
-from bakeoff.replay.analysis import AnalysisOptions, Columns, compare_all
-from bakeoff.replay.cross_run import regressions
+from bakeoff.replay.stats.analysis import AnalysisOptions, Columns, compare_all
+from bakeoff.replay.stats.cross_run import regressions
 
 KINDS = {"correct": "pass", "similarity": "score"}
 

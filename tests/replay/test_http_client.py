@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 import trustme
 
-from bakeoff.replay.http_client import HttpClient, HttpError
-from bakeoff.replay.http_proxy import Proxy, ProxyError, environment_proxy
+from bakeoff.replay.http.client import HttpClient, HttpError
+from bakeoff.replay.http.proxy import Proxy, ProxyError, environment_proxy
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

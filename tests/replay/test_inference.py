@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bakeoff.replay import inference as st
+from bakeoff.replay.stats import inference as st
 
 
 def binomial_tolerance(p: float, trials: int) -> float:

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from bakeoff.errors import ConfigError
-from bakeoff.replay.llm_judge import LLMJudge, find_json_object
-from bakeoff.replay.metric_registry import MetricPlan, build_metric, build_metrics, score_case
-from bakeoff.replay.simulator_answers import Answer, last_user_text
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.scoring.judge import LLMJudge, find_json_object
+from bakeoff.replay.scoring.registry import MetricPlan, build_metric, build_metrics, score_case
+from bakeoff.replay.simulator.answers import Answer, last_user_text
+from bakeoff.replay.simulator.server import SimulatorServer
 from bakeoff.replay.types import Case, Completion, Reference
 from support.replaying import replay
 

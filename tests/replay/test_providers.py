@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from bakeoff.replay.errors import ProviderError
-from bakeoff.replay.provider_config import ProviderConfig
-from bakeoff.replay.providers import make_client, make_provider
-from bakeoff.replay.simulated_models import responder
-from bakeoff.replay.simulator_server import SimulatorServer
-from bakeoff.replay.translate import to_canonical
+from bakeoff.replay.providers.base import make_client, make_provider
+from bakeoff.replay.providers.config import ProviderConfig
+from bakeoff.replay.providers.translate import to_canonical
+from bakeoff.replay.simulator.models import responder
+from bakeoff.replay.simulator.server import SimulatorServer
 from bakeoff.replay.types import Completion
 
 QUESTION = {

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from bakeoff.cli import main
-from bakeoff.replay.simulated_models import responder
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.models import responder
+from bakeoff.replay.simulator.server import SimulatorServer
 from support.replaying import BENCHMARK_KEYS, COMPARISON_KEYS, ROW_KEYS, replay
 
 

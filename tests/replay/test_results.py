@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bakeoff.replay.results import DETAILED, RunDirectory
+from bakeoff.replay.run.results import DETAILED, RunDirectory
 
 
 def row(event_id: str, provider: str = "p", repeat: int = 0) -> dict:

@@ -7,7 +7,7 @@ import math
 
 import openai
 
-from bakeoff.replay.simulated_models import (
+from bakeoff.replay.simulator.models import (
     DEFAULT_MODELS,
     FAQ,
     SimulatedModel,
@@ -16,7 +16,7 @@ from bakeoff.replay.simulated_models import (
     extraction_truth,
     responder,
 )
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.server import SimulatorServer
 
 TOOL = {"type": "function", "function": {"name": "record_order", "parameters": {"type": "object"}}}
 

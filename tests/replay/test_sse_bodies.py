@@ -16,9 +16,9 @@ import pytest
 from aiohttp import web
 
 from bakeoff.replay.errors import ProviderError
-from bakeoff.replay.http_client import HttpClient
-from bakeoff.replay.provider_config import ProviderConfig
-from bakeoff.replay.providers import make_client, make_provider
+from bakeoff.replay.http.client import HttpClient
+from bakeoff.replay.providers.base import make_client, make_provider
+from bakeoff.replay.providers.config import ProviderConfig
 from bakeoff.replay.types import Completion
 
 CANONICAL = {"model": "m", "messages": [{"role": "user", "content": "go"}]}

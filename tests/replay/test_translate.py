@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bakeoff.replay.errors import UntranslatableError
-from bakeoff.replay.translate import DEFAULT_MAX_TOKENS, from_canonical, to_canonical
+from bakeoff.replay.providers.translate import DEFAULT_MAX_TOKENS, from_canonical, to_canonical
 
 TOOLS = [
     {

@@ -43,7 +43,7 @@ def watch_config(path: Path, collector: CollectorProcess, production_model: str)
         {"id": "production", "provider": "simulated", "model": production_model, "latency_scale": 0},
         {"id": "medium", "provider": "simulated", "model": "sim-medium", "latency_scale": 0},
     ]
-    metric = {"bakeoff.replay.simulated_models:correct": {"kind": "pass"}}
+    metric = {"bakeoff.replay.simulator.models:correct": {"kind": "pass"}}
     path.write_text(
         yaml.safe_dump(
             {

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import anthropic
 import pytest
 
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.server import SimulatorServer
 from bakeoff.schema import validate_event
 from bakeoff.shipping.base import InMemorySink
 

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 import bakeoff
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.server import SimulatorServer
 from bakeoff.schema import validate_event
 from bakeoff.shipping.base import InMemorySink
 

@@ -13,7 +13,7 @@ import pytest
 
 import bakeoff
 from bakeoff import instrument
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.server import SimulatorServer
 from bakeoff.shipping.base import InMemorySink
 
 MESSAGES = [{"role": "user", "content": "hi"}]

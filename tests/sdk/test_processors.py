@@ -10,7 +10,7 @@ import openai
 import pytest
 
 import bakeoff
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.server import SimulatorServer
 from bakeoff.shipping.base import InMemorySink
 
 MESSAGES = [{"role": "user", "content": "my card is 4111 1111 1111 1111"}]

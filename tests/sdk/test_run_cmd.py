@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.server import SimulatorServer
 from support.receiver import Receiver
 
 APP = """

@@ -9,7 +9,7 @@ import anthropic
 import openai
 import pytest
 
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.server import SimulatorServer
 from bakeoff.shipping.base import InMemorySink
 
 MESSAGES = [{"role": "user", "content": "one two three four five six"}]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import bakeoff
-from bakeoff.replay.simulator_server import SimulatorServer
+from bakeoff.replay.simulator.server import SimulatorServer
 from bakeoff.shipping.base import InMemorySink
 from support.collector import CollectorProcess
 from support.receiver import Receiver

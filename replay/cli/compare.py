@@ -1,0 +1,67 @@
+"""`bakeoff compare RUN_DIR`: the verdict again (other baseline, alpha, margin), or against an older run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bakeoff.replay.cli.replay import add_format
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by bakeoff replay")
+    parser.add_argument("--baseline", metavar="ID", help="compare every provider against this one")
+    parser.add_argument(
+        "--compare-with", metavar="OLD", help="an older run directory or its benchmark_results.json"
+    )
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument(
+        "--margin", type=float, default=0.0, help="tolerated drop, e.g. 0.02 (non-inferiority)"
+    )
+    add_format(parser)
+    parser.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 on a significant drop beyond the margin against the baseline (or the old run)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import orjson
+
+    from bakeoff.errors import UsageError
+    from bakeoff.replay.report.render import render, render_cross_run
+    from bakeoff.replay.run.loading import load_run
+    from bakeoff.replay.stats.analysis import AnalysisOptions
+    from bakeoff.replay.stats.cross_run import compare_runs, load_old, regressions
+    from bakeoff.replay.stats.recommend import Constraints, recommend
+
+    if not 0 < args.alpha < 1:
+        raise UsageError(f"--alpha {args.alpha}: must be between 0 and 1")
+    if args.margin < 0:
+        raise UsageError(f"--margin {args.margin}: must not be negative")
+    run_files = load_run(args.run_dir)
+    options = AnalysisOptions(baseline=args.baseline, alpha=args.alpha, margin=args.margin)
+    benchmark, comparison = run_files.analyse(options)
+    if args.compare_with:
+        old_benchmark, old_rows = load_old(args.compare_with)
+        cross = compare_runs(benchmark, run_files.rows, old_benchmark, old_rows, run_files.kinds, options)
+        found = regressions(cross["comparisons"], args.margin)
+        if args.format == "json":
+            print(
+                orjson.dumps({"cross_run": cross, "regressions": found}, option=orjson.OPT_INDENT_2).decode()
+            )
+        else:
+            print(render_cross_run(cross, args.format))
+    else:
+        found = regressions(comparison["comparisons"], args.margin)
+        print(render(benchmark, comparison, args.format, recommend(benchmark, comparison, Constraints())))
+    if found:
+        for item in found:
+            print(
+                f"regression: {item['provider']} on {item['metric']}: {item['diff']:+.3f} "
+                f"(95% CI {item['ci95'][0]:+.3f}..{item['ci95'][1]:+.3f}) vs {item['baseline']}, "
+                f"p (Holm) {item['p_adjusted']:.3g}",
+                file=sys.stderr,
+            )
+    return 1 if args.fail_on_regression and found else 0

@@ -1,0 +1,198 @@
+"""Every provider call of a run goes through one :class:`Dispatcher`: limits, cache, budget, retries, cost.
+
+Replayed requests and LLM-judge calls share it, so a judge is rate-limited, retried, cached and
+budgeted like any provider, and its cost is counted (apart, by the caller). The order of the gates
+matters: the cache first (a hit costs nothing and waits for nothing), then the budget (never reserve
+money for a request that will not be sent), then the per-provider and global concurrency and the
+rate limits, then the request with its retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bakeoff.replay.errors import BudgetExhausted, ProviderError
+from bakeoff.replay.pricing import Price, cost, price_for
+from bakeoff.replay.providers.base import Provider, make_client, make_provider
+from bakeoff.replay.providers.config import ProviderConfig
+from bakeoff.replay.run.budget import Budget, estimate_input_tokens
+from bakeoff.replay.run.cache import ResponseCache, cache_key, cacheable
+from bakeoff.replay.run.ratelimit import TokenBucket
+from bakeoff.replay.run.retry import with_retries
+from bakeoff.replay.types import Completion
+
+
+@dataclass
+class _Lane:
+    """One provider's share of the dispatcher: its client, limits and price."""
+
+    provider: Provider
+    price: Price | None
+    semaphore: asyncio.Semaphore | None
+    requests: TokenBucket | None
+    tokens: TokenBucket | None
+
+
+@dataclass
+class CallStats:
+    """What the dispatcher did, for run.json and the progress line."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    errors: int = 0
+    unpriced_models: set[str] = field(default_factory=set)
+
+
+class Dispatcher:
+    """Sends canonical requests to providers by id and returns (completion, cost)."""
+
+    def __init__(
+        self,
+        providers: Sequence[ProviderConfig],
+        *,
+        concurrency: int = 8,
+        retries: int = 3,
+        timeout: float | None = None,
+        budget: Budget | None = None,
+        cache: ResponseCache | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.client = make_client(limit=max(concurrency, 1))
+        self.concurrency = asyncio.Semaphore(concurrency)
+        self.retries = retries
+        self.timeout = timeout
+        self.budget = budget or Budget()
+        self.cache = cache
+        self.stats = CallStats()
+        self._rng = random.Random(seed)
+        self._settled = asyncio.Condition()
+        self._lanes: dict[str, _Lane] = {}
+        for config in providers:
+            price = price_for(
+                config.provider, config.model, config.price.to_price() if config.price else None
+            )
+            if price is None:
+                self.stats.unpriced_models.add(config.model)
+            self._lanes[config.id] = _Lane(
+                provider=make_provider(config, self.client),
+                price=price,
+                semaphore=asyncio.Semaphore(config.concurrency) if config.concurrency else None,
+                requests=TokenBucket(config.rpm) if config.rpm else None,
+                tokens=TokenBucket(config.tpm, capacity=config.tpm) if config.tpm else None,
+            )
+
+    def price_of(self, provider_id: str) -> Price | None:
+        return self._lanes[provider_id].price
+
+    async def complete(
+        self,
+        provider_id: str,
+        canonical: dict[str, Any],
+        *,
+        repeat: int = 0,
+        recorded_output_tokens: int | None = None,
+    ) -> tuple[Completion, float | None]:
+        """The provider's answer (an error completion after the retries are spent) and what it costs.
+
+        The cost is the request's price even when the answer came from the cache (what it would cost in
+        production); the budget is charged only for what was actually paid. Raises BudgetExhausted
+        before sending a request the budget cannot cover.
+        """
+        lane = self._lanes[provider_id]
+        config = lane.provider.config
+        key = None
+        if self.cache is not None and cacheable({**canonical, **config.params}):
+            key = cache_key(config.provider, config.model, {**canonical, **config.params, "_repeat": repeat})
+            hit = await asyncio.to_thread(self.cache.get, key)
+            if hit is not None:
+                self.stats.cache_hits += 1
+                return hit, cost(lane.price, hit.input_tokens, hit.output_tokens)
+        input_tokens = estimate_input_tokens(canonical)
+        while True:
+            # Projections sharpen as answers arrive, so a request that does not fit while others are in
+            # flight waits for them to settle before the budget is declared spent.
+            output_tokens = self.budget.expected_output_tokens(provider_id, recorded_output_tokens)
+            projected = cost(lane.price, input_tokens, output_tokens)
+            fits = self.budget.reserve(projected)
+            if fits:
+                break
+            if fits is False:
+                raise BudgetExhausted(f"the cost limit of ${self.budget.limit:g} is reached")
+            async with self._settled:
+                await self._settled.wait()
+        completion: Completion | None = None
+        try:
+            completion = await self._send(lane, canonical, input_tokens + output_tokens)
+        finally:  # an untranslatable request raises: its reservation is released all the same
+            actual = (
+                None
+                if completion is None
+                else cost(lane.price, completion.input_tokens, completion.output_tokens)
+            )
+            self.budget.settle(
+                provider_id, projected, actual, None if completion is None else completion.output_tokens
+            )
+            if self.budget.limit is not None:  # only a limited budget has requests waiting on it
+                async with self._settled:
+                    self._settled.notify_all()
+        if key is not None and self.cache is not None and completion.ok:
+            await asyncio.to_thread(self.cache.put, key, completion)
+        return completion, actual
+
+    async def embed(self, provider_id: str, texts: list[str]) -> tuple[list[list[float]], float | None]:
+        """Embeddings from a provider (for `semantic_similarity`), within its limits, retried; their cost."""
+        lane = self._lanes[provider_id]
+
+        async def attempt() -> tuple[list[list[float]], int | None]:
+            async with contextlib.AsyncExitStack() as stack:
+                if lane.semaphore is not None:
+                    await stack.enter_async_context(lane.semaphore)
+                await stack.enter_async_context(self.concurrency)
+                if lane.requests is not None:
+                    await lane.requests.acquire()
+                self.stats.requests += 1
+                return await lane.provider.aembed(texts, timeout=self.timeout)
+
+        (vectors, tokens), retried = await with_retries(attempt, attempts=self.retries + 1, rng=self._rng)
+        self.stats.retries += retried
+        spent = cost(lane.price, tokens, 0)
+        self.budget.settle(provider_id, None, spent, None)
+        return vectors, spent
+
+    async def _send(self, lane: _Lane, canonical: dict[str, Any], tokens: int) -> Completion:
+        async def request() -> Completion:
+            async with self.concurrency:
+                if lane.requests is not None:
+                    await lane.requests.acquire()
+                if lane.tokens is not None:
+                    await lane.tokens.acquire(tokens)
+                self.stats.requests += 1
+                return await lane.provider.acomplete(canonical, timeout=self.timeout)
+
+        async def attempt() -> Completion:
+            # Limits are taken per attempt, so a retry's backoff does not hold a concurrency slot.
+            if lane.semaphore is None:
+                return await request()
+            async with lane.semaphore:
+                return await request()
+
+        try:
+            completion, retried = await with_retries(attempt, attempts=self.retries + 1, rng=self._rng)
+        except ProviderError as exc:
+            self.stats.errors += 1
+            return Completion(
+                error={"type": exc.error_type, "message": str(exc), "status_code": exc.status_code}
+            )
+        self.stats.retries += retried
+        return completion
+
+    async def aclose(self) -> None:
+        for lane in self._lanes.values():
+            await lane.provider.aclose()
+        await self.client.close()
