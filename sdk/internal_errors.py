@@ -31,8 +31,4 @@ def internal_errors(what: str) -> Iterator[None]:
     try:
         yield
     except Exception:
-        if _raise_internal_errors():
-            raise
-        logger.warning(
-            "bakeoff: internal error while %s (the application is not affected)", what, exc_info=True
-        )
+        handle_internal_error(what)
