@@ -9,10 +9,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYOUT = {"sdk": "bakeoff", "collector": "bakeoff/collector", "replay": "bakeoff/replay"}
+# Repository folder -> package path, as pyproject.toml maps them (written there once).
+_PACKAGE_DIR = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+LAYOUT = {folder: package.replace(".", "/") for package, folder in _PACKAGE_DIR.items()}
 
 
 def build_tree(target: Path) -> dict[str, str]:

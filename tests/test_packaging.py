@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
-FOLDERS = {"sdk": "bakeoff", "collector": "bakeoff.collector", "replay": "bakeoff.replay"}
+_SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+# Repository folder -> import name, read from pyproject.toml, where the mapping is written once.
+FOLDERS = {folder: package for package, folder in _SETUPTOOLS["package-dir"].items()}
 
 
 def _run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -17,7 +22,7 @@ def _run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_packages_list_covers_every_package_folder() -> None:
-    declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    declared = set(_SETUPTOOLS["packages"])
     found = set()
     for folder, package in FOLDERS.items():
         for init in (ROOT / folder).rglob("__init__.py"):
@@ -37,15 +42,21 @@ def test_import_tree_from_another_directory(tmp_path: Path) -> None:
         assert "ModuleNotFoundError" in failed.stderr
 
 
-def test_wheel_holds_only_the_bakeoff_tree(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("wheel")
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(ROOT)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert build.returncode == 0, build.stderr
-    (wheel,) = tmp_path.glob("bakeoff-*.whl")
+    (built,) = folder.glob("bakeoff-*.whl")
+    return built
+
+
+def test_wheel_holds_only_the_bakeoff_tree(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/")[0] for name in names}
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"bakeoff"}
@@ -55,6 +66,43 @@ def test_wheel_holds_only_the_bakeoff_tree(tmp_path: Path) -> None:
         "bakeoff/replay/__init__.py",
         "bakeoff/collector/static/index.html",
         "bakeoff/bootstrap/sitecustomize.py",
+        "bakeoff/replay/data/prices.json",
+        "bakeoff/replay/simulator/support_app.py",
     ):
         assert module in names
     assert not any(name.startswith("bakeoff/tests") for name in names)
+
+
+def test_demo_runs_from_the_wheel_away_from_the_clone(wheel: Path, tmp_path: Path) -> None:
+    """What `pip install bakeoff-*.whl[all] && bakeoff demo` does: nothing is read from the repository."""
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # The wheel's copy comes first on the path; the dependencies come from this environment.
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import bakeoff.replay.cli.demo as d; print(d.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert where.stdout.startswith(str(site)), where.stdout + where.stderr
+    demo = subprocess.run(
+        [sys.executable, "-m", "bakeoff.cli", "demo", "--dir", str(tmp_path / "out"), "--calls", "30"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    assert "recommended:" in demo.stdout and (tmp_path / "out" / "report.html").is_file()

@@ -2,7 +2,8 @@
 
 1. an embedded collector (DuckDB file) and the simulated OpenAI/Anthropic-compatible server start on
    free loopback ports;
-2. the example application (`examples/instrumented_app/app.py`, real `openai` and `anthropic` clients,
+2. the example application (`bakeoff.replay.simulator.support_app`, also `examples/instrumented_app/app.py`;
+   real `openai` and `anthropic` clients,
    `bakeoff.init()`) serves a few hundred tagged requests — support answers (some streamed), order
    extraction with a tool, invoice arithmetic — with user feedback on some and a few provider failures;
 3. a stratified sample is drawn from what the collector recorded;
@@ -18,20 +19,16 @@ simulated, and every output says so.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
 import yaml
-
-from bakeoff.errors import UsageError
 
 PRODUCTION_MODEL = "sim-prod-large"
 CANDIDATES = ("sim-medium", "sim-small-fast", "sim-premium")
@@ -50,20 +47,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of the traffic and the sample")
     parser.add_argument("--serve", action="store_true", help="keep the collector running afterwards")
-
-
-def _example_app() -> ModuleType:
-    """The example application, from the clone this bakeoff runs from."""
-    path = Path(__file__).resolve().parents[2] / "examples" / "instrumented_app" / "app.py"
-    if not path.is_file():
-        raise UsageError(
-            f"bakeoff demo runs the example app from a clone of the repository; {path} is missing"
-        )
-    spec = importlib.util.spec_from_file_location("bakeoff_demo_app", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _call(url: str, body: Any = None) -> Any:
@@ -121,12 +104,12 @@ def run(args: argparse.Namespace) -> int:
     from bakeoff.replay.run.runner import ReplayOptions, prepare, replay
     from bakeoff.replay.simulator.models import responder
     from bakeoff.replay.simulator.server import SimulatorServer
+    from bakeoff.replay.simulator.support_app import main as serve_users
     from bakeoff.replay.stats.recommend import Constraints, recommend
 
     started = time.monotonic()
     folder = Path(args.dir or tempfile.mkdtemp(prefix="bakeoff-demo-")).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    app = _example_app()
     print("bakeoff demo: every model below is SIMULATED (answers, latency and prices); the pipeline is real.")
     _step(1, "starting the collector and the simulated providers")
     with (
@@ -146,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             }
         )
         llm.inject("503", times=FAILURES)  # a short provider outage at the start of the traffic
-        app.main(
+        serve_users(
             [
                 *("--openai-base-url", llm.url + "/v1", "--anthropic-base-url", llm.url),
                 *("--openai-model", PRODUCTION_MODEL, "--anthropic-model", PRODUCTION_MODEL),

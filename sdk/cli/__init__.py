@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
+from bakeoff import __version__
 from bakeoff.errors import MissingDependencyError, UsageError
 
 # name -> (module, one-line help). The modules import their heavy dependencies inside run().
@@ -45,7 +46,6 @@ EXTRA_OF_MODULE = {
     "uvicorn": "collector",
     "duckdb": "collector",
     "pyarrow": "collector",
-    "datasketch": "collector",
     "prometheus_client": "collector",
     "google": "collector",
     "opentelemetry.proto": "collector",
@@ -58,6 +58,9 @@ EXTRA_OF_MODULE = {
     "yaml": "replay",
     "rich": "replay",
     "plotly": "replay",
+    "genai_prices": "replay",
+    "openai": "examples",
+    "anthropic": "examples",
 }
 
 
@@ -92,6 +95,7 @@ def build_parser(command: str | None = None) -> OneLineParser:
     parser = OneLineParser(
         prog="bakeoff", description="Is another LLM better, cheaper or faster on your traffic?"
     )
+    parser.add_argument("--version", action="version", version=f"bakeoff {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, (_, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -112,6 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         status: int = _load(args.command).run(args)
         return status
+    except ModuleNotFoundError as exc:
+        # A command imports its heavy dependencies when it runs: a missing one names its extra.
+        missing = _missing_extra(exc)
+        if missing is None:
+            raise
+        print(f"bakeoff: error: {missing}", file=sys.stderr)
+        return 2
     except (UsageError, MissingDependencyError) as exc:
         print(f"bakeoff: error: {exc}", file=sys.stderr)
         return 2
