@@ -1,19 +1,134 @@
-"""Where a run's rows come from: a JSON-lines file, or a dataset by name (collector or DuckDB file)."""
+"""Replay's one door to recorded data: datasets to replay, fresh samples to draw, finished runs to store.
+
+Two backends behind one interface: a running collector over its HTTP API (`collector:` in the config), or a
+DuckDB file opened in this process through :func:`bakeoff.collector.open_local` (`db:`). Nothing else in
+replay touches the collector. A dataset may also be a JSON-lines file, read directly.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import orjson
 
 from bakeoff.dataset_format import parse_json_lines
 from bakeoff.errors import UsageError
 from bakeoff.replay.config import ReplayConfig
 
 DEFAULT_COLLECTOR = "http://127.0.0.1:7800"
+
+
+class RecordedData(Protocol):
+    """Where recorded traffic lives, as replay needs it."""
+
+    where: str
+
+    def dataset_lines(self, name: str) -> bytes | None:
+        """Dataset `name` as JSON lines, or None when there is no such dataset."""
+
+    def create_sample(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Draw and store a dataset (a `POST /v1/samples` body); its summary."""
+
+    def save_run(
+        self,
+        run: dict[str, Any],
+        benchmark: dict[str, Any],
+        comparison: dict[str, Any],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        """Store a finished run for the dashboard."""
+
+
+class CollectorHttp:
+    """A running collector, over its HTTP API; its refusals become one-line usage errors."""
+
+    def __init__(self, url: str, api_key: str | None = None) -> None:
+        self.where = url.rstrip("/")
+        self._api_key = api_key or os.environ.get("BAKEOFF_API_KEY")
+
+    def _call(self, method: str, path: str, body: Any = None) -> bytes:
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        data = None if body is None else orjson.dumps(body)
+        request = urllib.request.Request(self.where + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+                detail = orjson.loads(detail).get("error", detail)
+            raise UsageError(f"the collector at {self.where} answered {exc.code}: {detail}") from exc
+        except urllib.error.URLError as exc:
+            raise UsageError(f"cannot reach the collector at {self.where}: {exc.reason}") from exc
+
+    def dataset_lines(self, name: str) -> bytes | None:
+        try:
+            return self._call("GET", f"/v1/datasets/{urllib.parse.quote(name, safe='')}")
+        except UsageError as exc:
+            if isinstance(exc.__cause__, urllib.error.HTTPError) and exc.__cause__.code == 404:
+                return None
+            raise
+
+    def create_sample(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(orjson.loads(self._call("POST", "/v1/samples", body)))
+
+    def save_run(
+        self,
+        run: dict[str, Any],
+        benchmark: dict[str, Any],
+        comparison: dict[str, Any],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        body = {"run": run, "benchmark": benchmark, "comparison": comparison, "rows": rows}
+        self._call("POST", "/v1/runs", body)
+
+
+class DuckDBFile:
+    """A DuckDB file, opened for each operation through the collector's documented door."""
+
+    def __init__(self, path: str) -> None:
+        self.where = path
+
+    def dataset_lines(self, name: str) -> bytes | None:
+        from bakeoff.collector import open_local
+
+        with open_local(self.where) as local:
+            return local.dataset_lines(name)
+
+    def create_sample(self, body: dict[str, Any]) -> dict[str, Any]:
+        from bakeoff.collector import open_local
+
+        with open_local(self.where) as local:
+            return local.create_sample(body)
+
+    def save_run(
+        self,
+        run: dict[str, Any],
+        benchmark: dict[str, Any],
+        comparison: dict[str, Any],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        from bakeoff.collector import open_local
+
+        with open_local(self.where) as local:
+            local.save_run(run, benchmark, comparison, rows)
+
+
+def recorded_data(config: ReplayConfig, api_key: str | None = None) -> RecordedData | None:
+    """The backend the config names (`db:` first, then `collector:`), or None when it names neither."""
+    if config.db:
+        return DuckDBFile(config.db)
+    if config.collector:
+        return CollectorHttp(config.collector, api_key)
+    return None
 
 
 def _looks_like_file(dataset: str) -> bool:
@@ -27,40 +142,8 @@ def load_dataset_rows(dataset: str, config: ReplayConfig, api_key: str | None = 
         if not path.is_file():
             raise UsageError(f"--dataset {dataset}: no such file")
         return parse_json_lines(path.read_bytes(), dataset)
-    if config.db:
-        return _from_db(config.db, dataset)
-    return _from_collector(config.collector or DEFAULT_COLLECTOR, dataset, api_key)
-
-
-def _from_db(db: str, name: str) -> list[dict[str, Any]]:
-    from bakeoff.collector.cli.common import open_store
-    from bakeoff.collector.datasets import export_lines
-
-    store = open_store(db)
-    try:
-        lines = export_lines(store, name)
-        if lines is None:
-            raise UsageError(f"--dataset {name}: no such dataset in {db}")
-        return parse_json_lines(b"".join(lines), f"{db}:{name}")
-    finally:
-        store.close()
-
-
-def _from_collector(url: str, name: str, api_key: str | None) -> list[dict[str, Any]]:
-    address = f"{url.rstrip('/')}/v1/datasets/{urllib.parse.quote(name, safe='')}"
-    headers = {}
-    key = api_key or os.environ.get("BAKEOFF_API_KEY")
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    try:
-        with urllib.request.urlopen(
-            urllib.request.Request(address, headers=headers), timeout=120
-        ) as response:
-            data = response.read()
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            raise UsageError(f"--dataset {name}: the collector at {url} has no such dataset") from exc
-        raise UsageError(f"--dataset {name}: the collector answered {exc.code}") from exc
-    except urllib.error.URLError as exc:
-        raise UsageError(f"cannot reach the collector at {url}: {exc.reason}") from exc
-    return parse_json_lines(data, f"{url} dataset {name}")
+    source = recorded_data(config, api_key) or CollectorHttp(DEFAULT_COLLECTOR, api_key)
+    lines = source.dataset_lines(dataset)
+    if lines is None:
+        raise UsageError(f"--dataset {dataset}: no such dataset in {source.where}")
+    return parse_json_lines(lines, f"{source.where} dataset {dataset}")

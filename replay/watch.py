@@ -23,6 +23,7 @@ import orjson
 
 from bakeoff.errors import UsageError
 from bakeoff.replay.config import ReplayConfig
+from bakeoff.replay.recorded import recorded_data
 from bakeoff.replay.report.progress import Progress
 from bakeoff.replay.report.publish import publish
 from bakeoff.replay.run.loading import load_run
@@ -46,29 +47,10 @@ def _sample(config: ReplayConfig, name: str, seed: int) -> dict[str, Any]:
         "seed": seed,
         "filters": filters,
     }
-    if config.db:
-        from bakeoff.collector.cli.common import open_store
-        from bakeoff.collector.datasets import create_sample
-        from bakeoff.collector.sampling import SampleSpec
-
-        store = open_store(config.db)
-        try:
-            spec = SampleSpec(sample.strategy, sample.n, sample.by, seed=seed, filters=filters)
-            return create_sample(store, name, spec, replace=True)
-        finally:
-            store.close()
-    if not config.collector:
+    target = recorded_data(config)
+    if target is None:
         raise UsageError("watch: the config needs `collector:` or `db:` to sample traffic from")
-    request = urllib.request.Request(
-        config.collector.rstrip("/") + "/v1/samples",
-        data=orjson.dumps({**body, "replace": True}),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return dict(orjson.loads(response.read()))
-    except OSError as exc:
-        raise UsageError(f"watch: cannot sample from {config.collector}: {exc}") from exc
+    return target.create_sample({**body, "replace": True})
 
 
 def alerts_of(run_dir: Path, previous: Path | None, margin: float, alpha: float) -> list[dict[str, Any]]:

@@ -9,7 +9,10 @@ from typing import Any
 
 import orjson
 
+from bakeoff.collector.local import open_store
 from bakeoff.errors import UsageError
+
+__all__ = ["add_target", "call_collector", "collector_url", "open_store"]
 
 
 def add_target(parser: argparse.ArgumentParser) -> None:
@@ -50,20 +53,3 @@ def call_collector(args: argparse.Namespace, method: str, path: str, body: Any =
         raise UsageError(f"collector answered {exc.code}: {detail}") from exc
     except urllib.error.URLError as exc:
         raise UsageError(f"cannot reach the collector at {url}: {exc.reason}") from exc
-
-
-def open_store(path: str) -> Any:
-    """The store of a DuckDB file, with a clear message when a running collector holds it."""
-    import duckdb
-
-    from bakeoff.collector.ingest import recover_journal
-    from bakeoff.collector.store import Store
-
-    try:
-        store = Store(path)
-    except duckdb.IOException as exc:
-        raise UsageError(
-            f"--db {path}: cannot open it ({exc}); is a collector using it? use --collector"
-        ) from exc
-    recover_journal(store)  # events a collector acknowledged before it stopped abruptly
-    return store

@@ -1,15 +1,11 @@
-"""Sending a finished run to the collector's DuckDB (runs and results tables), for the dashboard."""
+"""Sending a finished run to where the config's data came from (the `runs` and `results` tables)."""
 
 from __future__ import annotations
 
-import os
-import urllib.error
-import urllib.request
 from typing import Any
 
-import orjson
-
 from bakeoff.replay.config import ReplayConfig
+from bakeoff.replay.recorded import recorded_data
 
 
 def publish(
@@ -21,28 +17,11 @@ def publish(
 ) -> str | None:
     """Store the run where the config's data came from; returns where, or None when nowhere is configured.
 
-    Raises OSError (or a DuckDB error) when the target cannot take it; the caller reports it and the
+    Raises a UsageError, OSError or DuckDB error when the target cannot take it; the caller reports it and the
     run's files stay the record.
     """
-    if config.db:
-        from bakeoff.collector.cli.common import open_store
-        from bakeoff.collector.runs import save_run
-
-        store = open_store(config.db)
-        try:
-            save_run(store, run, benchmark, comparison, rows)
-        finally:
-            store.close()
-        return config.db
-    if config.collector:
-        body = orjson.dumps({"run": run, "benchmark": benchmark, "comparison": comparison, "rows": rows})
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get("BAKEOFF_API_KEY")
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        url = config.collector.rstrip("/") + "/v1/runs"
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=120) as response:
-            response.read()
-        return config.collector
-    return None
+    target = recorded_data(config)
+    if target is None:
+        return None
+    target.save_run(run, benchmark, comparison, rows)
+    return target.where

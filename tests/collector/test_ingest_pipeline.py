@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from bakeoff.collector.cli.common import open_store
+from bakeoff.collector.local import open_store
 from bakeoff.collector.ingest import IngestPipeline, journal_folder
 from bakeoff.collector.journal import encode_record
 from bakeoff.collector.metrics import CollectorMetrics
@@ -148,7 +148,7 @@ def test_a_failed_commit_keeps_the_rows_for_the_next_start(tmp_path: Path) -> No
 
 CRASHING_CHILD = """
 import os, signal, sys, threading
-from bakeoff.collector.cli.common import open_store
+from bakeoff.collector.local import open_store
 from bakeoff.collector.ingest import IngestPipeline
 from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.store import Store

@@ -1,0 +1,97 @@
+"""The collector's store opened in this process, without a server: the documented door for other parts.
+
+`bakeoff replay`, `bakeoff watch` and the `--db PATH` commands read and write recorded data on a DuckDB file
+through :func:`open_local`, never through the collector's internals or its command-line helpers::
+
+    from bakeoff.collector import open_local
+
+    with open_local("bakeoff.duckdb") as local:
+        lines = local.dataset_lines("week47")
+
+Opening replays the journal a stopped collector left (the events it acknowledged), so what a collector
+acknowledged is visible here too. A file a running collector holds cannot be opened: the error says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from bakeoff.errors import UsageError
+
+
+def open_store(path: str) -> Any:
+    """The raw :class:`~bakeoff.collector.store.Store` of a DuckDB file, its journal recovered."""
+    import duckdb
+
+    from bakeoff.collector.ingest import recover_journal
+    from bakeoff.collector.store import Store
+
+    try:
+        store = Store(path)
+    except duckdb.IOException as exc:
+        raise UsageError(
+            f"--db {path}: cannot open it ({exc}); is a collector using it? use --collector"
+        ) from exc
+    recover_journal(store)  # events a collector acknowledged before it stopped abruptly
+    return store
+
+
+class LocalCollector:
+    """Datasets, samples and runs of one DuckDB file; a context manager that closes the file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._store = open_store(path)
+
+    def dataset_lines(self, name: str) -> bytes | None:
+        """Dataset `name` as JSON lines (the format of `GET /v1/datasets/{name}`), or None if absent."""
+        from bakeoff.collector.datasets import export_lines
+
+        lines = export_lines(self._store, name)
+        return None if lines is None else b"".join(lines)
+
+    def create_sample(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Draw and store a dataset from a body of `POST /v1/samples`; returns its summary."""
+        from bakeoff.collector.datasets import create_sample
+        from bakeoff.collector.sampling import SampleSpec
+
+        spec = SampleSpec(
+            body["strategy"],
+            int(body["n"]),
+            body.get("by", "tag"),
+            body.get("allocation", "proportional"),
+            seed=int(body.get("seed", 0)),
+            filters=dict(body.get("filters") or {}),
+        )
+        return create_sample(self._store, str(body["name"]), spec, replace=bool(body.get("replace")))
+
+    def save_run(
+        self,
+        run: dict[str, Any],
+        benchmark: dict[str, Any],
+        comparison: dict[str, Any],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        """Store a replay run (the `runs` and `results` tables), as `POST /v1/runs` does."""
+        from bakeoff.collector.runs import save_run
+
+        save_run(self._store, run, benchmark, comparison, rows)
+
+    def close(self) -> None:
+        """Close the DuckDB file."""
+        self._store.close()
+
+    def __enter__(self) -> LocalCollector:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def open_local(path: str) -> LocalCollector:
+    """The recorded data of the DuckDB file at `path`, opened in this process (see the module docstring)."""
+    return LocalCollector(path)
