@@ -24,7 +24,8 @@ def test_first_block_is_install_and_main_job_then_install_and_tests() -> None:
     assert install_and_run.startswith("pip install") and " && " in install_and_run
     job = shlex.split(install_and_run.split(" && ", 1)[1])
     assert job == ["bakeoff", "demo"]
-    assert install_and_test.startswith("pip install") and "pytest" in install_and_test
+    assert install_and_test.startswith("pip install") and install_and_test.endswith("&& scripts/test")
+    assert "pytest" in (ROOT / "scripts" / "test").read_text()
 
 
 def test_ci_runs_both_readme_commands_verbatim() -> None:
