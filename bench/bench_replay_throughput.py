@@ -1,4 +1,4 @@
-"""Replay against a server answering after 50 ms: the providers alone, the whole engine, aiohttp, httpx.
+"""Replay against a server answering after 50 ms: the providers alone, the whole engine, aiohttp, httpx(2).
 
 Throughput at concurrency 1, 16, 64 and 256 as a fraction of the bound min(concurrency / 0.05 s,
 CPU bound), where the CPU bound is what the client's own CPU per request allows on one core; and the
@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import httpx
+import httpx2
+import openai
 import orjson
 from servers import start_simulator
 
@@ -115,6 +117,34 @@ async def run_httpx(url: str, total: int, concurrency: int) -> tuple[float, floa
         return await drive(send, total, concurrency)
 
 
+async def _run_httpx2(client: httpx2.AsyncClient, total: int, concurrency: int) -> tuple[float, float]:
+    body = {**CANONICAL, "model": "m"}
+    async with client:
+
+        async def send() -> object:
+            response = await client.post("/chat/completions", json=body)
+            return response.json()
+
+        await drive(send, max(20, concurrency), concurrency)
+        return await drive(send, total, concurrency)
+
+
+def _pool(concurrency: int) -> httpx2.Limits:
+    return httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+
+async def run_httpx2_tuned(url: str, total: int, concurrency: int) -> tuple[float, float]:
+    """httpx2 (what openai 3.x and anthropic 2.x sit on) with its pool sized to the concurrency."""
+    client = httpx2.AsyncClient(base_url=url + "/v1", timeout=60, limits=_pool(concurrency))
+    return await _run_httpx2(client, total, concurrency)
+
+
+async def run_httpx2_aiohttp(url: str, total: int, concurrency: int) -> tuple[float, float]:
+    """httpx2 over its aiohttp transport (the openai SDK's `DefaultAioHttpClient`), pool tuned too."""
+    client = openai.DefaultAioHttpClient(base_url=url + "/v1", timeout=60, limits=_pool(concurrency))
+    return await _run_httpx2(client, total, concurrency)
+
+
 async def run_aiohttp(url: str, total: int, concurrency: int) -> tuple[float, float]:
     """A tuned aiohttp session (pooled keep-alive connections, no cookies), for comparison."""
     body = orjson.dumps({**CANONICAL, "model": "m"})
@@ -176,6 +206,8 @@ def main() -> None:
                 ("bakeoff engine (dispatch + stream + 3 metrics + rows)", run_scored_engine),
                 ("aiohttp.ClientSession", run_aiohttp),
                 ("naive httpx.AsyncClient", run_httpx),
+                ("httpx2.AsyncClient, pool tuned", run_httpx2_tuned),
+                ("httpx2 over aiohttp (openai.DefaultAioHttpClient), pool tuned", run_httpx2_aiohttp),
             )
             for name, runner in runners:
                 wall, cpu = asyncio.run(runner(url, total, concurrency))
