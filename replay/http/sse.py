@@ -36,6 +36,8 @@ class EventReader:
         self._ready: deque[tuple[str | None, str]] = deque()
         self._draining = False
         self._done = False
+        self.count = 0  # events yielded so far
+        self.head = b""  # the body's first bytes, to say what came instead of events
 
     def drain(self) -> None:
         """Read the rest of the body in one go from now on (the timing that mattered is taken)."""
@@ -61,11 +63,14 @@ class EventReader:
             # Body.read wakes once, at the end of the body, rather than per chunk
             chunk = await (self.content.read() if self._draining else self.content.readany())
             if chunk:
+                if len(self.head) < 60:
+                    self.head = (self.head + chunk)[:60]
                 self._feed(chunk)
             if not chunk or self._draining:
                 self._done = True
                 if self._buffer.strip():
                     self._feed(b"\n\n")
+        self.count += 1
         return self._ready.popleft()
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import orjson
 
+from bakeoff.replay.errors import ProviderError
 from bakeoff.replay.http import sse
 from bakeoff.replay.http.client import Response
-from bakeoff.replay.providers.base import HttpProvider
+from bakeoff.replay.providers.base import HttpProvider, event_object, expect, optional, tokens, unfinished
 from bakeoff.replay.types import Completion
 
 API_VERSION = "2023-06-01"
@@ -36,32 +37,33 @@ class AnthropicProvider(HttpProvider):
         return headers
 
     def parse(self, payload: dict[str, Any]) -> Completion:
-        blocks = payload.get("content") or []
+        blocks = [expect(b, dict, "a content block") for b in expect(payload.get("content"), list, "content")]
         texts = [b.get("text", "") for b in blocks if b.get("type") == "text"]
         calls = [
             _tool_call(b, orjson.dumps(b.get("input") or {}).decode())
             for b in blocks
             if b.get("type") == "tool_use"
         ]
-        usage = payload.get("usage") or {}
+        usage = payload.get("usage")
         return Completion(
-            text="".join(texts) if texts else None,
+            text="".join(texts) if texts else None,  # a block whose text is not a string fails the join
             tool_calls=calls or None,
-            finish_reason=payload.get("stop_reason"),
-            input_tokens=usage.get("input_tokens"),
-            output_tokens=usage.get("output_tokens"),
+            finish_reason=optional(payload, "stop_reason", str, "stop_reason"),
+            input_tokens=tokens(usage, "input_tokens"),
+            output_tokens=tokens(usage, "output_tokens"),
         )
 
     async def read_stream(self, response: Response, started: float) -> Completion:
         completion = Completion()
         blocks: dict[int, dict[str, Any]] = {}
         reader = sse.events(response.content)
+        stopped = False
         async for name, data in reader:
-            event = orjson.loads(data)
+            event = event_object(data)
             kind = event.get("type", name)
             if kind == "message_start":
-                usage = (event.get("message") or {}).get("usage") or {}
-                completion.input_tokens = usage.get("input_tokens")
+                usage = (event.get("message") or {}).get("usage")
+                completion.input_tokens = tokens(usage, "input_tokens")
             elif kind == "content_block_start":
                 blocks[event["index"]] = {**event.get("content_block", {}), "parts": []}
             elif kind == "content_block_delta":
@@ -72,12 +74,16 @@ class AnthropicProvider(HttpProvider):
                 piece = delta.get("text") if delta.get("type") == "text_delta" else delta.get("partial_json")
                 blocks.setdefault(event["index"], {"type": "text", "parts": []})["parts"].append(piece or "")
             elif kind == "message_delta":
-                completion.finish_reason = (event.get("delta") or {}).get("stop_reason")
-                completion.output_tokens = (event.get("usage") or {}).get("output_tokens")
+                completion.finish_reason = optional(
+                    event.get("delta") or {}, "stop_reason", str, "stop_reason"
+                )
+                completion.output_tokens = tokens(event.get("usage"), "output_tokens")
+            elif kind == "message_stop":
+                stopped = True  # read on to the body's end all the same: the connection is reused
             elif kind == "error":
-                from bakeoff.replay.errors import ProviderError
-
                 raise ProviderError(f"stream error: {data[:300]}", retryable=True, error_type="StreamError")
+        if not stopped:
+            raise unfinished(reader, "message_stop", response)
         ordered = [blocks[i] for i in sorted(blocks)]
         texts = ["".join(b["parts"]) for b in ordered if b.get("type") == "text"]
         calls = [_tool_call(b, "".join(b["parts"]) or "{}") for b in ordered if b.get("type") == "tool_use"]

@@ -6,6 +6,10 @@ request). A provider turns a canonical request into its API's body, sends it (st
 to measure time to first token), and assembles a
 :class:`~bakeoff.replay.types.Completion`. Failures raise :class:`ProviderError` saying whether a retry
 may help; retrying is the engine's job.
+
+Whatever a provider answers is read here as untrusted input: a body that is not JSON, not UTF-8, of
+the wrong shape, or a stream without its end marker raises :class:`BadResponseError` with a short
+reason, so one misbehaving provider costs its own rows, never the run.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from bakeoff.replay.errors import ProviderError, UntranslatableError
+from bakeoff.replay.errors import BadResponseError, ProviderError, UntranslatableError
+from bakeoff.replay.http import sse
 from bakeoff.replay.http.client import HttpClient, HttpError, Response
 from bakeoff.replay.providers.config import ProviderConfig
 from bakeoff.replay.providers.translate import from_canonical
@@ -25,6 +30,9 @@ from bakeoff.replay.types import Completion
 
 DEFAULT_TIMEOUT_S = 60.0
 _RETRYABLE_STATUS = {408, 409, 429}
+# What reading a malformed answer raises: orjson's and UTF-8's decode errors are ValueErrors; indexing,
+# `.get` and joins on values of the wrong type raise the others.
+_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, IndexError)
 T = TypeVar("T")
 
 
@@ -84,8 +92,9 @@ class HttpProvider:
     ) -> T:
         """POST the body (to the API's path, or `path`) and `read` the answer, all within the timeout.
 
-        HTTP and connection failures become :class:`ProviderError`. The deadline is one
-        `asyncio.timeout` around the whole exchange (a timer per request, not per read).
+        HTTP and connection failures become :class:`ProviderError`, an answer `read` cannot make sense
+        of a :class:`BadResponseError`. The deadline is one `asyncio.timeout` around the whole exchange
+        (a timer per request, not per read).
         """
         seconds = timeout or self.config.timeout or DEFAULT_TIMEOUT_S
         try:
@@ -100,6 +109,8 @@ class HttpProvider:
                     if response.status >= 400:
                         raise await _status_error(response)
                     return await read(response)
+                except _MALFORMED as exc:
+                    raise BadResponseError(_malformed(exc), status_code=response.status) from exc
                 finally:
                     response.release()
         except TimeoutError as exc:
@@ -117,9 +128,10 @@ class HttpProvider:
         started = time.perf_counter()
 
         async def read(response: Response) -> Completion:
-            if streaming:
+            # A server that ignores `stream` and answers one JSON object is read as the plain answer.
+            if streaming and not response.headers.get("content-type", "").startswith("application/json"):
                 return await self.read_stream(response, started)
-            return self.parse(orjson.loads(await response.read()))
+            return self.parse(json_object(await response.read(), response))
 
         completion = await self.exchange(self.body(canonical, streaming), timeout, read)
         completion.latency_ms = (time.perf_counter() - started) * 1000
@@ -141,6 +153,75 @@ class HttpProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+def json_object(data: bytes, response: Response) -> dict[str, Any]:
+    """The JSON object a body holds; :class:`BadResponseError` saying what it holds instead."""
+    kind = response.headers.get("content-type", "no content-type")
+    if not data.strip():
+        raise BadResponseError(f"an empty body ({kind})", status_code=response.status)
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        reason = "not UTF-8" if "UTF-8" in str(exc) else "not JSON"
+        raise BadResponseError(f"{reason} ({kind}): {data[:60]!r}", status_code=response.status) from exc
+    return expect(payload, dict, "the answer")
+
+
+def event_object(data: str) -> dict[str, Any]:
+    """The JSON object a stream event's data holds; :class:`BadResponseError` when it holds anything else."""
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadResponseError(f"a stream event that is not JSON: {data[:60]!r}") from exc
+    return expect(payload, dict, "a stream event")
+
+
+def unfinished(reader: sse.EventReader, end: str, response: Response) -> BadResponseError:
+    """The error of a stream that stopped before its end marker `end` (or that was no stream at all)."""
+    if not reader.count:
+        kind = response.headers.get("content-type", "no content-type")
+        return BadResponseError(
+            f"no server-sent events in the body ({kind}): {reader.head!r}", status_code=response.status
+        )
+    return BadResponseError(
+        f"the stream ended after {reader.count} events, without {end}",
+        status_code=response.status,
+        error_type="IncompleteStream",
+    )
+
+
+def _malformed(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 ({exc})"
+    return f"an answer of an unexpected shape ({type(exc).__name__}: {exc})"[:300]
+
+
+_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer", float: "a number"}
+
+
+def expect(value: Any, kind: type, what: str) -> Any:
+    """`value` when it is a `kind` (dict, list or str), else :class:`BadResponseError` naming what it is."""
+    if isinstance(value, kind):
+        return value
+    found = "missing" if value is None else _JSON_NAMES.get(type(value), type(value).__name__)
+    raise BadResponseError(f"{what} is {found}, not {_JSON_NAMES[kind]}")
+
+
+def optional(container: dict[str, Any], key: str, kind: type, what: str) -> Any:
+    """`container[key]` when it is absent (None) or a `kind`; else :class:`BadResponseError`."""
+    value = container.get(key)
+    return None if value is None else expect(value, kind, what)
+
+
+def tokens(usage: Any, key: str) -> int | None:
+    """A token count of a usage object (None when absent); a count that is not an integer is refused."""
+    if not isinstance(usage, dict):
+        return None
+    value = usage.get(key)
+    if value is None or (type(value) is int and value >= 0):
+        return value
+    raise BadResponseError(f"usage.{key} is {value!r}, not a token count")
 
 
 async def _status_error(response: Response) -> ProviderError:

@@ -5,11 +5,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
+from bakeoff.replay.errors import BadResponseError, ProviderError
 from bakeoff.replay.http import sse
 from bakeoff.replay.http.client import Response
-from bakeoff.replay.providers.base import HttpProvider
+from bakeoff.replay.providers.base import (
+    HttpProvider,
+    event_object,
+    expect,
+    json_object,
+    optional,
+    tokens,
+    unfinished,
+)
 from bakeoff.replay.types import Completion
 
 
@@ -27,12 +34,15 @@ class _OpenAIHeaders(HttpProvider):
         """`POST {base_url}/embeddings`."""
         body = {"model": self.config.model, "input": texts}
 
-        async def read(response: Response) -> Any:
-            return orjson.loads(await response.read())
+        async def read(response: Response) -> tuple[list[list[float]], int | None]:
+            payload = json_object(await response.read(), response)
+            data = expect(payload.get("data"), list, "data")
+            vectors = [item["embedding"] for item in sorted(data, key=lambda item: item["index"])]
+            if len(vectors) != len(texts):
+                raise BadResponseError(f"{len(vectors)} embeddings for {len(texts)} texts")
+            return vectors, tokens(payload.get("usage"), "prompt_tokens")
 
-        payload = await self.exchange(body, timeout, read, "/embeddings")
-        vectors = [item["embedding"] for item in sorted(payload["data"], key=lambda item: item["index"])]
-        return vectors, (payload.get("usage") or {}).get("prompt_tokens")
+        return await self.exchange(body, timeout, read, "/embeddings")
 
 
 class OpenAIChatProvider(_OpenAIHeaders):
@@ -47,15 +57,18 @@ class OpenAIChatProvider(_OpenAIHeaders):
         return body
 
     def parse(self, payload: dict[str, Any]) -> Completion:
-        choice = (payload.get("choices") or [{}])[0]
-        message = choice.get("message") or {}
-        usage = payload.get("usage") or {}
+        choices = expect(payload.get("choices"), list, "choices")
+        if not choices:
+            raise BadResponseError("the answer has no choices")
+        choice = expect(choices[0], dict, "choices[0]")
+        message = expect(choice.get("message"), dict, "choices[0].message")
+        usage = payload.get("usage")
         return Completion(
-            text=message.get("content"),
-            tool_calls=message.get("tool_calls") or None,
-            finish_reason=choice.get("finish_reason"),
-            input_tokens=usage.get("prompt_tokens"),
-            output_tokens=usage.get("completion_tokens"),
+            text=optional(message, "content", str, "message.content"),
+            tool_calls=optional(message, "tool_calls", list, "message.tool_calls") or None,
+            finish_reason=optional(choice, "finish_reason", str, "finish_reason"),
+            input_tokens=tokens(usage, "prompt_tokens"),
+            output_tokens=tokens(usage, "completion_tokens"),
         )
 
     async def read_stream(self, response: Response, started: float) -> Completion:
@@ -66,18 +79,18 @@ class OpenAIChatProvider(_OpenAIHeaders):
         async for _, data in reader:
             if data == "[DONE]":
                 break
-            chunk = orjson.loads(data)
+            chunk = event_object(data)
             if chunk.get("usage"):
-                completion.input_tokens = chunk["usage"].get("prompt_tokens")
-                completion.output_tokens = chunk["usage"].get("completion_tokens")
-            for choice in chunk.get("choices") or []:
+                completion.input_tokens = tokens(chunk["usage"], "prompt_tokens")
+                completion.output_tokens = tokens(chunk["usage"], "completion_tokens")
+            for choice in chunk.get("choices") or ():
                 delta = choice.get("delta") or {}
                 if delta.get("content") or delta.get("tool_calls"):
                     if completion.ttft_ms is None:
                         completion.ttft_ms = (time.perf_counter() - started) * 1000
                         reader.drain()
                     text.append(delta.get("content") or "")
-                for piece in delta.get("tool_calls") or []:
+                for piece in delta.get("tool_calls") or ():
                     call = calls.setdefault(
                         piece.get("index", 0),
                         {"id": None, "type": "function", "function": {"name": None, "arguments": ""}},
@@ -87,7 +100,9 @@ class OpenAIChatProvider(_OpenAIHeaders):
                     call["function"]["name"] = function.get("name") or call["function"]["name"]
                     call["function"]["arguments"] += function.get("arguments") or ""
                 completion.finish_reason = choice.get("finish_reason") or completion.finish_reason
-        completion.text = "".join(text) if any(text) else None
+        else:  # the body ended without [DONE]: cut short, or not a stream at all
+            raise unfinished(reader, "[DONE]", response)
+        completion.text = "".join(text) if any(text) else None  # a non-string delta fails the join
         completion.tool_calls = [calls[i] for i in sorted(calls)] or None
         return completion
 
@@ -98,12 +113,23 @@ class OpenAIResponsesProvider(_OpenAIHeaders):
     path = "/responses"
 
     def parse(self, payload: dict[str, Any]) -> Completion:
+        if payload.get("status") == "failed" or payload.get("error"):
+            error = payload.get("error") or {}
+            message = error.get("message") if isinstance(error, dict) else error
+            raise ProviderError(
+                f"the response failed: {str(message or 'no reason given')[:300]}",
+                status_code=200,
+                retryable=True,
+                retry_limit=1,
+                error_type="ResponseFailed",
+            )
         texts: list[str] = []
         calls: list[dict[str, Any]] = []
-        for item in payload.get("output") or []:
-            if item.get("type") == "message":
-                texts += [part.get("text", "") for part in item.get("content") or []]
-            elif item.get("type") == "function_call":
+        for item in expect(payload.get("output"), list, "output"):
+            kind = expect(item, dict, "an output item").get("type")
+            if kind == "message":
+                texts += [part.get("text", "") for part in item.get("content") or ()]
+            elif kind == "function_call":
                 calls.append(
                     {
                         "id": item.get("call_id"),
@@ -111,13 +137,13 @@ class OpenAIResponsesProvider(_OpenAIHeaders):
                         "function": {"name": item.get("name"), "arguments": item.get("arguments")},
                     }
                 )
-        usage = payload.get("usage") or {}
+        usage = payload.get("usage")
         return Completion(
-            text="".join(texts) if texts else None,
+            text="".join(texts) if texts else None,  # a part whose text is not a string fails the join
             tool_calls=calls or None,
-            finish_reason=payload.get("status"),
-            input_tokens=usage.get("input_tokens"),
-            output_tokens=usage.get("output_tokens"),
+            finish_reason=optional(payload, "status", str, "status"),
+            input_tokens=tokens(usage, "input_tokens"),
+            output_tokens=tokens(usage, "output_tokens"),
         )
 
     async def read_stream(self, response: Response, started: float) -> Completion:
@@ -125,7 +151,7 @@ class OpenAIResponsesProvider(_OpenAIHeaders):
         final: dict[str, Any] | None = None
         reader = sse.events(response.content)
         async for _, data in reader:
-            event = orjson.loads(data)
+            event = event_object(data)
             kind = event.get("type", "")
             if ttft is None and kind in (
                 "response.output_text.delta",
@@ -134,7 +160,11 @@ class OpenAIResponsesProvider(_OpenAIHeaders):
                 ttft = (time.perf_counter() - started) * 1000
                 reader.drain()
             if kind in ("response.completed", "response.incomplete", "response.failed"):
-                final = event.get("response") or {}
-        completion = self.parse(final or {})
+                final = expect(event.get("response"), dict, f"{kind}'s response")
+            elif kind == "error":
+                final = {"status": "failed", "error": event}
+        if final is None:
+            raise unfinished(reader, "response.completed", response)
+        completion = self.parse(final)
         completion.ttft_ms = ttft
         return completion

@@ -23,16 +23,18 @@ async def with_retries(
 ) -> tuple[T, int]:
     """Run `call` until it succeeds or fails for good; returns (result, retries used).
 
-    Retries only a :class:`ProviderError` marked retryable (429, 5xx, timeouts, connection errors), at
-    most `attempts - 1` times. The wait is the provider's `Retry-After` when it sent one, else a random
-    time up to base * 2^n, capped (full jitter).
+    Retries only a :class:`ProviderError` marked retryable (429, 5xx, timeouts, connection errors, bad
+    answers), at most `attempts - 1` times, or the error's own `retry_limit` when lower (a provider
+    answering garbage is asked once more, not three times). The wait is the provider's `Retry-After`
+    when it sent one, else a random time up to base * 2^n, capped (full jitter).
     """
     random_source = rng or random.Random()
     for retry in range(attempts):
         try:
             return await call(), retry
         except ProviderError as exc:
-            if not exc.retryable or retry == attempts - 1:
+            limit = attempts - 1 if exc.retry_limit is None else min(attempts - 1, exc.retry_limit)
+            if not exc.retryable or retry >= limit:
                 raise
             delay = (
                 exc.retry_after
