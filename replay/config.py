@@ -1,19 +1,26 @@
 """The replay config file (YAML): where the data is, which providers to try, how to score and spend.
 
 Loading validates everything at once; a mistake is one :class:`~bakeoff.errors.ConfigError` line that
-names the key path and the problem, with a suggestion for misspelt keys and provider kinds.
+names the key path and the problem, with a suggestion for misspelt keys, values, provider kinds and
+metric names. :func:`load_config` also builds the metrics, so a metric that cannot be built fails
+there, before any dataset is read.
 """
 
 from __future__ import annotations
 
-import difflib
+import re
+import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from bakeoff.errors import ConfigError
 from bakeoff.replay.providers.config import ProviderConfig
+from bakeoff.replay.registry import did_you_mean
+
+if TYPE_CHECKING:
+    from bakeoff.replay.scoring.registry import MetricPlan
 
 
 class ReplaySection(BaseModel):
@@ -77,21 +84,34 @@ class ReplayConfig(BaseModel):
     replay: ReplaySection
     watch: WatchSection = Field(default_factory=WatchSection)
 
+    _source: str = PrivateAttr(default="config")
+    _plan: MetricPlan | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _one_source(self) -> ReplayConfig:
         if self.collector and self.db:
             raise ValueError("give either collector or db, not both")
         return self
 
+    @property
+    def source(self) -> str:
+        """Where the config was read from (a file's path), for the messages that name a key in it."""
+        return self._source
 
-_KNOWN_KEYS = {
-    "": set(ReplayConfig.model_fields),
-    "replay": set(ReplaySection.model_fields),
-    "replay.providers": set(ProviderConfig.model_fields),
-    "watch": set(WatchSection.model_fields),
-    "watch.sample": set(WatchSample.model_fields),
-}
-_PROVIDER_KINDS = ("openai", "anthropic", "openai-compatible", "simulated")
+    @property
+    def metric_plan(self) -> MetricPlan:
+        """The metrics of `replay.metrics` and `replay.suites`, built once (else a ConfigError)."""
+        if self._plan is None:
+            from bakeoff.replay.scoring.registry import MetricPlan
+
+            section = self.replay
+            try:
+                self._plan = MetricPlan.from_config(
+                    section.metrics, section.suites, [p.id for p in section.providers]
+                )
+            except ConfigError as exc:
+                raise ConfigError(f"{self._source}: {exc}") from None
+        return self._plan
 
 
 def _path(location: tuple[Any, ...]) -> str:
@@ -101,9 +121,25 @@ def _path(location: tuple[Any, ...]) -> str:
     return text or "(top level)"
 
 
-def _suggest(word: str, choices: set[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _keys_at(location: tuple[Any, ...]) -> list[str]:
+    """The keys the section at `location` accepts (for a suggestion), found by walking the models."""
+    model: type[BaseModel] | None = ReplayConfig
+    for part in location:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part)) if model is not None else None
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
 
 
 def _explain(error: ValidationError) -> str:
@@ -111,25 +147,29 @@ def _explain(error: ValidationError) -> str:
     location = tuple(p for p in problem["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     where = _path(location)
     if problem["type"] == "extra_forbidden":
-        section = ".".join(str(p) for p in location[:-1] if not isinstance(p, int))
         key = str(location[-1])
-        return f"{where}: unknown key{_suggest(key, _KNOWN_KEYS.get(section, set()))}"
-    if problem["type"] == "literal_error" and location[-1] == "provider":
+        return f"{where}: unknown key{did_you_mean(key, _keys_at(location[:-1]))}"
+    if problem["type"] == "literal_error":
         value = str(problem.get("input"))
-        return f"{where}: unknown provider {value!r}{_suggest(value, _PROVIDER_KINDS)}"
+        choices = re.findall(r"'([^']*)'", str((problem.get("ctx") or {}).get("expected", "")))
+        return f"{where}: {problem['msg']}, not {value!r}{did_you_mean(value, choices)}"
+    if problem["type"] == "value_error":
+        return f"{where}: {(problem.get('ctx') or {}).get('error', problem['msg'])}"
     return f"{where}: {problem['msg']}"
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> ReplayConfig:
     """Validate a parsed config; raises ConfigError naming the first problem's key path."""
     try:
-        return ReplayConfig.model_validate(data)
+        config = ReplayConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_explain(exc)}") from None
+    config._source = source
+    return config
 
 
 def load_config(path: str | Path) -> ReplayConfig:
-    """Read and validate a YAML config file."""
+    """Read and validate a YAML config file and build its metrics."""
     import yaml
 
     file = Path(path)
@@ -141,4 +181,6 @@ def load_config(path: str | Path) -> ReplayConfig:
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with a 'replay' section")
-    return parse_config(data, str(path))
+    config = parse_config(data, str(path))
+    config.metric_plan  # noqa: B018  # built now: a bad metric fails before any dataset is read
+    return config

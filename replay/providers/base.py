@@ -248,17 +248,5 @@ async def _status_error(response: Response) -> ProviderError:
 
 
 def make_provider(config: ProviderConfig, client: HttpClient) -> Provider:
-    """The provider for a config entry."""
-    if config.provider == "simulated":
-        from bakeoff.replay.providers.simulated import SimulatedProvider
-
-        return SimulatedProvider(config)
-    if config.provider == "anthropic":
-        from bakeoff.replay.providers.anthropic import AnthropicProvider
-
-        return AnthropicProvider(config, client)
-    from bakeoff.replay.providers.openai import OpenAIChatProvider, OpenAIResponsesProvider
-
-    if config.api == "responses":
-        return OpenAIResponsesProvider(config, client)
-    return OpenAIChatProvider(config, client)
+    """The provider for a config entry, built by the kind its `provider:` names."""
+    return config.kind.create(config, client)

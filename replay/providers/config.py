@@ -1,17 +1,21 @@
-"""How one provider under test is configured: the `replay.providers[]` entries of the config file."""
+"""How one provider under test is configured: the `replay.providers[]` entries of the config file.
+
+The `provider:` value names a kind in :data:`~bakeoff.replay.providers.kinds.PROVIDERS` (built-in or
+installed by entry point); the kind decides which APIs the entry may use and its default address.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bakeoff.replay.pricing import Price
+from bakeoff.replay.providers.kinds import PROVIDERS, ProviderKind
+from bakeoff.replay.registry import RegistryError
 
-ProviderKind = Literal["openai", "anthropic", "openai-compatible", "simulated"]
 Api = Literal["chat.completions", "responses", "messages"]
-DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 
 
 class PriceConfig(BaseModel):
@@ -33,7 +37,7 @@ class ProviderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1)
-    provider: ProviderKind
+    provider: str
     model: str = Field(min_length=1)
     base_url: str | None = None
     api_key_env: str | None = None
@@ -47,24 +51,44 @@ class ProviderConfig(BaseModel):
     stream: bool | None = None
     latency_scale: float = Field(default=1.0, ge=0)  # simulated providers: how much of the latency to wait
 
+    @field_validator("provider")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        kind_of(value)  # an unknown kind fails here, with the nearest name
+        return value
+
     @model_validator(mode="after")
     def _api_fits_provider(self) -> ProviderConfig:
+        kind = kind_of(self.provider)
         if self.api is None:
-            self.api = "messages" if self.provider == "anthropic" else "chat.completions"
-        allowed = {"anthropic": {"messages"}, "simulated": {"chat.completions", "messages", "responses"}}.get(
-            self.provider, {"chat.completions", "responses"}
-        )
-        if self.api not in allowed:
+            self.api = kind.apis[0]  # type: ignore[assignment]  # a kind's APIs are among Api's
+        if self.api not in kind.apis:
             raise ValueError(f"api {self.api!r} is not offered by provider {self.provider!r}")
-        if self.provider == "openai-compatible" and not self.base_url:
-            raise ValueError("openai-compatible providers need a base_url")
+        if kind.needs_base_url and not self.base_url:
+            raise ValueError(f"{self.provider} providers need a base_url")
         return self
 
     @property
+    def kind(self) -> type[ProviderKind]:
+        """What `provider:` names: its APIs, default address and how its provider is built."""
+        return kind_of(self.provider)
+
+    @property
     def url(self) -> str:
-        return (self.base_url or DEFAULT_BASE_URLS.get(self.provider, "")).rstrip("/")
+        return (self.base_url or self.kind.default_base_url or "").rstrip("/")
 
     def api_key(self) -> str | None:
         """The key from the environment variable named in `api_key_env` (never from the config itself)."""
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
         return key.strip() if key else None  # a key read from a file often ends with a newline
+
+
+def kind_of(name: str) -> type[ProviderKind]:
+    """The provider kind called `name`; a ValueError with a suggestion when there is none."""
+    try:
+        kind = PROVIDERS.get(name)
+    except RegistryError as exc:
+        raise ValueError(str(exc)) from None
+    if not (isinstance(kind, type) and issubclass(kind, ProviderKind)):
+        raise ValueError(f"provider {name!r} does not name a ProviderKind subclass")
+    return kind

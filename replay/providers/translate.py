@@ -17,6 +17,7 @@ APIS = ("chat.completions", "responses", "messages")
 DEFAULT_MAX_TOKENS = 1024  # Anthropic requires max_tokens; used when the recording has none
 _PARAMS = ("temperature", "top_p", "seed", "stop", "response_format", "n", "tools", "tool_choice")
 _JSON_INSTRUCTION = "Reply with a single JSON object and nothing else."
+_ANTHROPIC_TOOL_CHOICE = {"auto": "auto", "required": "any", "none": "none"}
 
 
 def to_canonical(api: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -333,13 +334,26 @@ def _to_messages(canonical: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             for t in canonical["tools"]
             if t.get("type") == "function"
         ]
-    choice = canonical.get("tool_choice")
-    if choice is not None:
-        if isinstance(choice, dict):
-            body["tool_choice"] = {"type": "tool", "name": (choice.get("function") or {}).get("name")}
-        else:
-            body["tool_choice"] = {"type": {"auto": "auto", "required": "any", "none": "none"}[choice]}
+    if canonical.get("tool_choice") is not None:
+        body["tool_choice"] = _anthropic_tool_choice(canonical["tool_choice"])
     return body, dropped
+
+
+def _anthropic_tool_choice(choice: Any) -> dict[str, Any]:
+    """Anthropic's `tool_choice` for a chat one; what it cannot say (a made-up string, a custom or
+    allowed-tools choice) is untranslatable, so the row is skipped with the reason instead of guessed."""
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if choice.get("type", "function") == "function" and isinstance(name, str) and name:
+            return {"type": "tool", "name": name}
+        raise UntranslatableError(f"tool_choice {choice!r} has no Anthropic equivalent")
+    kind = _ANTHROPIC_TOOL_CHOICE.get(choice) if isinstance(choice, str) else None
+    if kind is None:
+        raise UntranslatableError(
+            f"tool_choice {choice!r} has no Anthropic equivalent "
+            "(expected auto, required, none or a function)"
+        )
+    return {"type": kind}
 
 
 def _to_responses(canonical: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

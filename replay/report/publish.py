@@ -6,11 +6,12 @@ from typing import Any
 
 from bakeoff.replay.config import ReplayConfig
 from bakeoff.replay.recorded import recorded_data
+from bakeoff.replay.run.state import RunState
 
 
 def publish(
     config: ReplayConfig,
-    run: dict[str, Any],
+    state: RunState,
     benchmark: dict[str, Any],
     comparison: dict[str, Any],
     rows: list[dict[str, Any]],
@@ -20,6 +21,7 @@ def publish(
     Raises a UsageError, OSError or DuckDB error when the target cannot take it; the caller reports it and the
     run's files stay the record.
     """
+    run = state.to_json()
     target = recorded_data(config)
     if target is None:
         return None

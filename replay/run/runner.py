@@ -1,9 +1,10 @@
 """A replay run from start to files: prepare (or reopen) the run directory, replay, summarise.
 
-`run.json` holds everything a resumed run needs — the config, the options, the baseline, the metric
-kinds — and `dataset.jsonl` the rows being replayed, so `--resume DIR` continues exactly the same run
-even if the dataset in the collector changed since. The summaries are rewritten at the end of every
-run or round, so the files in the directory are always a valid (partial) result.
+`run.json` (:class:`~bakeoff.replay.run.state.RunState`) holds everything a resumed run needs — the
+config, the options, the baseline, the metric kinds — and `dataset.jsonl` the rows being replayed, so
+`--resume DIR` continues exactly the same run even if the dataset in the collector changed since. The
+summaries are rewritten at the end of every run or round, so the files in the directory are always a
+valid (partial) result.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,40 +29,27 @@ from bakeoff.replay.run.budget import Budget
 from bakeoff.replay.run.cache import ResponseCache
 from bakeoff.replay.run.dispatch import Dispatcher
 from bakeoff.replay.run.engine import PRODUCTION, ReplayEngine, RunOutcome
-from bakeoff.replay.run.results import RunDirectory, write_json
+from bakeoff.replay.run.results import RunDirectory
 from bakeoff.replay.run.sources import cases_from_rows
+from bakeoff.replay.run.state import (
+    RUN_FILE,
+    Decision,
+    ProviderSkip,
+    ReplayOptions,
+    RowSkip,
+    RunState,
+    Sequential,
+    read_state,
+)
 from bakeoff.replay.run.variants import Variant, expand, parse_ablations, parse_sweep
 from bakeoff.replay.scoring.registry import MetricPlan
 from bakeoff.replay.stats import inference
 from bakeoff.replay.stats.analysis import AnalysisOptions, analyse, columns
 from bakeoff.replay.types import Case
 
-RUN_FILE = "run.json"
 DATASET_FILE = "dataset.jsonl"
 BENCHMARK_FILE = "benchmark_results.json"
 COMPARISON_FILE = "provider_comparison.json"
-
-
-@dataclass
-class ReplayOptions:
-    """The command line's choices (each overrides the config's value when given)."""
-
-    dataset: str | None = None
-    tag: str | None = None
-    providers: list[str] | None = None
-    max_samples: int | None = None
-    concurrency: int | None = None
-    cost_limit: float | None = None
-    output: str | None = None
-    no_cache: bool = False
-    repeat: int = 1
-    sweep: str | None = None
-    ablate: str | None = None
-    until_decided: bool = False
-    seed: int = 0
-    alpha: float = 0.05
-    margin: float = 0.0
-    round_size: int = 50
 
 
 @dataclass
@@ -69,17 +57,17 @@ class Run:
     """A run directory and what it replays."""
 
     directory: RunDirectory
-    meta: dict[str, Any]
+    meta: RunState
     config: ReplayConfig
     options: ReplayOptions
     cases: list[Case]
     variants: list[Variant]
     plan: MetricPlan
-    skipped_rows: list[dict[str, str]] = field(default_factory=list)
+    skipped_rows: list[RowSkip] = field(default_factory=list)
 
     @property
     def baseline(self) -> str:
-        return str(self.meta["baseline"])
+        return self.meta.baseline
 
 
 def _run_id() -> str:
@@ -122,9 +110,16 @@ def choose_baseline(config: ReplayConfig, variants: list[Variant], cases: list[C
 
 
 def prepare(config: ReplayConfig, options: ReplayOptions, api_key: str | None = None) -> Run:
-    """A new run: the dataset read and copied into the run directory, run.json written."""
+    """A new run: the dataset read and copied into the run directory, run.json written.
+
+    Everything the config and options can get wrong is checked before the dataset is read: the
+    metrics, the provider selection, the API keys the chosen providers read from the environment.
+    """
     if not options.dataset:
         raise UsageError("--dataset: give a dataset name or a JSON-lines file")
+    plan = config.metric_plan
+    variants = _variants(config, options)
+    check_keys(config, variants, plan)
     rows = load_dataset_rows(options.dataset, config, api_key)
     loaded = cases_from_rows(rows, options.tag, options.max_samples or config.replay.max_samples)
     if not loaded.cases:
@@ -132,10 +127,6 @@ def prepare(config: ReplayConfig, options: ReplayOptions, api_key: str | None = 
             f"--dataset {options.dataset}: no replayable rows"
             + (f" with tag {options.tag!r}" if options.tag else "")
         )
-    variants = _variants(config, options)
-    plan = MetricPlan.from_config(
-        config.replay.metrics, config.replay.suites, [p.id for p in config.replay.providers]
-    )
     baseline = choose_baseline(config, variants, loaded.cases)
     output = Path(options.output or config.replay.output)
     directory = RunDirectory(output / _run_id())
@@ -144,23 +135,35 @@ def prepare(config: ReplayConfig, options: ReplayOptions, api_key: str | None = 
     # The recorded answers are a provider of their own only when the baseline is them (and no configured
     # provider is already called "production").
     recorded = baseline == PRODUCTION and all(v.id != PRODUCTION for v in variants)
-    providers = ([PRODUCTION] if recorded else []) + [v.id for v in variants]
-    meta = {
-        "run_id": directory.run_id,
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "dataset": options.dataset,
-        "config": config.model_dump(mode="json"),
-        "options": asdict(options),
-        "providers": providers,
-        "baseline": baseline,
-        "recorded_baseline": recorded,
-        "metrics": plan.kinds(),
-        "simulated": any(v.config.provider == "simulated" for v in variants),
-        "status": "running",
-        "skipped_rows": loaded.skipped,
+    skipped_rows = [RowSkip.model_validate(s) for s in loaded.skipped]
+    meta = RunState(
+        run_id=directory.run_id,
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+        dataset=options.dataset,
+        config=config.model_dump(mode="json"),
+        options=options,
+        providers=([PRODUCTION] if recorded else []) + [v.id for v in variants],
+        baseline=baseline,
+        recorded_baseline=recorded,
+        metrics=plan.kinds(),
+        simulated=any(v.config.kind.simulated for v in variants),
+        skipped_rows=skipped_rows,
+    )
+    meta.write(directory.path)
+    return Run(directory, meta, config, options, loaded.cases, variants, plan, skipped_rows)
+
+
+def check_keys(config: ReplayConfig, variants: list[Variant], plan: MetricPlan) -> None:
+    """A ConfigError for the first provider the run will call whose `api_key_env` variable is unset."""
+    called = {v.config.id for v in variants} | {
+        provider_id for metric in plan.all for provider_id in metric.provider_ids().values()
     }
-    write_json(directory.path / RUN_FILE, meta)
-    return Run(directory, meta, config, options, loaded.cases, variants, plan, loaded.skipped)
+    for number, provider in enumerate(config.replay.providers):
+        if provider.id in called and provider.api_key_env and provider.api_key() is None:
+            raise ConfigError(
+                f"{config.source}: replay.providers[{number}].api_key_env: {provider.api_key_env} is not set "
+                f"(the API key of {provider.id!r})"
+            )
 
 
 def _snapshot(rows: list[dict[str, Any]], kept: set[str]) -> bytes:
@@ -176,19 +179,15 @@ def _snapshot(rows: list[dict[str, Any]], kept: set[str]) -> bytes:
 def reopen(path: str | Path) -> Run:
     """The run in `path`, to continue where it stopped."""
     directory = RunDirectory(path)
-    run_file = directory.path / RUN_FILE
-    if not run_file.is_file():
-        raise UsageError(f"--resume {path}: not a run directory (no {RUN_FILE})")
-    meta = orjson.loads(run_file.read_bytes())
-    config = parse_config(meta["config"], f"{path}/{RUN_FILE}")
-    options = ReplayOptions(**meta["options"])
+    meta = read_state(directory.path, "--resume")
+    config = parse_config(meta.config, f"{path}/{RUN_FILE}")
+    plan = config.metric_plan
+    variants = _variants(config, meta.options)
+    check_keys(config, variants, plan)
     rows = parse_json_lines((directory.path / DATASET_FILE).read_bytes(), f"{path}/{DATASET_FILE}")
     loaded = cases_from_rows(rows)
-    variants = _variants(config, options)
-    plan = MetricPlan.from_config(
-        config.replay.metrics, config.replay.suites, [p.id for p in config.replay.providers]
-    )
-    return Run(directory, meta, config, options, loaded.cases, variants, plan, loaded.skipped)
+    skipped_rows = [RowSkip.model_validate(s) for s in loaded.skipped]
+    return Run(directory, meta, config, meta.options, loaded.cases, variants, plan, skipped_rows)
 
 
 def _cache(run: Run) -> ResponseCache | None:
@@ -202,18 +201,12 @@ def _cache(run: Run) -> ResponseCache | None:
     return ResponseCache(Path(folder) / "replay-cache.sqlite")
 
 
-def _spent_before(rows: list[dict[str, Any]]) -> float:
-    return sum((r.get("cost") or 0.0) for r in rows if not r.get("cached")) + sum(
-        r.get("judge_cost") or 0.0 for r in rows
-    )
-
-
 async def execute(run: Run, progress: Progress) -> RunOutcome:
     """Replay what is not done yet (in rounds with `--until-decided`), appending rows as they finish."""
     config, options = run.config, run.options
     previous = run.directory.read_rows()
     limit = options.cost_limit if options.cost_limit is not None else config.replay.cost_limit
-    budget = Budget(limit=None if limit is None else max(0.0, limit - _spent_before(previous)))
+    budget = Budget(limit=None if limit is None else max(0.0, limit - run.directory.spent(previous)))
     variant_ids = {v.id for v in run.variants}
     judges = [p for p in config.replay.providers if p.id not in variant_ids]
     cache = _cache(run)
@@ -225,11 +218,12 @@ async def execute(run: Run, progress: Progress) -> RunOutcome:
         budget=budget,
         cache=cache,
         seed=options.seed,
+        ledger=run.directory.ledger,
     )
     workers = 2 * (options.concurrency or config.replay.concurrency)
     engine = ReplayEngine(dispatcher, run.plan, run.directory, workers=workers, on_row=progress.row)
     done = {(r["event_id"], r["provider"], int(r.get("repeat", 0))) for r in previous}
-    production = bool(run.meta.get("recorded_baseline"))
+    production = run.meta.recorded_baseline
     try:
         rounds = _rounds(run.cases, options.round_size) if options.until_decided else [run.cases]
         progress.start(len(engine.work(run.cases, run.variants, options.repeat, production, done)))
@@ -240,8 +234,8 @@ async def execute(run: Run, progress: Progress) -> RunOutcome:
                 break
             if options.until_decided:
                 decisions = sequential_decisions(run)
-                run.meta["sequential"] = {"rounds": number, "decisions": decisions}
-                if decisions and all(d["decision"] != "undecided" for d in decisions):
+                run.meta.sequential = Sequential(rounds=number, decisions=decisions)
+                if decisions and all(d.decision != "undecided" for d in decisions):
                     engine.outcome.stopped = "decided"
                     progress.note(f"every comparison decided after {number} round(s)")
                     break
@@ -252,16 +246,14 @@ async def execute(run: Run, progress: Progress) -> RunOutcome:
             cache.close()
         run.directory.close()
     outcome = engine.outcome
-    run.meta.update(
-        status=outcome.stopped,
-        skipped=outcome.skipped,
-        requests=dispatcher.stats.requests,
-        cache_hits=dispatcher.stats.cache_hits,
-        retries=dispatcher.stats.retries,
-        spend=round(budget.spent, 8),
-        judge_cost=round(outcome.judge_cost, 8),
-        unpriced_models=sorted(dispatcher.stats.unpriced_models),
-    )
+    run.meta.status = outcome.stopped  # type: ignore[assignment]  # RunOutcome.stopped is a Status
+    run.meta.skipped = [ProviderSkip.model_validate(s) for s in outcome.skipped]
+    run.meta.requests = dispatcher.stats.requests
+    run.meta.cache_hits = dispatcher.stats.cache_hits
+    run.meta.retries = dispatcher.stats.retries
+    run.meta.spend = round(budget.spent, 8)
+    run.meta.judge_cost = round(outcome.judge_cost, 8)
+    run.meta.unpriced_models = sorted(dispatcher.stats.unpriced_models)
     return outcome
 
 
@@ -269,7 +261,7 @@ def _rounds(cases: list[Case], size: int) -> list[list[Case]]:
     return [cases[i : i + size] for i in range(0, len(cases), max(1, size))]
 
 
-def sequential_decisions(run: Run) -> list[dict[str, Any]]:
+def sequential_decisions(run: Run) -> list[Decision]:
     """Each candidate x metric decided (or not) by its always-valid confidence sequence so far.
 
     The sequences run at alpha / (number of comparisons), so that stopping when all are decided keeps
@@ -293,13 +285,9 @@ def sequential_decisions(run: Run) -> list[dict[str, Any]]:
                 diffs, run.options.margin, run.options.alpha / max(tests, 1)
             )
             decisions.append(
-                {
-                    "provider": provider,
-                    "metric": metric,
-                    "n": int(both.sum()),
-                    "decision": decision,
-                    "cs95": [low, high],
-                }
+                Decision(
+                    provider=provider, metric=metric, n=int(both.sum()), decision=decision, cs95=(low, high)
+                )
             )
     return decisions
 
@@ -313,14 +301,15 @@ def summarise(run: Run, baseline: str | None = None) -> tuple[dict[str, Any], di
         margin=run.options.margin,
         seed=run.options.seed,
     )
-    benchmark, comparison = analyse(rows, run.plan.kinds(), options, run.meta)
-    benchmark["skipped"] = len(run.meta.get("skipped", [])) + len(run.skipped_rows)
-    benchmark["status"] = run.meta.get("status")
-    if "sequential" in run.meta:
-        comparison["sequential"] = run.meta["sequential"]
+    meta = run.meta.to_json()
+    benchmark, comparison = analyse(rows, run.plan.kinds(), options, meta)
+    benchmark["skipped"] = len(run.meta.skipped) + len(run.skipped_rows)
+    benchmark["status"] = run.meta.status
+    if "sequential" in meta:
+        comparison["sequential"] = meta["sequential"]
     run.directory.write(BENCHMARK_FILE, benchmark)
     run.directory.write(COMPARISON_FILE, comparison)
-    run.directory.write(RUN_FILE, run.meta)
+    run.directory.write(RUN_FILE, meta)
     return benchmark, comparison
 
 
@@ -329,7 +318,7 @@ def replay(run: Run, progress: Progress) -> tuple[RunOutcome, dict[str, Any], di
     try:
         outcome = asyncio.run(execute(run, progress))
     except KeyboardInterrupt:
-        run.meta["status"] = "interrupted"
+        run.meta.status = "interrupted"
         summarise(run)
         raise
     benchmark, comparison = summarise(run)

@@ -61,6 +61,13 @@ class Metric:
         """The name results are keyed by (a user metric's function name, else the built-in name)."""
         return self.name
 
+    def provider_ids(self) -> dict[str, str]:
+        """The configured providers this metric calls (a judge, an embedder), by the option naming each.
+
+        The registry checks, when the config loads, that each is one of the config's providers.
+        """
+        return {}
+
     def judge(self, output: str, reference: Reference) -> MetricResult:
         """The verdict on a text answer; the base handles errors and missing references."""
         raise NotImplementedError

@@ -340,6 +340,9 @@ class SemanticSimilarity(Metric):
         self.threshold = float(threshold)
         self.is_async = provider is not None  # type: ignore[misc]
 
+    def provider_ids(self) -> dict[str, str]:
+        return {"provider": self.provider} if self.provider else {}
+
     def judge(self, output: str, reference: Reference) -> MetricResult:
         a, b = _lexical_vector(output), _lexical_vector(reference_text(reference) or "")
         dot = sum(count * b.get(key, 0) for key, count in a.items())

@@ -106,15 +106,9 @@ class LLMJudge(Metric):
         criteria: Sequence[str] = ("correctness", "helpfulness"),
         mode: str = "rubric",
         threshold: float = 0.7,
-        provider_ids: Sequence[str] = (),
     ) -> None:
         if not judge:
             raise ConfigError("metrics: llm_judge needs a 'judge' option (a provider id)")
-        if provider_ids and judge not in provider_ids:
-            raise ConfigError(
-                f"metrics: llm_judge: judge {judge!r} is not a configured provider "
-                f"(known: {', '.join(provider_ids)})"
-            )
         if mode not in ("rubric", "pairwise"):
             raise ConfigError(f"metrics: llm_judge: mode must be 'rubric' or 'pairwise', not {mode!r}")
         if not criteria:
@@ -123,6 +117,9 @@ class LLMJudge(Metric):
         self.criteria = [str(c) for c in criteria]
         self.mode = mode
         self.threshold = float(threshold)
+
+    def provider_ids(self) -> dict[str, str]:
+        return {"judge": self.judge_id}
 
     def score(self, completion: Completion, case: Case) -> MetricResult:
         return MetricResult(None, None, "llm_judge needs a scoring context")

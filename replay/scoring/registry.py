@@ -3,27 +3,46 @@
 A metric is named by a built-in name (`fuzzy`), a one-key mapping with options (`{fuzzy: {threshold:
 0.9}}`), a `module:function` path, or an entry point of the group `bakeoff.metrics`. A user function
 takes `(completion, case)` and returns a bool (a pass metric), a float in [0, 1] (a score metric) or a
-:class:`~bakeoff.replay.types.MetricResult`. Mistakes fail when the config is loaded, with a suggestion.
+:class:`~bakeoff.replay.types.MetricResult`. Mistakes fail when the config is loaded, with a suggestion;
+each message starts with where the metric was listed (`replay.metrics[2]: ...`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import difflib
-import importlib
 import inspect
 from collections.abc import Callable, Collection, Mapping, Sequence
-from importlib.metadata import entry_points
 from typing import Any
 
 from bakeoff.errors import ConfigError
 from bakeoff.replay.errors import BudgetExhausted
+from bakeoff.replay.registry import Registry, RegistryError, did_you_mean, import_target
 from bakeoff.replay.scoring.base import Metric, ScoringContext
-from bakeoff.replay.scoring.builtin import BUILTIN, ExactMatch, Fuzzy, NumericMatch, ToolCallMatch
 from bakeoff.replay.types import Case, Completion, MetricResult
 
 ENTRY_POINT_GROUP = "bakeoff.metrics"
 MetricSpec = str | Mapping[str, Any]
+_BUILTIN = "bakeoff.replay.scoring.builtin"
+
+METRICS: Registry[object] = Registry(
+    "metric",
+    ENTRY_POINT_GROUP,
+    {
+        "exact_match": f"{_BUILTIN}:ExactMatch",
+        "contains": f"{_BUILTIN}:Contains",
+        "regex": f"{_BUILTIN}:Regex",
+        "numeric_match": f"{_BUILTIN}:NumericMatch",
+        "fuzzy": f"{_BUILTIN}:Fuzzy",
+        "json_valid": f"{_BUILTIN}:JsonValid",
+        "json_schema": f"{_BUILTIN}:JsonSchema",
+        "tool_call_match": f"{_BUILTIN}:ToolCallMatch",
+        "semantic_similarity": f"{_BUILTIN}:SemanticSimilarity",
+        "llm_judge": "bakeoff.replay.scoring.judge:LLMJudge",
+    },
+)
+# Without a configured list: agreement with the reference four ways (each says when it is inapplicable).
+DEFAULT_METRICS = ("exact_match", "fuzzy", "numeric_match", "tool_call_match")
+_FUNCTION_OPTIONS = ("kind", "threshold")
 
 
 class FunctionMetric(Metric):
@@ -53,99 +72,106 @@ class FunctionMetric(Metric):
         return self.verdict(float(value))
 
 
-def _suggest(name: str, choices: Collection[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def _options(spec: MetricSpec) -> tuple[str, dict[str, Any]]:
+    if isinstance(spec, str):
+        return spec, {}
+    if isinstance(spec, Mapping) and len(spec) == 1:
+        name, raw = next(iter(spec.items()))
+        if raw is not None and not isinstance(raw, Mapping):
+            raise ConfigError(f"{name}: options must be a mapping")
+        return str(name), dict(raw or {})
+    raise ConfigError(f"expected a name or a one-key mapping, got {spec!r}")
 
 
-def _function_metric(path: str, options: Mapping[str, Any]) -> Metric:
-    module_name, _, attribute = path.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"metrics: cannot load {path!r}: {exc}") from None
-    if isinstance(function, type) and issubclass(function, Metric):
-        return function(**options)
-    if not callable(function):
-        raise ConfigError(f"metrics: {path!r} is not callable")
+def _function_metric(label: str, function: Callable[..., Any], options: Mapping[str, Any]) -> Metric:
+    unknown = [k for k in options if k not in _FUNCTION_OPTIONS]
+    if unknown:
+        raise ConfigError(
+            f"{label}: unknown option {unknown[0]!r}{did_you_mean(unknown[0], _FUNCTION_OPTIONS)}"
+            " (a function metric takes kind and threshold)"
+        )
     # The kind decides the statistics before the first answer is scored: an explicit `kind`, else the
     # function's return annotation (`-> bool` is a pass metric), else a score.
     returns = inspect.signature(function).return_annotation
-    guessed = "pass" if returns in (bool, "bool") else "score"
-    kind = str(options.get("kind", guessed))
+    kind = str(options.get("kind", "pass" if returns in (bool, "bool") else "score"))
     if kind not in ("pass", "score"):
-        raise ConfigError(f"metrics: {path}: kind must be 'pass' or 'score', not {kind!r}")
-    return FunctionMetric(attribute, function, kind, float(options.get("threshold", 0.5)))
-
-
-def _entry_point(name: str) -> Any | None:
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        if point.name == name:
-            return point.load()
-    return None
-
-
-def build_metric(spec: MetricSpec, provider_ids: Collection[str] = ()) -> Metric:
-    """One metric from its config entry; raises ConfigError naming the metric and the problem."""
-    if isinstance(spec, str):
-        name, options = spec, {}
-    elif isinstance(spec, Mapping) and len(spec) == 1:
-        name, raw = next(iter(spec.items()))
-        if raw is not None and not isinstance(raw, Mapping):
-            raise ConfigError(f"metrics: {name}: options must be a mapping")
-        options = dict(raw or {})
-    else:
-        raise ConfigError(f"metrics: expected a name or a one-key mapping, got {spec!r}")
-    if ":" in name:
-        return _function_metric(name, options)
-    if name == "llm_judge":
-        from bakeoff.replay.scoring.judge import LLMJudge
-
-        return _construct(LLMJudge, name, {**options, "provider_ids": list(provider_ids)})
-    embedder = options.get("provider") if name == "semantic_similarity" else None
-    if embedder and provider_ids and embedder not in provider_ids:
-        raise ConfigError(
-            f"metrics: semantic_similarity: provider {embedder!r} is not configured "
-            f"(known: {', '.join(provider_ids)})"
-        )
-    if name in BUILTIN:
-        return _construct(BUILTIN[name], name, options)
-    found = _entry_point(name)
-    if found is not None:
-        if isinstance(found, type) and issubclass(found, Metric):
-            return _construct(found, name, options)
-        return FunctionMetric(name, found)
-    raise ConfigError(f"metrics: unknown metric {name!r}{_suggest(name, [*BUILTIN, 'llm_judge'])}")
+        raise ConfigError(f"{label}: kind must be 'pass' or 'score', not {kind!r}")
+    try:
+        threshold = float(options.get("threshold", 0.5))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{label}: threshold must be a number, not {options['threshold']!r}") from None
+    return FunctionMetric(label, function, kind, threshold)
 
 
 def _construct(cls: type[Metric], name: str, options: Mapping[str, Any]) -> Metric:
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
     unknown = [k for k in options if k not in accepted]
     if unknown:
-        public = sorted(accepted - {"provider_ids"})
         raise ConfigError(
-            f"metrics: {name}: unknown option {unknown[0]!r}{_suggest(unknown[0], public)}"
-            + ("" if public else f" ({name} takes no options)")
+            f"{name}: unknown option {unknown[0]!r}{did_you_mean(unknown[0], accepted)}"
+            + ("" if accepted else f" ({name} takes no options)")
         )
     try:
         return cls(**options)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"metrics: {name}: {exc}") from None
+        raise ConfigError(f"{name}: {exc}") from None
 
 
-def build_metrics(specs: Sequence[MetricSpec], provider_ids: Collection[str] = ()) -> list[Metric]:
+def _resolve(name: str) -> tuple[str, object]:
+    """(label, the class or function) of a registered name or a `module:function` path."""
+    if ":" not in name:
+        return name, METRICS.get(name)
+    try:
+        return name.partition(":")[2], import_target(name)
+    except (ImportError, AttributeError) as exc:
+        raise RegistryError(f"cannot load {name!r}: {exc}") from None
+
+
+def _build(name: str, options: Mapping[str, Any], provider_ids: Collection[str]) -> Metric:
+    label, target = _resolve(name)
+    if isinstance(target, type) and issubclass(target, Metric):
+        metric = _construct(target, name, options)
+    elif callable(target):
+        metric = _function_metric(label, target, options)
+    else:
+        raise ConfigError(f"{name!r} is neither a Metric subclass nor a function")
+    # A metric that calls a model (a judge, an embedder) names a provider; it must be one of the run's.
+    for option, provider_id in metric.provider_ids().items():
+        if provider_ids and provider_id not in provider_ids:
+            raise ConfigError(
+                f"{name}: {option} {provider_id!r} is not a configured provider "
+                f"(known: {', '.join(provider_ids)})"
+            )
+    return metric
+
+
+def build_metric(spec: MetricSpec, provider_ids: Collection[str] = (), where: str = "metrics") -> Metric:
+    """One metric from its config entry; a ConfigError starting with `where` names the problem."""
+    try:
+        name, options = _options(spec)
+        return _build(name, options, provider_ids)
+    except RegistryError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except ConfigError as exc:
+        # A metric's own checks speak of "metrics: ..."; say once where it was listed instead.
+        raise ConfigError(f"{where}: {str(exc).removeprefix('metrics: ')}") from None
+
+
+def build_metrics(
+    specs: Sequence[MetricSpec], provider_ids: Collection[str] = (), where: str = "metrics"
+) -> list[Metric]:
     """The metrics of a list; two with the same name are a ConfigError."""
-    metrics = [build_metric(spec, provider_ids) for spec in specs]
+    metrics = [build_metric(spec, provider_ids, f"{where}[{i}]") for i, spec in enumerate(specs)]
     labels = [m.label for m in metrics]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
-        raise ConfigError(f"metrics: {', '.join(repeated)} listed twice")
+        raise ConfigError(f"{where}: {', '.join(repeated)} listed twice")
     return metrics
 
 
 def default_metrics() -> list[Metric]:
-    """Without a configured list: agreement with the reference four ways (each says if inapplicable)."""
-    return [ExactMatch(), Fuzzy(), NumericMatch(), ToolCallMatch()]
+    """The metrics of a config that lists none."""
+    return build_metrics(DEFAULT_METRICS)
 
 
 class MetricPlan:
@@ -164,9 +190,17 @@ class MetricPlan:
         metrics: Sequence[MetricSpec],
         suites: Mapping[str, Sequence[MetricSpec]] | None = None,
         provider_ids: Collection[str] = (),
+        where: str = "replay",
     ) -> MetricPlan:
-        built = build_metrics(metrics, provider_ids) if metrics else ([] if suites else default_metrics())
-        by_suite = {tag: build_metrics(specs, provider_ids) for tag, specs in (suites or {}).items()}
+        """The plan of a config's `metrics:` and `suites:`; errors name `{where}.metrics[i]`."""
+        if metrics:
+            built = build_metrics(metrics, provider_ids, f"{where}.metrics")
+        else:
+            built = [] if suites else default_metrics()
+        by_suite = {
+            tag: build_metrics(specs, provider_ids, f"{where}.suites.{tag}")
+            for tag, specs in (suites or {}).items()
+        }
         return cls(built, by_suite)
 
     def for_case(self, case: Case) -> list[Metric]:

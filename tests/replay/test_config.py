@@ -23,6 +23,9 @@ replay:
       provider: openai-compatible
       model: llama3
       base_url: http://127.0.0.1:11434/v1
+    - id: openai/gpt-4o                  # the judge: a metric's provider must be configured too
+      provider: openai
+      model: gpt-4o
   baseline: openai/gpt-4o-mini
   metrics: [exact_match, numeric_match, {llm_judge: {judge: openai/gpt-4o, criteria: [helpfulness]}}]
   max_samples: 100
@@ -36,7 +39,7 @@ def test_the_contract_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     path = tmp_path / "bakeoff.yaml"
     path.write_text(EXAMPLE)
     config = load_config(path)
-    first, second = config.replay.providers
+    first, second, _ = config.replay.providers
     assert first.api == "chat.completions" and first.price is not None and first.price.output_per_mtok == 0.6
     assert first.params == {"temperature": 0.7, "max_tokens": 1000} and first.api_key_env == "OPENAI_API_KEY"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-a-file\n")

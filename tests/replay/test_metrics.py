@@ -381,7 +381,7 @@ def test_semantic_similarity_with_an_embeddings_endpoint(tmp_path: Path) -> None
     assert rows["other"]["scores"]["semantic_similarity"]["passed"] is False
     assert rows["other"]["scores"]["semantic_similarity"]["reason"] is None  # not the lexical fallback
     assert len(embedded) == 2 and embedded[0]["body"]["model"] == "text-embedding-3-small"
-    with pytest.raises(ConfigError, match="provider 'nobody' is not configured"):
+    with pytest.raises(ConfigError, match="provider 'nobody' is not a configured provider"):
         build_metric({"semantic_similarity": {"provider": "nobody"}}, provider_ids=["a"])
 
 
