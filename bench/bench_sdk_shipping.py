@@ -97,8 +97,8 @@ def main() -> None:
                 f"max RSS growth {rss_growth:+.0f} MB, slowest submit {slowest / 1000:.0f} us"
             )
             print(
-                f"  spooled {stats['spooled']:,}, dropped at the full queue {stats['dropped_queue_full']:,}, "
-                f"dropped from the full spool {stats['dropped_spool_full']:,}"
+                f"  spooled {stats['spooled']:,}, dropped at the full queue {stats['queue_dropped']:,}, "
+                f"dropped from the full spool {stats['spool_dropped']:,}"
             )
     finally:
         receiver.kill()

@@ -126,7 +126,26 @@ def uninstrument() -> None:
 
 
 def stats() -> dict[str, Any]:
-    """Counters of the shipping pipeline (sent, spooled, dropped, ...); empty before `init()`."""
+    """What became of the events (and feedback) recorded so far; empty before `init()`.
+
+    Counts of items, since `init()`:
+
+    - `recorded`: handed to shipping; `queued`: waiting in memory now; `spool_pending`: on disk now.
+    - `sent`: acknowledged by the collector, of which `accepted` were new and `duplicates` stored already.
+    - `spooled`: written to the disk spool because they could not be sent then (most are sent later);
+      `retries`: requests that failed in a retryable way (no answer, 408, 429, 5xx, 507, 401/403/404).
+    - `coerced`: made encodable (integers past 64 bits sent as decimal strings, keys as strings).
+    - `filtered`: dropped by the `redact` callable, as asked.
+    - Lost for good, each counted once and logged at most once a minute per reason: `rejected` (refused
+      by the collector as invalid; by reason in `rejected_reasons`), `dropped_build` (building the event
+      or redaction raised), `dropped_encode` (not JSON-encodable: a cycle, nesting past 200 levels),
+      `dropped_too_large` (one event over the collector's body limit), `queue_dropped` (the in-memory
+      queue was full), `spool_dropped` (pushed out of the full spool, or the spool not writable);
+      `undelivered` is their sum.
+
+    `last_error` is the collector's last refusal or the last connection error, or None.
+    Once everything is flushed, `recorded == sent + filtered + undelivered`.
+    """
     from bakeoff import instrument
 
     get_stats = getattr(instrument.state.sink, "stats", None)

@@ -43,6 +43,7 @@ class Settings:
     disabled: bool = False
     # Shipping knobs: not in the public init() signature, but settable for tests and tuning.
     batch_size: int = 256
+    batch_max_bytes: int = 4 * 1024 * 1024  # uncompressed JSON per request; the collector takes 32 MiB
     flush_interval_s: float = 1.0
     queue_size: int = 10_000
     spool_max_bytes: int = 64 * 1024 * 1024

@@ -1,15 +1,19 @@
 """The sink that ships events to the collector from a background thread.
 
-The calling thread only appends to a bounded deque (no lock, no I/O); a daemon thread batches by size
-and time, encodes with orjson, gzips and POSTs. A batch that cannot be delivered goes to the disk spool
-and is retried, oldest first, with exponential backoff and jitter. At interpreter exit the queue is
-flushed within a bounded time; what is left then waits in the spool for the next process.
+The calling thread only appends to a bounded deque (no lock, no I/O). A daemon thread wakes when a
+batch is full or every `flush_interval_s`, builds and encodes each event alone (one that cannot be
+encoded is counted and dropped by itself), cuts batches by count and by bytes under the collector's
+body limit, gzips each batch whole and POSTs it (see :mod:`bakeoff.shipping.delivery` for what each
+answer does). What cannot be sent now goes to the disk spool and is sent again, oldest first, with
+exponential backoff and jitter. At interpreter exit the queue is flushed within a bounded time; what
+is left then waits in the spool for the next process. Every item's fate is counted (:meth:`stats`).
 """
 
 from __future__ import annotations
 
 import atexit
-import gzip
+import copy
+import itertools
 import os
 import random
 import threading
@@ -17,46 +21,20 @@ import time
 from collections import deque
 from typing import Any
 
-import orjson
-
 from bakeoff.config import Settings
 from bakeoff.internal_errors import logger
-from bakeoff.shipping.base import PendingEvent, materialize
+from bakeoff.shipping.base import PendingEvent
+from bakeoff.shipping.counters import Counters
+from bakeoff.shipping.delivery import ENDPOINTS, Delivery
+from bakeoff.shipping.encoding import EncodeError, encode_item
 from bakeoff.shipping.spool import Spool
-from bakeoff.shipping.transport import Outcome, Transport
+from bakeoff.shipping.transport import Transport
 
-ENDPOINTS = {"events": "/v1/events", "feedback": "/v1/feedback"}
+# The collector refuses bodies over 32 MiB (its `max_body_bytes`), before and after gzip: one event
+# larger than this is never sent. Batches are cut well below it (`batch_max_bytes`).
+COLLECTOR_BODY_LIMIT = 32 * 1024 * 1024
 _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 30.0
-
-
-def _default(value: Any) -> Any:
-    """orjson fallback for what applications put in requests: pydantic objects, iterables, anything else."""
-    dump = getattr(value, "model_dump", None)
-    if dump is not None:
-        return dump(mode="json", exclude_none=True)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return repr(value)
-
-
-def encode(kind: str, items: list[dict[str, Any]]) -> bytes:
-    """The gzip-compressed JSON body of one batch."""
-    return gzip.compress(orjson.dumps({kind: items}, default=_default), compresslevel=5)
-
-
-def _built(items: list[PendingEvent]) -> list[dict[str, Any]]:
-    """Build the pending events (content processors and redaction run here, off the caller's thread)."""
-    built = []
-    for item in items:
-        try:
-            event = materialize(item)
-        except Exception:
-            logger.warning("bakeoff: an event could not be built; it is dropped", exc_info=True)
-            continue
-        if event is not None:
-            built.append(event)
-    return built
 
 
 class HttpShipper:
@@ -64,8 +42,11 @@ class HttpShipper:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
-        self._counters = {"sent": 0, "spooled": 0, "dropped_queue_full": 0, "rejected": 0, "retries": 0}
+        self.counters = Counters()
+        self.spool = Spool(settings.spool_dir, settings.spool_max_bytes, self.counters)
+        self._recorded = itertools.count()  # next() is atomic: callers on many threads count without a lock
+        self._max_batch_bytes = min(settings.batch_max_bytes, COLLECTOR_BODY_LIMIT)
+        self._losses_seen = 0  # losses already reported by an earlier flush()
         self._closed = False
         self._reset()
         atexit.register(self._at_exit)
@@ -80,9 +61,10 @@ class HttpShipper:
         self._busy = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
-        self._transport = Transport(
+        transport = Transport(
             self.settings.collector_url, self.settings.api_key, self.settings.request_timeout_s
         )
+        self._delivery = Delivery(transport, self.counters)
         self._retry_at = 0.0
         self._failures = 0
         self._stop = False
@@ -98,9 +80,10 @@ class HttpShipper:
     def _submit(self, kind: str, item: PendingEvent) -> None:
         if self._closed:
             return
+        next(self._recorded)
         queue = self._queues[kind]
         if len(queue) >= self.settings.queue_size:
-            self._counters["dropped_queue_full"] += 1
+            self.counters.lose("queue_dropped", 1, f"the queue of {self.settings.queue_size} is full")
             return
         queue.append(item)
         if self._thread is None or self._pid != os.getpid():
@@ -134,56 +117,101 @@ class HttpShipper:
     def _cycle(self) -> None:
         with self._idle:
             self._busy = True
+        self._drain_spool()  # what waited longest goes first
         for kind, queue in self._queues.items():
             while queue:
-                batch = _built([queue.popleft() for _ in range(min(len(queue), self.settings.batch_size))])
-                if batch:
-                    self._deliver_or_spool(kind, len(batch), encode(kind, batch))
-        self._drain_spool()
+                items = self._take(queue)
+                if not items:
+                    continue
+                if time.monotonic() < self._retry_at:
+                    self._keep(kind, items)
+                else:
+                    self._deliver(kind, items)
 
-    def _deliver_or_spool(self, kind: str, count: int, body: bytes) -> None:
-        if time.monotonic() >= self._retry_at and self._send(kind, count, body):
-            return
-        if self.spool.put(kind, count, body):
-            self._counters["spooled"] += count
-        else:
-            logger.warning("bakeoff: spool unavailable; %d %s dropped", count, kind)
+    def _take(self, queue: deque[PendingEvent]) -> list[bytes]:
+        """Pop one batch of items, encoded: at most `batch_size` of them and about `batch_max_bytes`."""
+        items: list[bytes] = []
+        size = 0
+        count, limit = self.settings.batch_size, self._max_batch_bytes
+        while queue and len(items) < count and size < limit:
+            item = queue.popleft()
+            encoded = self._encoded(item)
+            if encoded is not None:
+                items.append(encoded)
+                size += len(encoded) + 1
+        return items
 
-    def _send(self, kind: str, count: int, body: bytes) -> bool:
-        """POST one batch; True when it needs no further attempt (delivered or refused for good)."""
-        outcome = self._transport.post(ENDPOINTS[kind], body)
-        if outcome is Outcome.RETRY:
-            self._failures += 1
-            self._counters["retries"] += 1
-            delay = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** min(self._failures, 16))
-            self._retry_at = time.monotonic() + delay * random.uniform(0.5, 1.0)
-            return False
-        self._failures, self._retry_at = 0, 0.0
-        if outcome is Outcome.REJECTED:
-            self._counters["rejected"] += count
-            logger.warning(
-                "bakeoff: the collector refused %d %s: %s", count, kind, self._transport.last_error
-            )
-        else:
-            self._counters["sent"] += count
-        return True
+    def _encoded(self, item: PendingEvent) -> bytes | None:
+        """One item built (processors and redaction run here, off the caller's thread) and encoded."""
+        try:
+            event = item() if callable(item) else item
+        except Exception as exc:
+            self.counters.lose("dropped_build", 1, f"the event could not be built: {exc!r}")
+            return None
+        if event is None:
+            self.counters.add("filtered")  # the redact callable dropped it: wanted, not lost
+            return None
+        try:
+            encoded, coerced = encode_item(event)
+        except EncodeError as exc:
+            self.counters.lose("dropped_encode", 1, f"not encodable as JSON: {exc}")
+            return None
+        if coerced:
+            self.counters.add("coerced")
+        if len(encoded) + 32 > COLLECTOR_BODY_LIMIT:
+            self.counters.lose("dropped_too_large", 1, f"{len(encoded)} bytes: over the collector's limit")
+            return None
+        return encoded
+
+    def _deliver(self, kind: str, items: list[bytes]) -> bool:
+        """Send a batch; what cannot be sent now is spooled. True when nothing was left over."""
+        result = self._delivery.send(kind, items)
+        if not result.retry:
+            self._failures, self._retry_at = 0, 0.0
+            return True
+        self._back_off(result.retry_after_s)
+        self._keep(kind, result.retry)
+        return False
+
+    def _keep(self, kind: str, items: list[bytes]) -> None:
+        if self.spool.put(kind, items):
+            self.counters.add("spooled", len(items))
+
+    def _back_off(self, hint_s: float | None) -> None:
+        self._failures += 1
+        delay = _BACKOFF_BASE_S * 2 ** min(self._failures, 16) * random.uniform(0.5, 1.0)
+        self._retry_at = time.monotonic() + min(_BACKOFF_CAP_S, max(delay, hint_s or 0.0))
 
     def _drain_spool(self) -> None:
         while time.monotonic() >= self._retry_at:
             claimed = self.spool.claim_oldest()
             if claimed is None:
                 return
-            path, kind, count, body = claimed
-            if kind in ENDPOINTS and self._send(kind, count, body):
+            path, kind, items = claimed
+            if kind not in ENDPOINTS:
                 self.spool.done(path)
-            else:
-                self.spool.release(path)
-                return
+                continue
+            result = self._delivery.send(kind, items)
+            if not result.retry:
+                self._failures, self._retry_at = 0, 0.0
+                self.spool.done(path)
+                continue
+            self._back_off(result.retry_after_s)
+            self.spool.release(path, result.retry)
+            return
 
     # -- control -----------------------------------------------------------------------------------------
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Ship everything queued (and spooled); True when nothing is left undelivered."""
+        """Ship everything queued (and spooled), retrying within `timeout`.
+
+        Returns:
+            True when everything recorded so far is delivered: nothing left in the queue or the spool,
+            and nothing lost (refused, dropped) since the previous flush.
+        """
+        return self._flush(timeout, patient=True)
+
+    def _flush(self, timeout: float, patient: bool) -> bool:
         deadline = time.monotonic() + timeout
         self._retry_at = 0.0  # an explicit flush tries the collector now, whatever the backoff says
         if self._thread is None or self._pid != os.getpid():
@@ -193,9 +221,14 @@ class HttpShipper:
             with self._idle:
                 self._idle.wait(min(0.05, max(0.0, deadline - time.monotonic())))
                 settled = not self._busy and not any(self._queues.values())
-            if settled and (self.spool.pending() == 0 or time.monotonic() < self._retry_at):
+            # Impatient (at exit): stop at the first backoff; patient: retry until the deadline.
+            waiting = self._retry_at > deadline or (not patient and time.monotonic() < self._retry_at)
+            if settled and (self.spool.pending() == 0 or waiting):
                 break
-        return not any(self._queues.values()) and self.spool.pending() == 0
+        lost = self.counters.lost()
+        delivered = not any(self._queues.values()) and self.spool.pending() == 0 and lost == self._losses_seen
+        self._losses_seen = lost
+        return delivered
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Flush, stop the thread and drop later submissions."""
@@ -206,26 +239,24 @@ class HttpShipper:
         with self._idle:
             self._stop = True
         self._wake.set()
-        self._transport.close()
+        self._delivery.transport.close()
 
     def _at_exit(self) -> None:
         if self._closed:
             return
-        self.flush(2.0)
+        self._flush(2.0, patient=False)
         # What the collector did not take in time waits in the spool for the next process.
         for kind, queue in self._queues.items():
-            items = _built(list(queue))
-            queue.clear()
-            if items:
-                self.spool.put(kind, len(items), encode(kind, items))
+            while queue:
+                self._keep(kind, self._take(queue))
         self._closed = True
 
     def stats(self) -> dict[str, Any]:
-        """Counters of what happened to the events so far."""
+        """Counters of what became of the items recorded so far (see :func:`bakeoff.stats`)."""
         return {
-            **self._counters,
+            **self.counters.snapshot(),
+            "recorded": next(copy.copy(self._recorded)),
             "queued": sum(len(q) for q in self._queues.values()),
-            "spool_files": self.spool.pending(),
-            "dropped_spool_full": self.spool.dropped_events,
-            "last_error": self._transport.last_error,
+            "spool_pending": self.spool.pending_items(),
+            "last_error": self._delivery.transport.last_error,
         }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import enum
 import http.client
 import ssl
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
@@ -13,12 +13,16 @@ from opentelemetry import context as otel_context
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 
-class Outcome(enum.Enum):
-    """What became of a POST."""
+_MAX_REPLY_BYTES = 4 * 1024 * 1024  # a partial-success answer lists a reason per refused event
 
-    DELIVERED = "delivered"
-    RETRY = "retry"  # collector down, overloaded or rate limiting: keep the batch and try later
-    REJECTED = "rejected"  # the collector refused the batch itself (4xx): retrying would not help
+
+@dataclass(frozen=True)
+class Reply:
+    """The collector's answer: `status` 0 when there was none (connection refused or lost, timeout)."""
+
+    status: int
+    body: bytes = b""
+    retry_after_s: float | None = None
 
 
 class Transport:
@@ -47,7 +51,7 @@ class Transport:
                 self._connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
         return self._connection
 
-    def post(self, path: str, gzipped_body: bytes) -> Outcome:
+    def post(self, path: str, gzipped_body: bytes) -> Reply:
         """POST `gzipped_body` to `path`; a broken keep-alive connection is retried once on a new one."""
         token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
         try:
@@ -58,25 +62,34 @@ class Transport:
                     self.close()
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     if attempt == 1 or isinstance(exc, TimeoutError):
-                        return Outcome.RETRY
-            return Outcome.RETRY
+                        break
+            return Reply(0)
         finally:
             otel_context.detach(token)
 
-    def _post_once(self, path: str, body: bytes) -> Outcome:
+    def _post_once(self, path: str, body: bytes) -> Reply:
         connection = self._connect()
         connection.request("POST", self._prefix + path, body=body, headers=self._headers)
         response = connection.getresponse()
-        detail = response.read(2048)
+        detail = response.read(_MAX_REPLY_BYTES)
+        if not response.isclosed():  # an answer longer than we read: the connection cannot be reused
+            self.close()
         if response.status < 300:
             self.last_error = None
-            return Outcome.DELIVERED
-        self.last_error = f"HTTP {response.status}: {detail.decode(errors='replace')[:200]}"
-        if response.status in (408, 429) or response.status >= 500:
-            return Outcome.RETRY
-        return Outcome.REJECTED
+        else:
+            self.last_error = f"HTTP {response.status}: {detail[:200].decode(errors='replace')}"
+        return Reply(response.status, detail, _seconds(response.getheader("Retry-After")))
 
     def close(self) -> None:
+        """Drop the connection (the next POST opens a new one)."""
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _seconds(header: str | None) -> float | None:
+    """A `Retry-After` of seconds (the HTTP-date form is rare from a collector and taken as absent)."""
+    try:
+        return max(0.0, float(header)) if header else None
+    except ValueError:
+        return None
