@@ -13,16 +13,26 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from opentelemetry.trace import Span, Tracer
+from opentelemetry import context as otel_context
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import Span, Tracer, set_span_in_context
 
-from bakeoff import context, spans
+from bakeoff import context, genai_metrics, spans
 from bakeoff.config import Settings
+from bakeoff.genai_metrics import GenAIMetrics
 from bakeoff.internal_errors import handle_internal_error, logger
 from bakeoff.shipping.base import Sink
 
 _SENTINEL_TYPES = frozenset({"NotGiven", "Omit"})
 _NOT_RECORDED = frozenset({"extra_headers", "extra_query", "timeout", "extra_body"})
 _CONTENT_KEYS = ("messages", "input", "system", "prompt", "instructions")
+_NO_USAGE = {
+    "input_tokens": None,
+    "output_tokens": None,
+    "cached_input_tokens": None,
+    "cache_creation_input_tokens": None,
+    "reasoning_tokens": None,
+}
 
 
 def clean_request(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +83,7 @@ class Call:
         "model",
         "provider",
         "request",
+        "server",
         "span",
         "stream",
         "tags",
@@ -88,9 +99,11 @@ class Call:
         request: dict[str, Any],
         stream: bool,
         span: Span | None,
+        server: tuple[str, int] | None = None,
     ) -> None:
         self._recorder = recorder
         self.span = span
+        self.server = server
         self._start_ns = time.perf_counter_ns()
         self.ts = time.time()
         self.provider = provider
@@ -103,6 +116,17 @@ class Call:
         self.ttft_ms: float | None = None
         self.done = False
         self.event_id = os.urandom(16).hex()  # 128 random bits, like uuid4, at a fraction of the cost
+
+    def activate(self) -> object:
+        """Make the call's span current (the client's HTTP spans nest under it); a token for deactivate."""
+        if self.span is None:
+            return None
+        return otel_context.attach(set_span_in_context(self.span))
+
+    def deactivate(self, token: object) -> None:
+        """Undo :meth:`activate`."""
+        if token is not None:
+            otel_context.detach(token)  # type: ignore[arg-type]
 
     def first_token(self) -> None:
         """Mark the arrival of the first streamed chunk (only the first call counts)."""
@@ -146,8 +170,8 @@ class Call:
             "api": self.api,
             "model": self.model,
             "request": self.request,
-            "response": response or {"text": None, "finish_reason": None, "tool_calls": None},
-            "usage": usage or {"input_tokens": None, "output_tokens": None},
+            "response": response or _empty_response(self.stream),
+            "usage": usage or _NO_USAGE,
             "latency_ms": latency_ms,
             "ttft_ms": self.ttft_ms if self.stream else None,
             "stream": self.stream,
@@ -160,6 +184,18 @@ class Call:
         }
 
 
+def _empty_response(stream: bool) -> dict[str, Any]:
+    # No answer at all: a stream that ended before anything arrived is incomplete.
+    return {
+        "text": None,
+        "finish_reason": None,
+        "tool_calls": None,
+        "refusal": None,
+        "incomplete": stream,
+        "choices": None,
+    }
+
+
 class Recorder:
     """Starts calls and processes their events: sample, strip content, redact, then hand to the sink."""
 
@@ -168,19 +204,34 @@ class Recorder:
         self.sink = sink
         self._tracer = tracer or spans.get_tracer()
         self._explicit_tracer = tracer is not None
+        self._metrics: GenAIMetrics | None = None
         # Keep an event when the first 32 bits of its (random) id fall under the rate: deterministic per id.
         self._threshold = None if settings.sample_rate >= 1.0 else int(settings.sample_rate * 0x100000000)
 
     def start(
-        self, provider: str, api: str, request: dict[str, Any], *, stream: bool, span: bool = True
+        self,
+        provider: str,
+        api: str,
+        request: dict[str, Any],
+        *,
+        stream: bool,
+        span: bool = True,
+        client: Any = None,
     ) -> Call:
-        """Start recording a call; `span=False` when the client library makes its own GenAI span."""
+        """Start recording a call; `span=False` when the client library makes its own GenAI span.
+
+        `client` is the library's resource object, whose base URL is the span's server address.
+        """
         call_span = None
+        server = None
         if span and self.tracer_enabled():
+            server = spans.server_address(client)
             call_span = spans.start_call_span(
-                self.tracer, provider, api, str(request.get("model", "")), request
+                self.tracer, provider, api, str(request.get("model", "")), request, server
             )
-        return Call(self, provider, api, request, stream, call_span)
+        elif self.metrics is not None:
+            server = spans.server_address(client)
+        return Call(self, provider, api, request, stream, call_span, server)
 
     @property
     def tracer(self) -> Tracer:
@@ -194,6 +245,17 @@ class Recorder:
     def tracer_enabled(self) -> bool:
         """False while no TracerProvider is configured: a span would record nothing, so none is made."""
         return self._explicit_tracer or spans.tracing_configured()
+
+    @property
+    def metrics(self) -> GenAIMetrics | None:
+        """The GenAI histograms, once a MeterProvider is configured (or given); None until then."""
+        if self._metrics is None and genai_metrics.metrics_configured():
+            self._metrics = GenAIMetrics(genai_metrics.global_meter_provider())
+        return self._metrics
+
+    def use_meter_provider(self, provider: MeterProvider) -> None:
+        """Record the GenAI histograms into `provider` rather than the global one."""
+        self._metrics = GenAIMetrics(provider)
 
     def finish(
         self,
@@ -209,6 +271,9 @@ class Recorder:
         build = partial(call.event, response, usage, error, latency_ms, trace_ids)
         if call.span is not None:
             spans.end_call_span(call.span, build())
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.record(call, usage, error, latency_ms)
         if self._threshold is not None and int(call.event_id[:8], 16) >= self._threshold:
             return
         self.sink.submit_event(partial(self._processed, build))

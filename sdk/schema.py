@@ -25,18 +25,35 @@ EventValidationError = msgspec.ValidationError
 
 
 class Usage(msgspec.Struct):
-    """Token counts of one call; `None` where the provider did not report them."""
+    """Token counts of one call; `None` where the provider did not report them.
+
+    `cached_input_tokens` (read from the provider's prompt cache) and `cache_creation_input_tokens`
+    (written to it) are priced differently from the rest of the input; `reasoning_tokens` are part of
+    `output_tokens`.
+    """
 
     input_tokens: Count | None = None
     output_tokens: Count | None = None
+    cached_input_tokens: Count | None = None
+    cache_creation_input_tokens: Count | None = None
+    reasoning_tokens: Count | None = None
 
 
 class ResponseBody(msgspec.Struct):
-    """What the model answered: text, why it stopped, and the tool calls it made."""
+    """What the model answered: text, why it stopped, the tool calls it made, or its refusal.
+
+    `incomplete` is true when the application stopped reading a stream before its end (closed early,
+    abandoned, broken): the text is then a prefix of the answer. `choices` holds every choice when the
+    request asked for several (`n > 1`), each `{"text", "finish_reason", "tool_calls"}`; the first is
+    also the top-level text, finish reason and tool calls.
+    """
 
     text: str | None = None
     finish_reason: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    refusal: str | None = None
+    incomplete: bool = False
+    choices: list[dict[str, Any]] | None = None
 
 
 class ErrorInfo(msgspec.Struct):

@@ -3,7 +3,8 @@
 A :class:`RecordingStream` is a `wrapt.ObjectProxy`: `for`/`async for`, `with`/`async with`, `close()`
 and every attribute of the library's stream keep working, while each chunk is fed to an accumulator.
 The call is finished exactly once, when the stream is exhausted, closed, broken by an exception, or
-garbage-collected (abandoned), whichever comes first, with whatever was received.
+garbage-collected (abandoned), whichever comes first, with whatever was received. A stream that did not
+reach its end (no finish reason, no final event) is recorded as `incomplete`: its text is a prefix.
 
 A :class:`RecordingManager` proxies the `.stream(...)` helpers' managers: the stream they open inside
 `__enter__` is recorded, and leaving the `with` block finishes it even when the helper closes the HTTP
@@ -34,8 +35,14 @@ class Accumulator(Protocol):
         """`(response, usage, attributes)` of what was received so far."""
 
 
-def finish_from(call: Call, accumulator: Accumulator, error: BaseException | None = None) -> None:
-    """Finish `call` with what `accumulator` assembled (no-op when the call already finished)."""
+def finish_from(
+    call: Call, accumulator: Accumulator, error: BaseException | None = None, ended: bool = False
+) -> None:
+    """Finish `call` with what `accumulator` assembled (no-op when the call already finished).
+
+    `ended`: the stream was read to its end. Otherwise the answer is complete only if its finish reason
+    arrived (an application may stop reading after the last content chunk, before the usage chunk).
+    """
     if call.done:
         return
     response: dict[str, Any] | None = None
@@ -43,6 +50,8 @@ def finish_from(call: Call, accumulator: Accumulator, error: BaseException | Non
     try:
         response, usage, attributes = accumulator.result()
         call.attributes.update(attributes)
+        if not ended and (error is not None or response.get("finish_reason") is None):
+            response["incomplete"] = True
     except Exception:
         handle_internal_error("assembling a stream")
     call.finish(response, usage, error)
@@ -99,7 +108,7 @@ class RecordingStream(wrapt.ObjectProxy):
         try:
             chunk = self.__wrapped__.__next__()
         except StopIteration:
-            finish_from(self._self_call, self._self_accumulator)
+            finish_from(self._self_call, self._self_accumulator, ended=True)
             raise
         except BaseException as exc:
             finish_from(self._self_call, self._self_accumulator, exc)
@@ -140,7 +149,7 @@ class AsyncRecordingStream(wrapt.ObjectProxy):
         try:
             chunk = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
-            finish_from(self._self_call, self._self_accumulator)
+            finish_from(self._self_call, self._self_accumulator, ended=True)
             raise
         except BaseException as exc:
             finish_from(self._self_call, self._self_accumulator, exc)

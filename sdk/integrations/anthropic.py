@@ -1,4 +1,5 @@
-"""Recording of the `anthropic` client: `messages.create` (plain and streamed) and `messages.stream(...)`.
+"""Recording of the `anthropic` client: `messages.create` (plain and streamed), `messages.stream(...)` and
+`messages.parse`, and the same under `client.beta`.
 
 The `messages.stream(...)` helper posts the request itself (not through `create`), so its manager is
 proxied: the call starts when the `with` block is entered, and the helper's `MessageStream` is handed
@@ -14,7 +15,16 @@ from typing import Any
 
 import orjson
 
-from bakeoff.integrations.common import make_wrapper, recorder, start
+from bakeoff.integrations.common import (
+    Answer,
+    finish_with,
+    make_wrapper,
+    recorder,
+    response_dict,
+    start,
+    usage_dict,
+)
+from bakeoff.integrations.raw import is_streaming_response, streaming_response
 from bakeoff.recorder import Call
 from bakeoff.streams import AsyncRecordingStream, RecordingManager, RecordingStream, current_scope
 
@@ -30,14 +40,35 @@ def _tool_call(block: Any) -> dict[str, Any]:
     }
 
 
-def _usage(usage: Any) -> dict[str, Any]:
-    return {
-        "input_tokens": getattr(usage, "input_tokens", None),
-        "output_tokens": getattr(usage, "output_tokens", None),
-    }
+def _usage(
+    input_tokens: int | None, output_tokens: int | None, cache_read: int | None, cache_creation: int | None
+) -> dict[str, Any]:
+    # Anthropic counts cached input apart from `input_tokens`; the event (like OpenTelemetry's
+    # `gen_ai.usage.input_tokens`) counts every input token, cached ones included.
+    total = None
+    if input_tokens is not None or cache_read is not None or cache_creation is not None:
+        total = (input_tokens or 0) + (cache_read or 0) + (cache_creation or 0)
+    return usage_dict(total, output_tokens, cache_read, cache_creation)
 
 
-def message_result(message: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def message_usage(usage: Any) -> dict[str, Any]:
+    """The event's `usage` of a `Message`'s usage."""
+    return _usage(
+        getattr(usage, "input_tokens", None),
+        getattr(usage, "output_tokens", None),
+        getattr(usage, "cache_read_input_tokens", None),
+        getattr(usage, "cache_creation_input_tokens", None),
+    )
+
+
+def _response(texts: list[str], stop_reason: str | None, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
+    text = "".join(texts) if texts else None
+    # A refusal is a stop reason; what was said before it is the refusal's text.
+    refusal = (text or "") if stop_reason == "refusal" else None
+    return response_dict(text, stop_reason, tool_calls or None, refusal)
+
+
+def message_result(message: Any) -> Answer:
     """`(response, usage, attributes)` of a `Message`."""
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
@@ -47,30 +78,53 @@ def message_result(message: Any) -> tuple[dict[str, Any], dict[str, Any], dict[s
             texts.append(block.text)
         elif kind == "tool_use":
             tool_calls.append(_tool_call(block))
-    response = {
-        "text": "".join(texts) if texts else None,
-        "finish_reason": getattr(message, "stop_reason", None),
-        "tool_calls": tool_calls or None,
-    }
     attributes = {
         "response_model": getattr(message, "model", None),
         "response_id": getattr(message, "id", None),
     }
-    return response, _usage(getattr(message, "usage", None)), attributes
+    response = _response(texts, getattr(message, "stop_reason", None), tool_calls)
+    return response, message_usage(getattr(message, "usage", None)), attributes
+
+
+_USAGE_FIELDS = (
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("cache_read_input_tokens", "cache_read"),
+    ("cache_creation_input_tokens", "cache_creation"),
+)
 
 
 class MessageEventAccumulator:
     """Assembles raw message stream events: text and tool-use blocks, stop reason, usage."""
 
-    __slots__ = ("blocks", "input_tokens", "model", "output_tokens", "response_id", "stop_reason")
+    __slots__ = (
+        "blocks",
+        "cache_creation",
+        "cache_read",
+        "input_tokens",
+        "model",
+        "output_tokens",
+        "response_id",
+        "stop_reason",
+    )
 
     def __init__(self) -> None:
         self.blocks: dict[int, dict[str, Any]] = {}
         self.stop_reason: str | None = None
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
+        self.cache_read: int | None = None
+        self.cache_creation: int | None = None
         self.model: str | None = None
         self.response_id: str | None = None
+
+    def _usage(self, usage: Any) -> None:
+        if usage is None:
+            return
+        for name, attribute in _USAGE_FIELDS:
+            value = getattr(usage, name, None)
+            if value is not None:
+                setattr(self, attribute, value)
 
     def add(self, event: Any) -> bool:
         kind = getattr(event, "type", None)
@@ -95,14 +149,10 @@ class MessageEventAccumulator:
         if kind == "message_start":
             message = event.message
             self.model, self.response_id = message.model, message.id
-            self.input_tokens = getattr(message.usage, "input_tokens", None)
-            self.output_tokens = getattr(message.usage, "output_tokens", None)
+            self._usage(message.usage)
         elif kind == "message_delta":
             self.stop_reason = event.delta.stop_reason or self.stop_reason
-            if getattr(event.usage, "output_tokens", None) is not None:
-                self.output_tokens = event.usage.output_tokens
-            if getattr(event.usage, "input_tokens", None) is not None:
-                self.input_tokens = event.usage.input_tokens
+            self._usage(event.usage)
         return False
 
     def result(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -123,13 +173,9 @@ class MessageEventAccumulator:
                         },
                     }
                 )
-        response = {
-            "text": "".join(texts) if texts else None,
-            "finish_reason": self.stop_reason,
-            "tool_calls": tool_calls or None,
-        }
-        usage = {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
-        return response, usage, {"response_model": self.model, "response_id": self.response_id}
+        usage = _usage(self.input_tokens, self.output_tokens, self.cache_read, self.cache_creation)
+        attributes = {"response_model": self.model, "response_id": self.response_id}
+        return _response(texts, self.stop_reason, tool_calls), usage, attributes
 
 
 def own_spans_enabled(resource: Any) -> bool:
@@ -142,15 +188,34 @@ def own_spans_enabled(resource: Any) -> bool:
 
 
 def _handle(call: Call, result: Any) -> Any:
+    if is_streaming_response(result):
+        return streaming_response(call, result, message_result, MessageEventAccumulator())
     if call.stream:
         accumulator = MessageEventAccumulator()
         if hasattr(result, "__anext__"):
             return AsyncRecordingStream(result, call, accumulator)
         return RecordingStream(result, call, accumulator)
-    response, usage, attributes = message_result(result)
-    call.attributes.update({k: v for k, v in attributes.items() if v is not None})
-    call.finish(response, usage)
+    finish_with(call, message_result(result))
     return result
+
+
+def fix_output_format(request: dict[str, Any]) -> dict[str, Any]:
+    """`parse` and `stream` send an `output_format` type as `output_config.format`, a JSON schema."""
+    output_format = request.pop("output_format", None)
+    if isinstance(output_format, type):
+        try:
+            from anthropic.lib._parse._transform import cached_json_schema, transform_schema
+            from pydantic import TypeAdapter
+
+            schema = transform_schema(cached_json_schema(TypeAdapter(output_format)))
+        except ImportError:  # the helper moved: the schema as pydantic writes it
+            from pydantic import TypeAdapter
+
+            schema = TypeAdapter(output_format).json_schema()
+        config = dict(request.get("output_config") or {})
+        config["format"] = {"type": "json_schema", "schema": schema}
+        request["output_config"] = config
+    return request
 
 
 def _stream_manager_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -160,7 +225,7 @@ def _stream_manager_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any)
     span = not own_spans_enabled(instance)
 
     def start_call() -> Call:
-        call = start(PROVIDER, API, {**kwargs, "stream": True}, span)
+        call = start(PROVIDER, API, {**kwargs, "stream": True}, span, fix_output_format, instance)
         assert call is not None
         return call
 
@@ -178,16 +243,41 @@ def _message_stream_init_wrapper(wrapped: Any, instance: Any, args: Any, kwargs:
     return wrapped(*args, **kwargs)
 
 
+def _own_spans(resource: Any) -> bool:
+    return not own_spans_enabled(resource)
+
+
 def wrappers() -> list[tuple[str, str, Any]]:
-    """`(module, "Class.method", wrapper)` for every patched method."""
-    create = make_wrapper(PROVIDER, API, _handle, span_for=lambda resource: not own_spans_enabled(resource))
-    messages = "anthropic.resources.messages.messages"
-    streaming = "anthropic.lib.streaming._messages"
-    return [
-        (messages, "Messages.create", create),
-        (messages, "AsyncMessages.create", create),
-        (messages, "Messages.stream", _stream_manager_wrapper),
-        (messages, "AsyncMessages.stream", _stream_manager_wrapper),
-        (streaming, "MessageStream.__init__", _message_stream_init_wrapper),
-        (streaming, "AsyncMessageStream.__init__", _message_stream_init_wrapper),
-    ]
+    """`(module, "Class.method", wrapper)` for every patched method the installed client has."""
+    import importlib
+
+    create = make_wrapper(PROVIDER, API, _handle, span_for=_own_spans)
+    parse = make_wrapper(PROVIDER, API, _handle, span_for=_own_spans, fix_request=fix_output_format)
+    patches: list[tuple[str, str, Any]] = []
+    for messages, streaming, prefix in (
+        ("anthropic.resources.messages.messages", "anthropic.lib.streaming._messages", ""),
+        ("anthropic.resources.beta.messages.messages", "anthropic.lib.streaming._beta_messages", "Beta"),
+    ):
+        try:
+            importlib.import_module(messages)
+            importlib.import_module(streaming)
+        except ImportError:
+            continue
+        patches += [
+            (messages, "Messages.create", create),
+            (messages, "AsyncMessages.create", create),
+            (messages, "Messages.stream", _stream_manager_wrapper),
+            (messages, "AsyncMessages.stream", _stream_manager_wrapper),
+            (messages, "Messages.parse", parse),
+            (messages, "AsyncMessages.parse", parse),
+            (streaming, f"{prefix}MessageStream.__init__", _message_stream_init_wrapper),
+            (streaming, f"{prefix}AsyncMessageStream.__init__", _message_stream_init_wrapper),
+        ]
+    return [p for p in patches if _has(p[0], p[1])]
+
+
+def _has(module: str, path: str) -> bool:
+    import importlib
+
+    cls, method = path.split(".")
+    return method in getattr(importlib.import_module(module), cls, object).__dict__

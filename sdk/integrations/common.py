@@ -1,4 +1,5 @@
-"""What the openai and anthropic integrations share: the wrapper that records one call around a method."""
+"""What the openai and anthropic integrations share: the wrapper that records one call around a method,
+and the shapes of the event's `response` and `usage`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,45 @@ active_recorder: list[Recorder] = []
 
 # handle(call, result) -> what the application gets (the result itself, or a proxy around a stream).
 ResultHandler = Callable[[Call, Any], Any]
+# Rewrites the recorded request of a method whose arguments differ from the body it sends (`parse`).
+RequestFix = Callable[[dict[str, Any]], dict[str, Any]]
+# `(response, usage, attributes)` of a finished answer.
+Answer = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+def response_dict(
+    text: str | None,
+    finish_reason: str | None,
+    tool_calls: list[dict[str, Any]] | None,
+    refusal: str | None = None,
+    choices: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The event's `response`: `choices` only when the answer has more than one."""
+    return {
+        "text": text,
+        "finish_reason": finish_reason,
+        "tool_calls": tool_calls,
+        "refusal": refusal,
+        "incomplete": False,
+        "choices": choices if choices is not None and len(choices) > 1 else None,
+    }
+
+
+def usage_dict(
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cached_input_tokens: int | None = None,
+    cache_creation_input_tokens: int | None = None,
+    reasoning_tokens: int | None = None,
+) -> dict[str, Any]:
+    """The event's `usage`."""
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cached_input_tokens": cached_input_tokens,
+        "cache_creation_input_tokens": cache_creation_input_tokens,
+        "reasoning_tokens": reasoning_tokens,
+    }
 
 
 def recorder() -> Recorder | None:
@@ -21,14 +61,24 @@ def recorder() -> Recorder | None:
     return active_recorder[0] if active_recorder else None
 
 
-def start(provider: str, api: str, kwargs: dict[str, Any], span: bool = True) -> Call | None:
+def start(
+    provider: str,
+    api: str,
+    kwargs: dict[str, Any],
+    span: bool = True,
+    fix_request: RequestFix | None = None,
+    client: Any = None,
+) -> Call | None:
     """Start recording a call described by a client method's keyword arguments (None when not recording)."""
     current = recorder()
     if current is None:
         return None
     try:
+        request = clean_request(kwargs)
+        if fix_request is not None:
+            request = fix_request(request)
         return current.start(
-            provider, api, clean_request(kwargs), stream=bool(kwargs.get("stream")), span=span
+            provider, api, request, stream=bool(kwargs.get("stream")), span=span, client=client
         )
     except Exception:
         handle_internal_error("starting to record a call")
@@ -36,9 +86,17 @@ def start(provider: str, api: str, kwargs: dict[str, Any], span: bool = True) ->
 
 
 def make_wrapper(
-    provider: str, api: str, handle: ResultHandler, span_for: Callable[[Any], bool] | None = None
+    provider: str,
+    api: str,
+    handle: ResultHandler,
+    span_for: Callable[[Any], bool] | None = None,
+    fix_request: RequestFix | None = None,
 ) -> Callable[..., Any]:
-    """A wrapt wrapper (sync or async, chosen per call) that records the wrapped client method."""
+    """A wrapt wrapper (sync or async, chosen per call) that records the wrapped client method.
+
+    The call's span (if any) is the current span while the method runs, so the client's own HTTP
+    spans nest under it.
+    """
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -47,14 +105,17 @@ def make_wrapper(
         if span_for is not None:
             with internal_errors("inspecting the client"):
                 span = span_for(instance)
-        call = start(provider, api, kwargs, span)
+        call = start(provider, api, kwargs, span, fix_request, instance)
         if call is None:
             return wrapped(*args, **kwargs)
+        token = call.activate()
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             call.finish(error=exc)
             raise
+        finally:
+            call.deactivate(token)
         if isinstance(result, CoroutineType):  # the async clients' methods are coroutines
             return _finish_async(call, result, handle)
         return _handled(call, result, handle)
@@ -63,11 +124,14 @@ def make_wrapper(
 
 
 async def _finish_async(call: Call, awaitable: Any, handle: ResultHandler) -> Any:
+    token = call.activate()
     try:
         result = await awaitable
     except BaseException as exc:
         call.finish(error=exc)
         raise
+    finally:
+        call.deactivate(token)
     return _handled(call, result, handle)
 
 
@@ -80,3 +144,10 @@ def _handled(call: Call, result: Any, handle: ResultHandler) -> Any:
             raise
         call.finish()
         return result
+
+
+def finish_with(call: Call, answer: Answer) -> None:
+    """Finish `call` with a complete (non-streamed) answer."""
+    response, usage, attributes = answer
+    call.attributes.update({k: v for k, v in attributes.items() if v is not None})
+    call.finish(response, usage)

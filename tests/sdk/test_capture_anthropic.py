@@ -52,10 +52,16 @@ def test_create(client: anthropic.Anthropic, recorded: InMemorySink) -> None:
         "text": message.content[0].text,
         "finish_reason": "end_turn",
         "tool_calls": None,
+        "refusal": None,
+        "incomplete": False,
+        "choices": None,
     }
     assert event["usage"] == {
         "input_tokens": message.usage.input_tokens,
         "output_tokens": message.usage.output_tokens,
+        "cached_input_tokens": None,
+        "cache_creation_input_tokens": None,
+        "reasoning_tokens": None,
     }
     assert not event["stream"] and event["ttft_ms"] is None
 

@@ -46,10 +46,20 @@ def test_chat_completion(client: openai.OpenAI, recorded: InMemorySink) -> None:
     assert event["provider"] == "openai" and event["api"] == "chat.completions"
     assert event["model"] == "gpt-test" and event["status"] == "ok" and not event["stream"]
     assert event["request"] == {"model": "gpt-test", "messages": MESSAGES, "temperature": 0}
-    assert event["response"] == {"text": "what is two plus two", "finish_reason": "stop", "tool_calls": None}
+    assert event["response"] == {
+        "text": "what is two plus two",
+        "finish_reason": "stop",
+        "tool_calls": None,
+        "refusal": None,
+        "incomplete": False,
+        "choices": None,
+    }
     assert event["usage"] == {
         "input_tokens": completion.usage.prompt_tokens,
         "output_tokens": completion.usage.completion_tokens,
+        "cached_input_tokens": None,
+        "cache_creation_input_tokens": None,
+        "reasoning_tokens": None,
     }
     assert event["latency_ms"] > 0 and event["ttft_ms"] is None
     assert bakeoff.last_event_id() == event["id"]

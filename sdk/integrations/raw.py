@@ -1,0 +1,218 @@
+"""Recording of `with_streaming_response` results: the application reads the HTTP body itself.
+
+The library hands back an `APIResponse` (or `AsyncAPIResponse`) before reading the body. The proxy
+records whichever way the application reads it: `.parse()` (the library's own objects, or its stream),
+`.iter_lines()` (server-sent events or JSON lines, decoded here as they pass), or `.read()` / `.text()` /
+`.json()` of a whole JSON body. The call finishes when the body has been read, when the response is
+closed (leaving the `with` block), or when the proxy is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import orjson
+import wrapt
+
+from bakeoff.integrations.common import Answer, finish_with
+from bakeoff.internal_errors import internal_errors
+from bakeoff.recorder import Call
+from bakeoff.streams import Accumulator, AsyncRecordingStream, RecordingStream, finish_from
+
+
+class Fields:
+    """A decoded JSON object read like the library's models: `obj.field`, None where it is absent."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        return fields_of(self._data.get(name))
+
+
+def fields_of(value: Any) -> Any:
+    """JSON objects (and lists of them) as :class:`Fields`; scalars unchanged."""
+    if isinstance(value, dict):
+        return Fields(value)
+    if isinstance(value, list):
+        return [fields_of(v) for v in value]
+    return value
+
+
+class LineReader:
+    """Decodes the body's lines: server-sent events into chunks for an accumulator, or one JSON body."""
+
+    def __init__(self, call: Call, parse_result: Callable[[Any], Answer], accumulator: Accumulator) -> None:
+        self.call = call
+        self.parse_result = parse_result
+        self.accumulator = accumulator
+        self.data: list[str] = []
+        self.body: list[str] = []
+
+    def line(self, line: str) -> None:
+        with internal_errors("reading a streamed response"):
+            if not self.call.stream:
+                self.body.append(line)
+            elif line.startswith("data:"):
+                self.data.append(line[5:].lstrip(" "))
+            elif not line:
+                self._dispatch()
+
+    def _dispatch(self) -> None:
+        data, self.data = "\n".join(self.data), []
+        if data and data != "[DONE]":
+            chunk = fields_of(orjson.loads(data))
+            if self.accumulator.add(chunk):
+                self.call.first_token()
+
+    def end(self, ended: bool) -> None:
+        with internal_errors("reading a streamed response"):
+            if not self.call.stream:
+                if ended:
+                    self.whole(orjson.loads("\n".join(self.body)))
+                return
+            if ended:
+                self._dispatch()
+        finish_from(self.call, self.accumulator, ended=ended)
+
+    def whole(self, body: Any) -> None:
+        """The application read the whole JSON body (`read()`, `text()`, `json()`)."""
+        if not self.call.done and isinstance(body, dict):
+            finish_with(self.call, self.parse_result(fields_of(body)))
+
+
+class StreamingResponse(wrapt.ObjectProxy):
+    """An `APIResponse` of `with_streaming_response` whose body is recorded however it is read."""
+
+    def __init__(self, wrapped: Any, reader: LineReader) -> None:
+        super().__init__(wrapped)
+        self._self_reader = reader
+        self._self_stream: Any = None
+        weakref.finalize(self, finish_from, reader.call, reader.accumulator)
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.__wrapped__.parse(*args, **kwargs)
+        reader = self._self_reader
+        if reader.call.stream:
+            if self._self_stream is None:
+                self._self_stream = RecordingStream(result, reader.call, reader.accumulator)
+            return self._self_stream
+        if not reader.call.done:
+            with internal_errors("recording a parsed response"):
+                finish_with(reader.call, reader.parse_result(result))
+        return result
+
+    def iter_lines(self) -> Iterator[str]:
+        reader = self._self_reader
+        ended = False
+        try:
+            for line in self.__wrapped__.iter_lines():
+                reader.line(line)
+                yield line
+            ended = True
+        finally:
+            reader.end(ended)
+
+    def read(self) -> bytes:
+        body: bytes = self.__wrapped__.read()
+        self._self_whole(body)
+        return body
+
+    def text(self) -> str:
+        body: str = self.__wrapped__.text()
+        self._self_whole(body)
+        return body
+
+    def json(self) -> Any:
+        body = self.__wrapped__.json()
+        self._self_reader.whole(body)
+        return body
+
+    def _self_whole(self, body: bytes | str) -> None:
+        if not self._self_reader.call.stream and not self._self_reader.call.done:
+            with internal_errors("reading a response body"):
+                self._self_reader.whole(orjson.loads(body))
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            finish_from(self._self_reader.call, self._self_reader.accumulator)
+
+
+class AsyncStreamingResponse(wrapt.ObjectProxy):
+    """An `AsyncAPIResponse` of `with_streaming_response` whose body is recorded however it is read."""
+
+    def __init__(self, wrapped: Any, reader: LineReader) -> None:
+        super().__init__(wrapped)
+        self._self_reader = reader
+        self._self_stream: Any = None
+        weakref.finalize(self, finish_from, reader.call, reader.accumulator)
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self.__wrapped__.parse(*args, **kwargs)
+        reader = self._self_reader
+        if reader.call.stream:
+            if self._self_stream is None:
+                self._self_stream = AsyncRecordingStream(result, reader.call, reader.accumulator)
+            return self._self_stream
+        if not reader.call.done:
+            with internal_errors("recording a parsed response"):
+                finish_with(reader.call, reader.parse_result(result))
+        return result
+
+    async def iter_lines(self) -> AsyncIterator[str]:
+        reader = self._self_reader
+        ended = False
+        try:
+            async for line in self.__wrapped__.iter_lines():
+                reader.line(line)
+                yield line
+            ended = True
+        finally:
+            reader.end(ended)
+
+    async def read(self) -> bytes:
+        body: bytes = await self.__wrapped__.read()
+        self._self_whole(body)
+        return body
+
+    async def text(self) -> str:
+        body: str = await self.__wrapped__.text()
+        self._self_whole(body)
+        return body
+
+    async def json(self) -> Any:
+        body = await self.__wrapped__.json()
+        self._self_reader.whole(body)
+        return body
+
+    def _self_whole(self, body: bytes | str) -> None:
+        if not self._self_reader.call.stream and not self._self_reader.call.done:
+            with internal_errors("reading a response body"):
+                self._self_reader.whole(orjson.loads(body))
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            finish_from(self._self_reader.call, self._self_reader.accumulator)
+
+
+def is_streaming_response(result: Any) -> bool:
+    """Whether a client method returned the unread `APIResponse` of `with_streaming_response`."""
+    return type(result).__name__ in {"APIResponse", "AsyncAPIResponse"}
+
+
+def streaming_response(
+    call: Call, result: Any, parse_result: Callable[[Any], Answer], accumulator: Accumulator
+) -> Any:
+    """The recording proxy of a `with_streaming_response` result."""
+    reader = LineReader(call, parse_result, accumulator)
+    if type(result).__name__ == "AsyncAPIResponse":
+        return AsyncStreamingResponse(result, reader)
+    return StreamingResponse(result, reader)
