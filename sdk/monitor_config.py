@@ -1,0 +1,183 @@
+"""The `monitors:` and `alerts:` sections of a config file: what to watch and where alerts go.
+
+Both the collector (`bakeoff serve --monitors FILE`) and replay (`bakeoff watch`) read these sections, so
+their models live here, beside the event schema, where both parts may import them. Only pydantic is
+needed: importing this module loads nothing of the collector or of replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bakeoff.errors import ConfigError
+
+TRAFFIC_SIGNALS = ("error_rate", "latency_p95_ms", "ttft_p95_ms", "cost_per_request", "feedback")
+
+
+class Price(BaseModel):
+    """USD per million tokens: the store keeps tokens, not prices, so cost needs the monitor's price."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class TrafficMonitor(BaseModel):
+    """A monitor of recorded traffic: one signal, by windows of the events' own `ts`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    kind: Literal["traffic"] = "traffic"
+    filters: dict[Literal["tag", "model", "provider", "project"], str] = Field(default_factory=dict)
+    signal: str
+    window: float = Field(default=300.0, gt=0)  # seconds
+    baseline_windows: int = Field(default=24, ge=1)
+    direction: Literal["up", "down", "both"] = "up"
+    min_change: float = Field(default=0.0, ge=0)  # absolute, in the signal's unit
+    price: Price | None = None  # cost_per_request only
+
+    @model_validator(mode="after")
+    def _known_signal(self) -> TrafficMonitor:
+        if self.signal.startswith("metric:"):
+            raise ValueError(f"signal {self.signal!r}: metric signals are not supported yet")
+        if self.signal not in TRAFFIC_SIGNALS:
+            raise ValueError(f"unknown signal {self.signal!r}; one of {', '.join(TRAFFIC_SIGNALS)}")
+        if self.signal == "cost_per_request" and self.price is None:
+            raise ValueError("signal cost_per_request needs `price: {input_per_mtok, output_per_mtok}`")
+        return self
+
+    def fingerprint(self) -> str:
+        """A digest of what the monitor measures: its stored state is kept only while this stays the same."""
+        return hashlib.sha256(orjson.dumps(self.model_dump(), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+class ReplaySample(BaseModel):
+    """What a replay monitor replays at each check."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Literal["random", "stratified", "feedback", "errors", "recent", "diverse"] = "random"
+    n: int = Field(default=50, gt=0)
+    since_hours: float | None = Field(default=None, gt=0)
+    filters: dict[str, str] = Field(default_factory=dict)
+
+
+class ReplayMonitor(BaseModel):
+    """A monitor that replays fresh samples against candidates (accepted in the config; not run yet)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    kind: Literal["replay"]
+    providers: list[str] = Field(min_length=1)
+    sample: ReplaySample = Field(default_factory=ReplaySample)
+    interval: float = Field(default=3600.0, gt=0)
+
+
+Monitor = Annotated[TrafficMonitor | ReplayMonitor, Field(discriminator="kind")]
+
+
+class WebhookSink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: str
+    secret_env: str | None = None  # the environment variable holding the HMAC secret
+
+
+class SlackSink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slack: str
+
+
+class FileSink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+
+
+class StderrSink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stderr: bool = True
+
+
+Sink = WebhookSink | SlackSink | FileSink | StderrSink
+
+
+class AlertsSection(BaseModel):
+    """The `alerts:` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    false_alarm_rate: float = Field(default=0.01, gt=0, lt=1)  # per monitor, over its whole life
+    cooldown: float = Field(default=0.0, ge=0)  # seconds after a resolution during which it cannot fire
+    sinks: list[Sink] = Field(default_factory=list)
+
+
+class MonitoringConfig(BaseModel):
+    """The monitoring part of a config file: its monitors and alerts (and where the data is)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collector: str | None = None
+    db: str | None = None
+    monitors: list[Monitor] = Field(default_factory=list)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> MonitoringConfig:
+        names = [m.name for m in self.monitors]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"monitor names must be unique: {', '.join(repeated)}")
+        return self
+
+    @property
+    def traffic(self) -> list[TrafficMonitor]:
+        """The traffic monitors, in config order."""
+        return [m for m in self.monitors if isinstance(m, TrafficMonitor)]
+
+
+def _explain(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    parts = [p for p in problem["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".") or "(top)"
+    message = (problem.get("ctx") or {}).get("error", problem["msg"])
+    return f"{where}: {message}"
+
+
+def parse_monitoring(data: dict[str, Any], source: str = "config") -> MonitoringConfig:
+    """The `collector`, `db`, `monitors` and `alerts` keys of a parsed config (others are ignored here)."""
+    keys = ("collector", "db", "monitors", "alerts")
+    try:
+        return MonitoringConfig.model_validate({k: data[k] for k in keys if k in data})
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_explain(exc)}") from None
+
+
+def load_monitoring(path: str | Path) -> MonitoringConfig:
+    """Read a YAML config file's monitoring part; a mistake is one ConfigError line naming the key."""
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - pyyaml comes with the collector and replay extras
+        from bakeoff.errors import MissingDependencyError
+
+        raise MissingDependencyError("pyyaml", "collector") from None
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with a `monitors:` section")
+    return parse_monitoring(data, str(path))
