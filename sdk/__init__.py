@@ -133,7 +133,8 @@ def stats() -> dict[str, Any]:
     - `recorded`: handed to shipping; `queued`: waiting in memory now; `spool_pending`: on disk now.
     - `sent`: acknowledged by the collector, of which `accepted` were new and `duplicates` stored already.
     - `spooled`: written to the disk spool because they could not be sent then (most are sent later);
-      `retries`: requests that failed in a retryable way (no answer, 408, 429, 5xx, 507, 401/403/404).
+      `retries`: requests that failed in a retryable way (no answer, 408, 429, 5xx, 507, 401/403/404);
+      `splits`: batches halved and sent again (answered 413, or refused whole without per-item reasons).
     - `coerced`: made encodable (integers past 64 bits sent as decimal strings, keys as strings).
     - `filtered`: dropped by the `redact` callable, as asked.
     - Lost for good, each counted once and logged at most once a minute per reason: `rejected` (refused

@@ -18,7 +18,7 @@ LOSSES = (
     "queue_dropped",  # the in-memory queue was full when it was recorded
     "spool_dropped",  # pushed out of the full spool, or the spool could not be written
 )
-_OTHER = ("sent", "accepted", "duplicates", "coerced", "filtered", "spooled", "retries")
+_OTHER = ("sent", "accepted", "duplicates", "coerced", "filtered", "spooled", "retries", "splits")
 _LOG_INTERVAL_S = 60.0
 _MAX_REASONS = 32  # distinct refusal reasons kept; later ones are counted under "other"
 

@@ -96,6 +96,7 @@ class Delivery:
 
     def _split(self, chunk: list[bytes], status: int, reply: Reply, pending: list[list[bytes]]) -> None:
         if len(chunk) > 1:
+            self.counters.add("splits")
             middle = len(chunk) // 2
             pending += [chunk[middle:], chunk[:middle]]  # the older half is sent first
         elif status == 413:

@@ -1,7 +1,8 @@
 """A real HTTP receiver on 127.0.0.1 standing in for the collector in shipping tests.
 
 It stores what arrives by event id, can answer 503 (`mode = "down"`), 400 (`"reject"`), hang without answering
-(`mode = "hang"`) or be stopped and started again on the same port.
+(`mode = "hang"`) or be stopped and started again on the same port. `answer`, when set, decides the reply to a
+decoded body: `(status, reply JSON, the items of the body to store)`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ import gzip
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+Answer = Callable[[str, dict[str, Any]], tuple[int, dict[str, Any], list[dict[str, Any]]]]
 
 
 class Receiver:
@@ -25,6 +29,8 @@ class Receiver:
         self.feedback: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.release = threading.Event()
+        self.answer: Answer | None = None
+        self.max_body_bytes: int | None = None  # like the collector's limit: 413 past it, after gunzip
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
 
@@ -49,11 +55,22 @@ class Receiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
                     raw = gzip.decompress(raw)
-                receiver._store(self.path, json.loads(raw), dict(self.headers))
-                self.send_response(202)
+                if receiver.max_body_bytes is not None and len(raw) > receiver.max_body_bytes:
+                    self.send_response(413)
+                    self.end_headers()
+                    return
+                body = json.loads(raw)
+                status, reply = 202, {"accepted": sum(len(v) for v in body.values()), "duplicates": 0}
+                if receiver.answer is not None:
+                    status, reply, stored = receiver.answer(self.path, body)
+                    body = {key: stored for key in body}
+                receiver._store(self.path, body, dict(self.headers))
+                payload = json.dumps(reply).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(b'{"accepted": 0, "duplicates": 0}')
+                self.wfile.write(payload)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
