@@ -143,7 +143,9 @@ def _keys_at(location: tuple[Any, ...]) -> list[str]:
 
 
 def _explain(error: ValidationError) -> str:
-    problem = error.errors()[0]
+    problems = error.errors()
+    # A misspelt key is also a required key missing (`modle:` for `model:`): the spelling is the news.
+    problem = next((p for p in problems if p["type"] == "extra_forbidden"), problems[0])
     location = tuple(p for p in problem["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     where = _path(location)
     if problem["type"] == "extra_forbidden":

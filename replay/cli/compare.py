@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bakeoff.replay.cli.replay import add_format
+from bakeoff.replay.cli.flags import add_format
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -30,6 +30,9 @@ from typing import Any
 import orjson
 import yaml
 
+from bakeoff.errors import UsageError
+from bakeoff.replay.cli.flags import positive_int
+
 PRODUCTION_MODEL = "sim-prod-large"
 CANDIDATES = ("sim-medium", "sim-small-fast", "sim-premium")
 FAILURES = 4  # provider errors injected into the recorded traffic
@@ -40,10 +43,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--dir", metavar="DIR", help="where the DuckDB file, runs and report go (default: temporary)"
     )
     parser.add_argument(
-        "--calls", type=int, default=240, help="support questions the app answers (default 240)"
+        "--calls", type=positive_int, default=240, help="support questions the app answers (default 240)"
     )
     parser.add_argument(
-        "--sample", type=int, default=240, help="events in the stratified sample (default 240)"
+        "--sample", type=positive_int, default=240, help="events in the stratified sample (default 240)"
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of the traffic and the sample")
     parser.add_argument("--serve", action="store_true", help="keep the collector running afterwards")
@@ -109,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     folder = Path(args.dir or tempfile.mkdtemp(prefix="bakeoff-demo-")).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--dir {args.dir}: cannot create it: {exc.strerror or exc}") from None
     print("bakeoff demo: every model below is SIMULATED (answers, latency and prices); the pipeline is real.")
     _step(1, "starting the collector and the simulated providers")
     with (

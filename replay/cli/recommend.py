@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bakeoff.replay.cli.replay import add_format
+from bakeoff.replay.cli.flags import add_format, non_negative_float
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +15,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights", metavar="quality=.5,cost=.3,speed=.2", help="how to rank the providers that qualify"
     )
-    parser.add_argument("--margin", type=float, default=0.0, help="tolerated drop against the baseline")
+    parser.add_argument(
+        "--margin", type=non_negative_float, default=0.0, help="tolerated drop against the baseline"
+    )
     add_format(parser)
 
 

@@ -7,32 +7,13 @@ import sys
 from dataclasses import fields
 
 from bakeoff.errors import UsageError
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
-
-
-def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return number
-
-
-def add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format", choices=("text", "json", "markdown"), default="text", help="output format"
-    )
+from bakeoff.replay.cli.flags import (
+    add_format,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    probability,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -40,14 +21,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", metavar="NAME|FILE.jsonl", help="a dataset in the collector, or a file")
     parser.add_argument("--tag", help="only rows with this tag")
     parser.add_argument("--providers", metavar="ID,ID", help="only these configured providers")
-    parser.add_argument("--max-samples", type=_positive_int, metavar="N", help="at most N rows")
-    parser.add_argument("--concurrency", type=_positive_int, metavar="N", help="requests in flight at once")
-    parser.add_argument("--cost-limit", type=_positive_float, metavar="USD", help="stop before spending more")
+    parser.add_argument("--max-samples", type=positive_int, metavar="N", help="at most N rows")
+    parser.add_argument("--concurrency", type=positive_int, metavar="N", help="requests in flight at once")
+    parser.add_argument("--cost-limit", type=positive_float, metavar="USD", help="stop before spending more")
     parser.add_argument("--output", metavar="DIR", help="where runs are written (default ./bakeoff-runs)")
     add_format(parser)
     parser.add_argument("--no-cache", action="store_true", help="always call the providers")
     parser.add_argument(
-        "--repeat", type=_positive_int, default=1, metavar="K", help="answers per row and provider"
+        "--repeat", type=positive_int, default=1, metavar="K", help="answers per row and provider"
     )
     parser.add_argument("--sweep", metavar="PARAM=V1,V2", help="one variant per value of a numeric parameter")
     parser.add_argument("--ablate", metavar="PARTS", help="variants without: system, examples, tools")
@@ -56,8 +37,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     parser.add_argument("--seed", type=int, default=0, help="seed of retries' jitter and the bootstrap")
-    parser.add_argument("--margin", type=float, default=0.0, help="non-inferiority margin (e.g. 0.02)")
-    parser.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    parser.add_argument(
+        "--margin", type=non_negative_float, default=0.0, help="non-inferiority margin (e.g. 0.02)"
+    )
+    parser.add_argument("--alpha", type=probability, default=0.05, help="significance level")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,6 +35,8 @@ def child_environment(args: argparse.Namespace, environ: dict[str, str]) -> dict
     bootstrap = str(Path(bakeoff.bootstrap.__file__).parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (bootstrap, env.get("PYTHONPATH", "")) if p)
     if args.collector:
+        if not args.collector.startswith(("http://", "https://")):
+            raise UsageError(f"--collector {args.collector!r}: expected an http:// or https:// URL")
         env["BAKEOFF_COLLECTOR_URL"] = args.collector
     if args.project:
         env["BAKEOFF_PROJECT"] = args.project
