@@ -1,4 +1,9 @@
-"""SDK settings: `bakeoff.init()` arguments over `BAKEOFF_*` environment variables over defaults."""
+"""SDK settings: `bakeoff.init()` arguments over `BAKEOFF_*` environment variables over defaults.
+
+OpenTelemetry's variables count where bakeoff's are unset: `OTEL_SDK_DISABLED=true` disables it,
+`OTEL_SERVICE_NAME` is the default project, and `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`
+set to `false` (or `NO_CONTENT`) turns content capture off.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,25 @@ Redactor = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 def _env_bool(value: str) -> bool:
     return value.strip().lower() not in {"0", "false", "no", "off", ""}
+
+
+# OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: a boolean in older instrumentations, a mode in newer.
+_OTEL_NO_CONTENT = frozenset({"false", "0", "no", "off", "no_content"})
+
+
+def _capture_content(env: Mapping[str, str]) -> bool:
+    own = env.get("BAKEOFF_CAPTURE_CONTENT")
+    if own is not None:
+        return _env_bool(own)
+    otel = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+    return otel is None or otel.strip().lower() not in _OTEL_NO_CONTENT
+
+
+def _disabled(env: Mapping[str, str]) -> bool:
+    own = env.get("BAKEOFF_DISABLED")
+    if own is not None:
+        return _env_bool(own)
+    return env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
 def _env_tags(value: str) -> tuple[str, ...]:
@@ -44,6 +68,7 @@ class Settings:
     # Shipping knobs: not in the public init() signature, but settable for tests and tuning.
     batch_size: int = 256
     batch_max_bytes: int = 4 * 1024 * 1024  # uncompressed JSON per request; the collector takes 32 MiB
+    compress: bool | None = None  # gzip request bodies; None: unless the collector is on loopback
     flush_interval_s: float = 1.0
     queue_size: int = 10_000
     spool_max_bytes: int = 64 * 1024 * 1024
@@ -63,7 +88,7 @@ def resolve_settings(
     environ: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Combine explicit arguments (which win) with `BAKEOFF_*` environment variables.
+    """Combine explicit arguments (which win) with `BAKEOFF_*` (then `OTEL_*`) environment variables.
 
     Raises:
         ValueError: a sample rate outside [0, 1], or an unknown override.
@@ -73,9 +98,7 @@ def resolve_settings(
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"sample_rate must be in [0, 1], got {rate}")
     tag_list = tuple(tags) or _env_tags(env.get("BAKEOFF_TAGS", ""))
-    content = capture_content
-    if content is None:
-        content = _env_bool(env.get("BAKEOFF_CAPTURE_CONTENT", "1"))
+    content = capture_content if capture_content is not None else _capture_content(env)
     unknown = set(overrides) - set(Settings.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -84,12 +107,12 @@ def resolve_settings(
             "/"
         ),
         "api_key": api_key or env.get("BAKEOFF_API_KEY") or None,
-        "project": project or env.get("BAKEOFF_PROJECT") or "default",
+        "project": project or env.get("BAKEOFF_PROJECT") or env.get("OTEL_SERVICE_NAME") or "default",
         "tags": tag_list,
         "sample_rate": rate,
         "capture_content": content,
         "redact": redact,
-        "disabled": _env_bool(env.get("BAKEOFF_DISABLED", "0")),
+        "disabled": _disabled(env),
         **overrides,
     }
     if spool_dir is not None:

@@ -1,7 +1,9 @@
 """Per-context state: the tags in force and the id of the last recorded event.
 
 Both live in :mod:`contextvars`, so nested :func:`tag` blocks add up, asyncio tasks inherit the tags of
-the code that created them, and threads started through `contextvars.copy_context().run` do too.
+the code that created them, and threads started through `contextvars.copy_context().run` do too. While
+bakeoff instruments, work handed to a `concurrent.futures.ThreadPoolExecutor` (`submit`, `map`) runs in
+a copy of the submitter's context (:func:`submit_in_context`), so its calls carry the submitter's tags.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ def last_event_id() -> str | None:
 
 def set_last_event_id(event_id: str) -> None:
     _last_event_id.set(event_id)
+
+
+def submit_in_context(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+    """A wrapt wrapper of `ThreadPoolExecutor.submit`: the task runs in a copy of the caller's context."""
+    if not args:
+        return wrapped(*args, **kwargs)
+    fn, *rest = args
+    return wrapped(contextvars.copy_context().run, fn, *rest, **kwargs)
 
 
 class tag:

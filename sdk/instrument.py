@@ -15,6 +15,7 @@ from typing import Any
 
 import wrapt
 
+from bakeoff import context
 from bakeoff.config import Settings
 from bakeoff.integrations import common
 from bakeoff.internal_errors import internal_errors
@@ -78,6 +79,7 @@ def instrument(settings: Settings, sink: Sink) -> None:
     state.settings, state.sink = settings, sink
     state.recorder = Recorder(settings, sink)
     common.active_recorder[:] = [state.recorder]
+    _patch_executor()
     for library in INTEGRATIONS:
         if library in _hooks_registered:
             # The hook already fired once; a re-init after uninstrument patches directly if imported.
@@ -86,6 +88,19 @@ def instrument(settings: Settings, sink: Sink) -> None:
             continue
         _hooks_registered.add(library)
         wrapt.register_post_import_hook(_hook(library), library)
+
+
+def _patch_executor() -> None:
+    """Carry the submitter's context (tags, the current span) into `ThreadPoolExecutor` tasks."""
+    import concurrent.futures
+
+    owner = concurrent.futures.ThreadPoolExecutor
+    with _lock, internal_errors("patching ThreadPoolExecutor.submit"):
+        if any(o is owner for o, _, _ in _patched):
+            return
+        original = owner.__dict__["submit"]
+        wrapt.wrap_function_wrapper(owner, "submit", context.submit_in_context)
+        _patched.append((owner, "submit", original))
 
 
 def uninstrument() -> None:

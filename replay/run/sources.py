@@ -2,8 +2,9 @@
 
 A row is either an event of the contract's schema, optionally with `expected` (the reference answer)
 and `weight` (its inverse inclusion probability), or a plain test case `{"id", "input": text or
-messages, "expected", "tags"}`. Rows that cannot be replayed (failed calls, embeddings) are skipped
-with a reason, never silently.
+messages, "expected", "tags"}`. Rows that cannot be replayed (failed calls, embeddings, answers
+whose stream the application stopped reading, when no `expected` stands in for them) are skipped with
+a reason, never silently. A refusal is an answer: it is the reference when the model said nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from bakeoff.dataset_format import case_messages, case_tags
 from bakeoff.errors import UsageError
 from bakeoff.replay.types import Case, Completion, Reference
 
+_INCOMPLETE = "no reference: the recorded answer is incomplete (the application stopped reading its stream)"
+
 
 @dataclass
 class Loaded:
@@ -25,11 +28,16 @@ class Loaded:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
 
+def _answer_text(response: dict[str, Any]) -> str | None:
+    text = response.get("text")
+    return text if text is not None else response.get("refusal")
+
+
 def _case_from_event(row: dict[str, Any]) -> Case:
     response = row.get("response") or {}
     expected = row.get("expected")
     reference = Reference(
-        text=response.get("text"),
+        text=_answer_text(response),
         tool_calls=response.get("tool_calls"),
         expected=expected,
         from_expected=expected is not None,
@@ -52,7 +60,7 @@ def _recorded(row: dict[str, Any]) -> Completion:
     response = row.get("response") or {}
     usage = row.get("usage") or {}
     return Completion(
-        text=response.get("text"),
+        text=_answer_text(response),
         tool_calls=response.get("tool_calls"),
         finish_reason=response.get("finish_reason"),
         input_tokens=usage.get("input_tokens"),
@@ -90,6 +98,9 @@ def cases_from_rows(
                 continue
             if row.get("api") == "embeddings":
                 loaded.skipped.append({"event_id": str(row["id"]), "reason": "embeddings are not replayed"})
+                continue
+            if (row.get("response") or {}).get("incomplete") and row.get("expected") is None:
+                loaded.skipped.append({"event_id": str(row["id"]), "reason": _INCOMPLETE})
                 continue
             case = _case_from_event(row)
         else:

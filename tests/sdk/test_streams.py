@@ -33,6 +33,13 @@ def test_break_then_close_records_partial_text_once(client: openai.OpenAI, recor
     stream.close()
     (event,) = recorded.events
     assert event["status"] == "ok" and event["response"]["text"] == "".join(received)
+    assert event["response"]["incomplete"] is True
+
+
+def test_stream_read_to_its_end_is_complete(client: openai.OpenAI, recorded: InMemorySink) -> None:
+    list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+    (event,) = recorded.events
+    assert event["response"]["incomplete"] is False and event["response"]["text"] == MESSAGES[0]["content"]
 
 
 def test_with_block_exit_finishes(client: openai.OpenAI, recorded: InMemorySink) -> None:
@@ -48,6 +55,7 @@ def test_abandoned_stream_is_recorded_when_collected(client: openai.OpenAI, reco
     gc.collect()
     (event,) = recorded.events
     assert event["stream"] and event["response"]["text"] is None  # only the role chunk arrived
+    assert event["response"]["incomplete"] is True
 
 
 def test_broken_stream_records_error_and_reraises(
@@ -60,6 +68,7 @@ def test_broken_stream_records_error_and_reraises(
             pass
     (event,) = recorded.events
     assert event["status"] == "error" and event["error"]["type"]
+    assert event["response"]["incomplete"] is True
 
 
 def test_anthropic_helper_closed_early(llm_server: SimulatorServer, recorded: InMemorySink) -> None:
@@ -69,7 +78,7 @@ def test_anthropic_helper_closed_early(llm_server: SimulatorServer, recorded: In
                 break
             assert recorded.events == []
         (event,) = recorded.events
-    assert event["stream"] and event["status"] == "ok"
+    assert event["stream"] and event["status"] == "ok" and event["response"]["incomplete"] is True
 
 
 def test_stream_chunks_are_the_librarys_own(client: openai.OpenAI, recorded: InMemorySink) -> None:
@@ -78,3 +87,24 @@ def test_stream_chunks_are_the_librarys_own(client: openai.OpenAI, recorded: InM
     chunks = list(stream)
     assert all(type(c).__name__ == "ChatCompletionChunk" for c in chunks)
     assert stream.response.status_code == 200
+
+
+def test_helper_closed_early_is_incomplete(client: openai.OpenAI, recorded: InMemorySink) -> None:
+    with client.responses.create(model="m", input="one two three four", stream=True) as stream:
+        next(iter(stream))
+    (event,) = recorded.events
+    assert event["response"]["incomplete"] is True and event["response"]["finish_reason"] is None
+
+
+async def test_async_stream_closed_early_is_incomplete(
+    llm_server: SimulatorServer, recorded: InMemorySink
+) -> None:
+    async with openai.AsyncOpenAI(base_url=llm_server.url + "/v1", api_key="k", max_retries=0) as client:
+        stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        async for _ in stream:
+            break
+        await stream.close()
+        whole = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        [chunk async for chunk in whole]
+    closed, read = recorded.events
+    assert closed["response"]["incomplete"] is True and read["response"]["incomplete"] is False

@@ -95,3 +95,34 @@ async def test_asyncio_tasks_do_not_leak_tags(llm_server: SimulatorServer, recor
         assert event_id is not None
         assert by_id[event_id]["tags"] == [f"task-{i}"]
         assert by_id[event_id]["response"]["text"] == f"task-{i}"
+
+
+def test_tags_follow_work_handed_to_a_thread_pool(client: openai.OpenAI, recorded: InMemorySink) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def call(text: str) -> str | None:
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": text}])
+        return bakeoff.last_event_id()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        with bakeoff.tag("batch", job="nightly"):
+            mapped = list(pool.map(call, ["a", "b", "c"]))
+            submitted = pool.submit(call, "d").result()
+        untagged = pool.submit(call, "e").result()
+    by_id = {e["id"]: e for e in recorded.events}
+    for event_id in [*mapped, submitted]:
+        assert event_id is not None
+        assert by_id[event_id]["tags"] == ["batch"] and by_id[event_id]["attributes"]["job"] == "nightly"
+    assert untagged is not None and by_id[untagged]["tags"] == []
+
+
+def test_uninstrument_restores_thread_pool_submit() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    original = ThreadPoolExecutor.__dict__["submit"]
+    bakeoff.init(sink=InMemorySink())
+    try:
+        assert ThreadPoolExecutor.__dict__["submit"] is not original
+    finally:
+        bakeoff.shutdown()
+    assert ThreadPoolExecutor.__dict__["submit"] is original
