@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import Response
 
@@ -24,7 +25,7 @@ from bakeoff.collector import (
     routes_stats,
 )
 from bakeoff.collector.auth import require_api_key
-from bakeoff.collector.deps import MetricsDep, StoreDep
+from bakeoff.collector.deps import IngestDep, MetricsDep, StoreDep
 from bakeoff.collector.ingest import IngestPipeline
 from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.settings import CollectorSettings
@@ -59,9 +60,18 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.db_path, settings.memory_limit)
         app.state.store = store
-        app.state.ingest = ingest = IngestPipeline(store, app.state.metrics, settings.commit_max_rows)
+        app.state.ingest = ingest = IngestPipeline(
+            store, app.state.metrics, settings.commit_max_rows, settings.storage_retry_s
+        )
         if ingest.recovered:
             logger.warning("journal: %d acknowledged events committed on start", ingest.recovered)
+        if ingest.journal.corrupt_ranges:
+            logger.error(
+                "journal: %d damaged records (%d bytes) could not be read; kept in %s",
+                ingest.journal.corrupt_ranges,
+                ingest.journal.corrupt_bytes,
+                ingest.journal.quarantine,
+            )
         retention = None
         if settings.retention_days:
             retention = asyncio.create_task(
@@ -87,8 +97,13 @@ def create_app(settings: CollectorSettings) -> FastAPI:
         app.include_router(router, dependencies=[Depends(require_api_key)])
 
     @app.get("/healthz")
-    def healthz(store: StoreDep) -> dict[str, object]:
-        return {"status": "ok", "version": __version__, "events": store.count_events()}
+    def healthz(store: StoreDep, ingest: IngestDep) -> dict[str, object]:
+        """Liveness: answers while degraded too (`"status": "degraded"` with the reason)."""
+        try:
+            events: int | None = store.count_events()
+        except duckdb.Error:
+            events = None
+        return {**ingest.health(), "version": __version__, "events": events}
 
     @app.get("/metrics")
     def metrics(collector_metrics: MetricsDep) -> Response:

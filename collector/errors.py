@@ -20,6 +20,19 @@ class ClientError(Exception):
         self.reason = reason
 
 
+class StorageUnavailable(Exception):
+    """The collector cannot store anything now (disk full, storage failing): 507 or 503 with `reason`.
+
+    Not a client error: the same request succeeds once the storage recovers, which the collector
+    retries on its own; reads keep working meanwhile.
+    """
+
+    def __init__(self, reason: str, status: int = 507) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
 def describe(error: ValidationError | RequestValidationError, limit: int = 5) -> str:
     """`events.3.ts: must be ...; events.4.usage.input_tokens: ...` (the first few problems)."""
     parts = []
@@ -57,6 +70,11 @@ def install(app: FastAPI) -> None:
     async def client_error(request: Request, exc: ClientError) -> JSONResponse:
         request.app.state.metrics.rejected.labels(reason=str(exc.status)).inc()
         return JSONResponse({"error": exc.reason}, status_code=exc.status)
+
+    @app.exception_handler(StorageUnavailable)
+    async def storage_unavailable(request: Request, exc: StorageUnavailable) -> JSONResponse:
+        request.app.state.metrics.rejected.labels(reason=str(exc.status)).inc()
+        return JSONResponse({"error": exc.reason}, status_code=exc.status, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -15,10 +15,17 @@ clients to it; batches of thousands of rows cost ~20 µs a row. Readers see ever
 :meth:`IngestPipeline.barrier` waits until the rows journaled so far are committed (routes reading the
 store wait on it, see :mod:`bakeoff.collector.deps`). Memory is bounded: the writer stops journaling
 while `max_rows` rows wait for the applier, which slows the acknowledgements instead.
+
+When a commit fails (a full disk: DuckDB cannot grow its write-ahead log) the rows stay journaled and
+pending, the pipeline is *degraded*: new writes are refused with :class:`StorageUnavailable` (507),
+reads answer from what is committed instead of waiting, and the applier retries every `retry_s`
+seconds; the first commit that succeeds ends it, without a restart. A journal that cannot be written
+refuses the request the same way: nothing is acknowledged that is not on disk.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -28,13 +35,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+import duckdb
 import pyarrow as pa
 
+from bakeoff.collector.errors import StorageUnavailable
 from bakeoff.collector.journal import Journal, encode_record
 from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.rows import to_columns
-from bakeoff.collector.store import Store, first_occurrences
+from bakeoff.collector.store import Store, first_occurrences, storage_failure
 from bakeoff.schema import Event
+
+logger = logging.getLogger("bakeoff.collector")
 
 T = TypeVar("T")
 
@@ -55,12 +66,17 @@ def journal_folder(db_path: str) -> Path:
 class IngestPipeline:
     """The only writer of events into a store."""
 
-    def __init__(self, store: Store, metrics: CollectorMetrics, max_rows: int = 20_000) -> None:
+    def __init__(
+        self, store: Store, metrics: CollectorMetrics, max_rows: int = 20_000, retry_s: float = 1.0
+    ) -> None:
         self.store = store
         self.metrics = metrics
         self.max_rows = max_rows
+        self.retry_s = retry_s
         self.journal = Journal(journal_folder(store.path))
         self.recovered = _replay(self.journal, store)
+        metrics.journal_corrupt_ranges.inc(self.journal.corrupt_ranges)
+        metrics.journal_corrupt_bytes.inc(self.journal.corrupt_bytes)
         self._requests: queue.Queue[_Request | None] = queue.Queue()
         self._lock = threading.Condition()
         # Held over "append to the journal, then count the rows as pending" and over "take the pending
@@ -73,7 +89,8 @@ class IngestPipeline:
         self._committed = 0  # groups whose rows are all committed
         self._waiters: list[tuple[int, Future[None]]] = []
         self._closing = False
-        self._failure: BaseException | None = None
+        self._failure: StorageUnavailable | None = None  # commits failing: degraded until one succeeds
+        self._journal_failure: StorageUnavailable | None = None  # the last append failed
         self._writer = threading.Thread(target=self._write_loop, name="bakeoff-journal", daemon=True)
         self._applier = threading.Thread(target=self._apply_loop, name="bakeoff-applier", daemon=True)
         self._writer.start()
@@ -89,24 +106,46 @@ class IngestPipeline:
         return request.future
 
     def commit_now(self, events: list[Event], source: str) -> tuple[int, int]:
-        """Submit events and wait until they are committed: for synchronous callers off the event loop."""
+        """Submit events and wait until they are committed: for synchronous callers off the event loop.
+
+        Raises :class:`StorageUnavailable` when they are journaled but the store cannot take them now.
+        """
         outcome = self.submit(events, source).result()
         waiter = self.barrier()
         if waiter is not None:
             waiter.result()
+        with self._lock:
+            if self._failure is not None and self._committed < self._journaled:
+                raise self._failure
         return outcome
 
     def barrier(self) -> Future[None] | None:
-        """A future resolved once every event acknowledged so far is committed; None if they are."""
+        """A future resolved once every event acknowledged so far is committed; None if they are, or
+        if the pipeline is degraded (reads then answer from what is committed rather than wait)."""
         with self._lock:
-            if self._committed >= self._journaled:
+            if self._committed >= self._journaled or self._failure is not None:
                 return None
             waiter: Future[None] = Future()
-            if self._failure is not None:
-                waiter.set_exception(self._failure)
-            else:
-                self._waiters.append((self._journaled, waiter))
+            self._waiters.append((self._journaled, waiter))
             return waiter
+
+    def health(self) -> dict[str, object]:
+        """`{"status": "ok" | "degraded", "reason", "uncommitted"}` for `/healthz`."""
+        if self._journal_failure is not None:
+            try:
+                self.journal.probe()
+            except OSError:
+                pass  # still failing
+            else:
+                with self._lock:
+                    self._journal_failure = None
+        with self._lock:
+            failure = self._failure or self._journal_failure
+            return {
+                "status": "degraded" if failure else "ok",
+                "reason": failure.reason if failure else None,
+                "uncommitted": self._pending_rows,
+            }
 
     def close(self) -> None:
         """Journal and commit everything submitted, then stop both threads."""
@@ -157,8 +196,14 @@ class IngestPipeline:
                     self.journal.append(encode_record(table))
                     self._add_pending(table)
         except Exception as exc:  # the disk or the store failed: the requests get the error
-            self._resolve(group, exc)
+            mapped = storage_failure(exc)
+            if mapped is not None and mapped is not failure:
+                with self._lock:
+                    self._journal_failure = mapped
+            self._resolve(group, mapped or exc)
             return
+        with self._lock:
+            self._journal_failure = None
         self._resolve(group, keep)
 
     def _add_pending(self, table: pa.Table) -> None:
@@ -193,23 +238,48 @@ class IngestPipeline:
                     self._lock.wait()
                 if not self._pending:
                     return
+                failing = self._failure is not None
             try:
-                self._apply()
-            except Exception as exc:  # DuckDB or the disk failed: the rows stay journaled for the next start
-                self._fail(exc)
-                return
+                self._apply(retrying=failing)
+            except Exception as exc:  # the rows stay journaled and pending: retried, or on the next start
+                self._degrade(exc)
+                with self._lock:
+                    if self._closing:
+                        return
+                    self._lock.wait(self.retry_s)  # close() cuts the wait short
+                if isinstance(exc, duckdb.FatalException):
+                    self._reopen()
+                continue
+            if failing:
+                self._recover()
 
-    def _apply(self) -> None:
+    def _apply(self, retrying: bool = False) -> None:
         """Commit every pending row to DuckDB, then forget their segment."""
         with self._segment_lock, self._lock:
             tables, target = self._pending, self._journaled
             self._pending = []
-            sealed = self.journal.seal()  # later rows go to a new segment; this one goes once committed
+            try:
+                sealed = self.journal.seal()  # later rows go to a new segment; this one goes once committed
+            except BaseException:
+                self._pending = tables
+                raise
         started = time.perf_counter()
-        for chunk in _chunks(pa.concat_tables(tables), self.max_rows):
-            self.store.append_events(chunk)
+        try:
+            table = pa.concat_tables(tables)
+            if retrying:  # a failed attempt may have committed some of its chunks
+                ids = table.column("id").to_pylist()
+                table = table.filter(pa.array(first_occurrences(ids, self.store.stored_ids(ids))))
+            for chunk in _chunks(table, self.max_rows):
+                self.store.append_events(chunk)
+        except BaseException:
+            with self._lock:
+                self._pending = tables + self._pending
+            raise
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        self.journal.discard_through(sealed)
+        try:
+            self.journal.discard_through(sealed)
+        except OSError as exc:  # committed all the same: a later start replays them idempotently
+            logger.warning("journal: committed segments not removed: %s", exc)
         with self._lock:
             for table in tables:
                 self._pending_ids.difference_update(table.column("id").to_pylist())
@@ -222,13 +292,33 @@ class IngestPipeline:
         for _, waiter in ready:
             _settle(waiter, None)
 
-    def _fail(self, exc: BaseException) -> None:
+    def _degrade(self, exc: Exception) -> None:
+        """Refuse writes until a commit succeeds; let waiting reads go ahead over what is committed."""
+        failure = storage_failure(exc) or StorageUnavailable(f"the store failed: {exc}", status=503)
+        self.metrics.commit_failures.inc()
         with self._lock:
-            self._failure = exc
+            first = self._failure is None
+            self._failure = failure
             waiters, self._waiters = self._waiters, []
             self._lock.notify_all()
+        if first:
+            logger.error("storage: a commit failed (%s); writes are refused until it succeeds", exc)
+            self.metrics.degraded.set(1)
         for _, waiter in waiters:
-            _settle(waiter, error=exc)
+            _settle(waiter, None)
+
+    def _recover(self) -> None:
+        with self._lock:
+            self._failure = None
+            self._lock.notify_all()
+        self.metrics.degraded.set(0)
+        logger.warning("storage: commits succeed again; writes are accepted")
+
+    def _reopen(self) -> None:
+        try:
+            self.store.reopen()
+        except duckdb.Error as exc:
+            logger.warning("storage: reopening the database failed (%s); retrying", exc)
 
 
 def _settle(future: Future[T], result: T | None = None, error: BaseException | None = None) -> None:

@@ -37,5 +37,24 @@ class CollectorMetrics:
             registry=self.registry,
         )
 
+        self.commit_failures = Counter(
+            "bakeoff_commit_failures",
+            "DuckDB commits of journaled events that failed",
+            registry=self.registry,
+        )
+        self.degraded = Gauge(
+            "bakeoff_storage_degraded",
+            "1 while commits fail (writes refused with 507, retried), else 0",
+            registry=self.registry,
+        )
+        self.journal_corrupt_ranges = Counter(
+            "bakeoff_journal_corrupt_records",
+            "Damaged stretches of the journal skipped on replay (kept in quarantine/)",
+            registry=self.registry,
+        )
+        self.journal_corrupt_bytes = Counter(
+            "bakeoff_journal_corrupt_bytes", "Bytes of the journal skipped on replay", registry=self.registry
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

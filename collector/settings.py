@@ -21,6 +21,7 @@ class CollectorSettings:
     retention_interval_s: float = 3600.0
     # Rows in one DuckDB commit at most, and acknowledged rows waiting for one at most (see ingest.py).
     commit_max_rows: int = 20_000
+    storage_retry_s: float = 1.0  # while commits fail (a full disk), how often they are retried
     memory_limit: str = "512MB"  # DuckDB's buffer pool: bounds the collector's memory as the file grows
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -7,6 +7,9 @@ of stored ids: new events pass at once, and only possible repeats are looked up 
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +20,29 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from bakeoff.collector.errors import StorageUnavailable
 from bakeoff.collector.idfilter import IdFilter
 from bakeoff.collector.migrations import MIGRATIONS
+
+logger = logging.getLogger("bakeoff.collector")
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_FULL_MESSAGES = ("No space left on device", "Disk quota exceeded", "File too large")
+
+
+def storage_failure(exc: BaseException) -> StorageUnavailable | None:
+    """What a failure of the disk or of DuckDB means for clients (507 full, 503 failing), or None when
+    `exc` is neither (a bug, or a client's mistake that validation should have caught)."""
+    if isinstance(exc, StorageUnavailable):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return StorageUnavailable(f"the collector's disk is full ({exc.strerror}): retry later")
+    message = str(exc)
+    if isinstance(exc, duckdb.Error | OSError) and any(text in message for text in _FULL_MESSAGES):
+        return StorageUnavailable("the collector's disk is full: retry later")
+    if isinstance(exc, duckdb.FatalException | duckdb.IOException | OSError):
+        return StorageUnavailable(f"the collector's storage is failing: {message}", status=503)
+    return None
 
 
 def first_occurrences(ids: list[str], excluded: set[str]) -> list[bool]:
@@ -36,14 +60,29 @@ class Store:
 
     def __init__(self, path: str, memory_limit: str = "512MB") -> None:
         self.path = path
-        self.connection = duckdb.connect(path, config={"memory_limit": memory_limit})
-        # A 10k-event batch is ~20 MB: with the default 16 MB threshold DuckDB would checkpoint after
-        # nearly every commit, at several times the CPU per event. Checkpoints then happen on close.
-        self.connection.execute("SET checkpoint_threshold = '1GB'")
+        self.memory_limit = memory_limit
+        self.connection = self._connect()
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._ids: IdFilter | None = None  # built on the first insert
         self.migrate()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        connection = duckdb.connect(self.path, config={"memory_limit": self.memory_limit})
+        # A 10k-event batch is ~20 MB: with the default 16 MB threshold DuckDB would checkpoint after
+        # nearly every commit, at several times the CPU per event. Checkpoints then happen on close.
+        connection.execute("SET checkpoint_threshold = '1GB'")
+        return connection
+
+    def reopen(self) -> None:
+        """Open the file again: after a fatal error (a checkpoint on a full disk) DuckDB refuses every
+        query until the database is reopened; what was committed is in its file and write-ahead log."""
+        with self._write_lock:
+            with contextlib.suppress(duckdb.Error):  # an invalidated connection may not close cleanly
+                self.connection.close()
+            self.connection = self._connect()
+            self._local = threading.local()  # cursors of the old connection are dead
+            self._ids = None
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on the shared connection."""
@@ -53,8 +92,15 @@ class Store:
         return cursor
 
     def close(self) -> None:
-        self.connection.execute("CHECKPOINT")
-        self.connection.close()
+        """Checkpoint and close; on a full disk the checkpoint fails and the write-ahead log keeps all."""
+        try:
+            self.connection.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            logger.warning("store: checkpoint on close failed (%s); the write-ahead log keeps the data", exc)
+        try:
+            self.connection.close()
+        except duckdb.Error as exc:
+            logger.warning("store: close failed: %s", exc)
 
     def migrate(self) -> int:
         """Apply the migrations not yet applied; return the schema version."""
@@ -75,15 +121,19 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write transaction; a failure of the disk or DuckDB becomes :class:`StorageUnavailable`."""
         cursor = self.cursor()
         with self._write_lock:
             cursor.execute("BEGIN")
             try:
                 yield cursor
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
+                cursor.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(cursor)
+                mapped = storage_failure(exc)
+                if mapped is None or mapped is exc:
+                    raise
+                raise mapped from exc
 
     # -- writes ------------------------------------------------------------------------------------------
 
@@ -119,8 +169,17 @@ class Store:
         with self._write_lock:
             # One auto-committed statement rather than BEGIN/INSERT/COMMIT, reading a stream rather
             # than a table (which DuckDB wraps in a pyarrow dataset scanner): every call into DuckDB
-            # gives the GIL up and must win it back from the request thread.
-            cursor.from_arrow(table.to_reader()).insert_into("events")
+            # gives the GIL up and must win it back from the request thread. SQL, not the relation
+            # API: `from_arrow(...).insert_into()` returns normally when its commit fails (a full disk),
+            # where the statement raises; the count it returns is checked too.
+            cursor.register("incoming_events", table.to_reader())
+            try:
+                row = cursor.execute("INSERT INTO events SELECT * FROM incoming_events").fetchone()
+            finally:
+                cursor.unregister("incoming_events")
+            inserted = int(row[0]) if row else 0
+            if inserted != table.num_rows:
+                raise StorageUnavailable(f"the store took {inserted} of {table.num_rows} rows", status=503)
             self._id_filter(cursor, table.num_rows).add(table.column("id").to_pylist())
 
     def insert_events(self, table: pa.Table) -> set[str]:
@@ -186,6 +245,11 @@ class Store:
     def count_events(self) -> int:
         (count,) = self.cursor().execute("SELECT count(*) FROM events").fetchone() or (0,)
         return int(count)
+
+
+def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # DuckDB may have ended the transaction with the failure
+        cursor.execute("ROLLBACK")
 
 
 def event_filters(filters: dict[str, Any]) -> tuple[str, list[Any]]:

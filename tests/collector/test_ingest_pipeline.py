@@ -7,15 +7,18 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import ANY
 
 import pyarrow as pa
 import pytest
 
-from bakeoff.collector.local import open_store
+from bakeoff.collector.errors import StorageUnavailable
 from bakeoff.collector.ingest import IngestPipeline, journal_folder
 from bakeoff.collector.journal import encode_record
+from bakeoff.collector.local import open_store
 from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.store import Store
 from bakeoff.schema import Event, validate_event
@@ -121,19 +124,39 @@ def test_requests_that_gave_up_waiting_do_not_stop_the_pipeline(
     assert {"after-0", "waiting-0", "full0-0"} <= stored_ids(store)
 
 
-def test_a_failed_commit_keeps_the_rows_for_the_next_start(tmp_path: Path) -> None:
+def test_a_failed_commit_degrades_then_recovers_without_a_restart(tmp_path: Path) -> None:
     path = str(tmp_path / "f.duckdb")
     store = GatedStore(path)
-    pipeline = IngestPipeline(store, CollectorMetrics())
+    pipeline = IngestPipeline(store, CollectorMetrics(), retry_s=0.05)
     store.fail = True
-    assert pipeline.submit(batch("kept")).result(timeout=10) == (3, 0)
+    assert pipeline.submit(batch("kept")).result(timeout=10) == (3, 0)  # journaled: acknowledged
     store.gate.set()
-    waiter = pipeline.barrier()
-    assert waiter is not None
-    with pytest.raises(OSError, match="disk failed"):
-        waiter.result(timeout=10)
-    with pytest.raises(OSError, match="disk failed"):  # later requests are refused, not lost
+    deadline = time.monotonic() + 10
+    while pipeline.health()["status"] == "ok" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pipeline.health() == {"status": "degraded", "reason": ANY, "uncommitted": 3}
+    assert pipeline.barrier() is None  # reads answer from what is committed instead of waiting
+    with pytest.raises(StorageUnavailable) as refused:  # later writes are refused, not acknowledged
         pipeline.submit(batch("refused")).result(timeout=10)
+    assert refused.value.status == 503 and "disk failed" in refused.value.reason
+    assert journal_folder(path).is_dir() and stored_ids(store) == set()
+    store.fail = False  # the storage comes back: the retry commits, writes are accepted again
+    while pipeline.health()["status"] != "ok" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pipeline.submit(batch("after")).result(timeout=10) == (3, 0)
+    pipeline.commit_now([], "sdk")
+    assert stored_ids(store) == {f"{p}-{i}" for p in ("kept", "after") for i in range(3)}
+    pipeline.close()
+    store.close()
+
+
+def test_rows_a_closing_pipeline_could_not_commit_are_committed_on_the_next_start(tmp_path: Path) -> None:
+    path = str(tmp_path / "n.duckdb")
+    store = GatedStore(path)
+    pipeline = IngestPipeline(store, CollectorMetrics(), retry_s=0.05)
+    store.fail = True
+    store.gate.set()
+    assert pipeline.submit(batch("kept")).result(timeout=10) == (3, 0)
     pipeline.close()
     store.close()
 
@@ -149,6 +172,7 @@ def test_a_failed_commit_keeps_the_rows_for_the_next_start(tmp_path: Path) -> No
 CRASHING_CHILD = """
 import os, signal, sys, threading
 from bakeoff.collector.local import open_store
+from bakeoff.collector.errors import StorageUnavailable
 from bakeoff.collector.ingest import IngestPipeline
 from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.store import Store
@@ -194,7 +218,7 @@ def test_events_acknowledged_before_a_kill_9_are_committed_on_the_next_start(
     assert stored_ids(store) == set()  # nothing reached DuckDB before the kill
     pipeline = IngestPipeline(store, CollectorMetrics())
     assert pipeline.recovered == 100
-    assert "torn or corrupt; dropped" in caplog.text
+    assert "is torn" in caplog.text and "never acknowledged" in caplog.text
     assert stored_ids(store) == {f"c{b}-{i}" for b in range(5) for i in range(20)}
     pipeline.close()
     store.close()

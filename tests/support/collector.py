@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -21,12 +22,25 @@ def free_port() -> int:
 class CollectorProcess:
     """`bakeoff serve --db DB --port PORT [args...]`, started and stopped by tests."""
 
-    def __init__(self, db: Path, *args: str, port: int | None = None, log: Path | None = None) -> None:
+    def __init__(
+        self,
+        db: Path,
+        *args: str,
+        port: int | None = None,
+        log: Path | None = None,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
         self.db = db
         self.args = args
         self.log = log  # where its stderr goes; None: a pipe, shown if it fails to start
+        self.preexec = preexec  # run in the child before exec (e.g. resource limits)
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     @property
     def url(self) -> str:
@@ -45,10 +59,14 @@ class CollectorProcess:
             *self.args,
         ]
         if self.log is None:
-            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.process = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=self.preexec
+            )
         else:
             with self.log.open("w") as log:  # the child keeps its own copy of the file
-                self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+                self.process = subprocess.Popen(
+                    command, stdout=subprocess.DEVNULL, stderr=log, preexec_fn=self.preexec
+                )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
