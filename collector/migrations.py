@@ -72,4 +72,24 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE monitor_state (                 -- one row per traffic monitor (see monitors/)
+            name        VARCHAR PRIMARY KEY,
+            fingerprint VARCHAR NOT NULL,             -- what it measures; a changed monitor starts anew
+            state       JSON NOT NULL,                -- windows seen, baseline, detectors, open alert
+            updated_at  TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE alerts (
+            id          VARCHAR PRIMARY KEY,
+            monitor     VARCHAR NOT NULL,
+            state       VARCHAR NOT NULL,             -- 'firing' | 'resolved'
+            started_at  TIMESTAMPTZ NOT NULL,
+            firing      JSON NOT NULL,                -- the alert as it fired
+            resolved    JSON,                         -- the alert as it resolved
+            notified    VARCHAR                       -- the last state sent to the sinks
+        );
+        """,
+    ),
 ]

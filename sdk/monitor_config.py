@@ -132,6 +132,14 @@ class MonitoringConfig(BaseModel):
     monitors: list[Monitor] = Field(default_factory=list)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _traffic_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("monitors"), list):
+            monitors = [{"kind": "traffic", **m} if isinstance(m, dict) else m for m in data["monitors"]]
+            data = {**data, "monitors": monitors}
+        return data
+
     @model_validator(mode="after")
     def _unique_names(self) -> MonitoringConfig:
         names = [m.name for m in self.monitors]

@@ -1,0 +1,113 @@
+"""Monitor state and alert history in the store, and the outbox of notifications still to send.
+
+A tick saves its monitors' states and the alerts they changed in one transaction; only then are the
+notifications sent, and each is marked sent once every sink has had it. A collector killed between the
+two sends the rest on its next tick: a notification is repeated only if the process dies while sending it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from bakeoff.collector.rows import parse_ts
+from bakeoff.collector.store import Store
+
+
+def load_states(store: Store) -> dict[str, dict[str, Any]]:
+    """Every stored monitor state, by monitor name."""
+    rows = store.cursor().execute("SELECT name, state FROM monitor_state").fetchall()
+    return {name: orjson.loads(state) for name, state in rows}
+
+
+def save(
+    store: Store, states: list[dict[str, Any]], changed: list[dict[str, Any]], silent: set[str], now: datetime
+) -> None:
+    """Save states and changed alerts together; alerts in `silent` are recorded as already notified."""
+    final: dict[str, dict[str, Any]] = {}
+    fired: dict[str, dict[str, Any]] = {}
+    for alert in changed:
+        final[alert["id"]] = alert
+        if alert["state"] == "firing":
+            fired[alert["id"]] = alert
+    with store.transaction() as cursor:
+        for state in states:
+            cursor.execute(
+                "INSERT OR REPLACE INTO monitor_state VALUES (?, ?, ?, ?)",
+                [state["name"], state["fingerprint"], orjson.dumps(state).decode(), now],
+            )
+        for alert_id, alert in final.items():
+            notified = alert["state"] if alert_id in silent else None
+            if alert_id not in fired:  # resolved in this tick, fired in an earlier one
+                cursor.execute(
+                    "UPDATE alerts SET state = ?, resolved = ? WHERE id = ?",
+                    [alert["state"], orjson.dumps(alert).decode(), alert_id],
+                )
+                continue
+            resolved = orjson.dumps(alert).decode() if alert["state"] == "resolved" else None
+            cursor.execute(
+                "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    alert_id,
+                    alert["monitor"],
+                    alert["state"],
+                    parse_ts(alert["started_at"]),
+                    orjson.dumps(fired[alert_id]).decode(),
+                    resolved,
+                    notified,
+                ],
+            )
+
+
+def pending(store: Store) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """Alerts whose latest state is not sent yet: (id, state, the notifications due, in order)."""
+    rows = (
+        store.cursor()
+        .execute(
+            "SELECT id, state, firing, resolved, notified FROM alerts "
+            "WHERE notified IS DISTINCT FROM state ORDER BY started_at, id"
+        )
+        .fetchall()
+    )
+    due = []
+    for alert_id, state, firing, resolved, notified in rows:
+        bodies = [] if notified == "firing" else [orjson.loads(firing)]
+        if state == "resolved":
+            bodies.append(orjson.loads(resolved))
+        due.append((alert_id, state, bodies))
+    return due
+
+
+def mark_notified(store: Store, alert_id: str, state: str) -> None:
+    """Record that the sinks have had the alert in `state`."""
+    with store.transaction() as cursor:
+        cursor.execute("UPDATE alerts SET notified = ? WHERE id = ?", [state, alert_id])
+
+
+def list_alerts(
+    store: Store, monitor: str | None = None, state: str | None = None, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Alerts, newest first, each in its latest state; optionally of one monitor, state, or since a time."""
+    clauses: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if monitor:
+        clauses.append("monitor = ?")
+        params.append(monitor)
+    if state:
+        clauses.append("state = ?")
+        params.append(state)
+    if since is not None:
+        clauses.append("started_at >= ?")
+        params.append(since)
+    rows = (
+        store.cursor()
+        .execute(
+            f"SELECT coalesce(resolved, firing) FROM alerts WHERE {' AND '.join(clauses)} "
+            "ORDER BY started_at DESC, id",
+            params,
+        )
+        .fetchall()
+    )
+    return [orjson.loads(row[0]) for row in rows]

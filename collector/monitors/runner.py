@@ -1,0 +1,199 @@
+"""Running traffic monitors over a store: a tick (incremental, stateful), a backtest (stateless), a thread.
+
+Windows close on event time: a window is closed once the store holds an event `GRACE_S` past its end
+(the newest `ts`, capped at the wall clock plus `MAX_SKEW_S` so that a client's wrong clock cannot close
+the future). A tick reads only the windows closed since the last one, so it never rescans history; an
+event arriving after its window closed is left out of the ticks (a backtest counts it). A monitor seen for
+the first time starts from its traffic of the last `BACKFILL_S` at most, and sends only what is still
+firing at the end of that catch-up, not what it would have raised and resolved in the past.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bakeoff.collector.monitors import alerts as alert_store
+from bakeoff.collector.monitors.engine import Engine, MonitorState, new_state
+from bakeoff.collector.monitors.signals import Window
+from bakeoff.collector.monitors.sinks import deliver
+from bakeoff.collector.store import Store
+from bakeoff.monitor_config import MonitoringConfig, Sink, StderrSink, TrafficMonitor
+
+logger = logging.getLogger("bakeoff.collector")
+
+GRACE_S = 30.0
+MAX_SKEW_S = 300.0
+BACKFILL_S = 7 * 86400.0
+
+
+def watermark(store: Store) -> float | None:
+    """Event time: windows ending at or before it are closed; None for an empty store."""
+    (newest,) = store.cursor().execute("SELECT epoch(max(ts)) FROM events").fetchone() or (None,)
+    if newest is None:
+        return None
+    return min(float(newest), time.time() + MAX_SKEW_S) - GRACE_S
+
+
+def _first_ts(store: Store, engine: Engine, after: float) -> float | None:
+    return engine.signal.first_ts(store, after)
+
+
+def advance(store: Store, engine: Engine, state: MonitorState, closed_until: float) -> list[dict[str, Any]]:
+    """Feed `state` every window closed by `closed_until` that it has not seen; the alerts changed."""
+    width = engine.monitor.window
+    changed: list[dict[str, Any]] = []
+    while state.baseline is None:
+        end = state.origin + engine.monitor.baseline_windows * width
+        if end > closed_until:
+            return changed
+        engine.set_baseline(state, engine.signal.baseline(store, state.origin, end))
+        if state.baseline is None:  # no traffic in it: start again at the next traffic
+            first = _first_ts(store, engine, end)
+            state.origin = end if first is None else math.floor(first / width) * width
+    last = math.floor((closed_until - state.origin) / width) - 1
+    if last < state.next_window:
+        return changed
+    base = state.baseline["value"]
+    found = engine.signal.windows(store, state.origin, state.next_window, last, base)
+    for index in range(state.next_window, last + 1):
+        changed += engine.feed(state, found.get(index) or Window(index))
+    return changed
+
+
+def _engines(config: MonitoringConfig) -> list[Engine]:
+    alerts = config.alerts
+    return [Engine(m, alerts.false_alarm_rate, alerts.cooldown) for m in config.traffic]
+
+
+def backtest(
+    store: Store, config: MonitoringConfig, since: datetime | None = None, until: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The alerts the traffic monitors would have raised over the recorded history; sends nothing.
+
+    Every window from `since` (default: each monitor's first event) to `until` (default: the newest
+    event) counts, late events included. An alert still firing at the end is listed as firing.
+    """
+    newest = watermark(store)
+    if newest is None or not config.traffic:
+        return []
+    # By default through the newest event's window, partial or not: history is complete here.
+    widest = max(m.window for m in config.traffic)
+    end = until.timestamp() if until is not None else newest + GRACE_S + widest
+    raised: dict[str, dict[str, Any]] = {}
+    for engine in _engines(config):
+        start = since.timestamp() if since is not None else _first_ts(store, engine, 0.0)
+        if start is None:
+            continue
+        state = new_state(engine.monitor, start)
+        for alert in advance(store, engine, state, end):
+            raised[alert["id"]] = alert
+    return sorted(raised.values(), key=lambda a: (a["started_at"], a["monitor"]))
+
+
+class TrafficRunner:
+    """The traffic monitors of a config, ticked over a store whose tables keep their state and alerts."""
+
+    def __init__(self, store: Store, config: MonitoringConfig) -> None:
+        self.store = store
+        self.config = config
+        self.engines = _engines(config)
+        self.sinks: list[Sink] = list(config.alerts.sinks) or [StderrSink()]
+
+    def tick(self) -> list[dict[str, Any]]:
+        """Process the windows closed since the last tick, save, then send what is due; the alerts changed."""
+        closed_until = watermark(self.store)
+        changed: list[dict[str, Any]] = []
+        if closed_until is not None:
+            changed = self._advance_all(closed_until)
+        self.send_pending()
+        return changed
+
+    def _advance_all(self, closed_until: float) -> list[dict[str, Any]]:
+        stored = alert_store.load_states(self.store)
+        states, changed, silent = [], [], set()
+        for engine in self.engines:
+            monitor = engine.monitor
+            data = stored.get(monitor.name)
+            if data is not None and data["fingerprint"] == monitor.fingerprint():
+                state, first_life = MonitorState.from_dict(data), False
+            else:
+                start = _first_ts(self.store, engine, closed_until - BACKFILL_S)
+                if start is None:
+                    continue
+                state, first_life = new_state(monitor, start), True
+            found = advance(self.store, engine, state, closed_until)
+            if first_life:  # a catch-up: only what still fires is news
+                silent |= {a["id"] for a in found if a["state"] == "resolved"}
+            changed += found
+            states.append(state.to_dict())
+        if states:
+            alert_store.save(self.store, states, changed, silent, datetime.now(UTC))
+        return changed
+
+    def send_pending(self) -> None:
+        """Send every notification not sent yet (after a crash, too), each marked once all sinks had it."""
+        for alert_id, state, bodies in alert_store.pending(self.store):
+            for body in bodies:
+                deliver(body, self.sinks)
+            alert_store.mark_notified(self.store, alert_id, state)
+
+    def monitors(self) -> list[dict[str, Any]]:
+        """Each configured monitor with its state (for `GET /v1/monitors`)."""
+        stored = alert_store.load_states(self.store)
+        return [describe(m, stored.get(m.name)) for m in self.config.monitors]
+
+
+def describe(monitor: Any, data: dict[str, Any] | None) -> dict[str, Any]:
+    """A monitor's config and where it stands: watching or firing, its baseline, its evidence."""
+    entry: dict[str, Any] = {"name": monitor.name, "kind": monitor.kind, "config": monitor.model_dump()}
+    if not isinstance(monitor, TrafficMonitor):
+        return {**entry, "status": "not run"}
+    if data is None or data["fingerprint"] != monitor.fingerprint():
+        return {**entry, "status": "waiting for traffic"}
+    state = MonitorState.from_dict(data)
+    if state.baseline is None:
+        return {**entry, "status": "baseline"}
+    status = "firing" if state.firing else "watching"
+    evidence = {d: det.log_evidence for d, det in state.detectors.items()}
+    return {
+        **entry,
+        "status": status,
+        "baseline": state.baseline,
+        "windows_seen": state.next_window,
+        "last_window_end": datetime.fromtimestamp(
+            state.origin + state.next_window * monitor.window, UTC
+        ).isoformat(),
+        "log_evidence": {d: (None if math.isinf(v) else v) for d, v in evidence.items()},
+        "alarm_at": math.log(1.0 / state.detectors[next(iter(state.detectors))].alpha),
+        "alert": state.firing["alert"] if state.firing else None,
+    }
+
+
+class MonitorThread:
+    """Ticks a runner every `interval` seconds on its own thread; a failing tick is logged, not fatal."""
+
+    def __init__(self, runner: TrafficRunner, interval: float) -> None:
+        self.runner = runner
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bakeoff-monitors", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.runner.tick()
+            except Exception:  # the next tick tries again; ingest never depends on it
+                logger.exception("monitors: tick failed")
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
