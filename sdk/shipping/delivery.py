@@ -72,7 +72,7 @@ class Delivery:
         pending = [items]  # a stack of slices, the oldest on top
         while pending:
             chunk = pending.pop()
-            reply = self.transport.post(ENDPOINTS[kind], batch_body(kind, chunk))
+            reply = self.transport.post(ENDPOINTS[kind], batch_body(kind, chunk, self.transport.compress))
             status = reply.status
             if 200 <= status < 300:
                 self._delivered(chunk, _reply_json(reply))

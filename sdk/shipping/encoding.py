@@ -83,11 +83,13 @@ def encode_item(item: dict[str, Any]) -> tuple[bytes, bool]:
         raise EncodeError(str(exc)) from exc
 
 
-def batch_body(kind: str, items: list[bytes]) -> bytes:
-    """The gzip-compressed body `{"<kind>": [item, ...]}` of one request."""
+def batch_body(kind: str, items: list[bytes], compress: bool) -> bytes:
+    """The body `{"<kind>": [item, ...]}` of one request, gzip-compressed when `compress`."""
+    body = b'{"' + kind.encode() + b'":[' + b",".join(items) + b"]}"
+    if not compress:
+        return body
     compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
-    head = b'{"' + kind.encode() + b'":['
-    return compressor.compress(head + b",".join(items) + b"]}") + compressor.flush()
+    return compressor.compress(body) + compressor.flush()
 
 
 def batch_size(items: list[bytes]) -> int:

@@ -35,6 +35,8 @@ from bakeoff.shipping.transport import Transport
 COLLECTOR_BODY_LIMIT = 32 * 1024 * 1024
 _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 30.0
+# Once found empty, the spool is listed again only this often (another process may have left batches).
+_SPOOL_RECHECK_S = 30.0
 
 
 class HttpShipper:
@@ -61,12 +63,14 @@ class HttpShipper:
         self._busy = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        settings = self.settings
         transport = Transport(
-            self.settings.collector_url, self.settings.api_key, self.settings.request_timeout_s
+            settings.collector_url, settings.api_key, settings.request_timeout_s, settings.compress
         )
         self._delivery = Delivery(transport, self.counters)
         self._retry_at = 0.0
         self._failures = 0
+        self._spool_empty_until = 0.0  # listing the folder every wake-up would cost more than the rest
         self._stop = False
 
     # -- the calling thread ------------------------------------------------------------------------------
@@ -119,8 +123,11 @@ class HttpShipper:
             self._busy = True
         self._drain_spool()  # what waited longest goes first
         for kind, queue in self._queues.items():
-            while queue:
-                items = self._take(queue)
+            # Only what is queued now: chasing a busy caller would send a stream of tiny batches.
+            left = len(queue)
+            while left > 0:
+                items, taken = self._take(queue, left)
+                left -= taken
                 if not items:
                     continue
                 if time.monotonic() < self._retry_at:
@@ -128,18 +135,18 @@ class HttpShipper:
                 else:
                     self._deliver(kind, items)
 
-    def _take(self, queue: deque[PendingEvent]) -> list[bytes]:
-        """Pop one batch of items, encoded: at most `batch_size` of them and about `batch_max_bytes`."""
+    def _take(self, queue: deque[PendingEvent], most: int) -> tuple[list[bytes], int]:
+        """Pop one batch, encoded: `(items, how many popped)`, within `batch_size` and `batch_max_bytes`."""
         items: list[bytes] = []
-        size = 0
-        count, limit = self.settings.batch_size, self._max_batch_bytes
-        while queue and len(items) < count and size < limit:
-            item = queue.popleft()
-            encoded = self._encoded(item)
+        size = taken = 0
+        count, limit = min(most, self.settings.batch_size), self._max_batch_bytes
+        while queue and taken < count and size < limit:
+            encoded = self._encoded(queue.popleft())
+            taken += 1
             if encoded is not None:
                 items.append(encoded)
                 size += len(encoded) + 1
-        return items
+        return items, taken
 
     def _encoded(self, item: PendingEvent) -> bytes | None:
         """One item built (processors and redaction run here, off the caller's thread) and encoded."""
@@ -174,6 +181,7 @@ class HttpShipper:
         return False
 
     def _keep(self, kind: str, items: list[bytes]) -> None:
+        self._spool_empty_until = 0.0
         if self.spool.put(kind, items):
             self.counters.add("spooled", len(items))
 
@@ -183,9 +191,12 @@ class HttpShipper:
         self._retry_at = time.monotonic() + min(_BACKOFF_CAP_S, max(delay, hint_s or 0.0))
 
     def _drain_spool(self) -> None:
+        if time.monotonic() < self._spool_empty_until:
+            return
         while time.monotonic() >= self._retry_at:
             claimed = self.spool.claim_oldest()
             if claimed is None:
+                self._spool_empty_until = time.monotonic() + _SPOOL_RECHECK_S
                 return
             path, kind, items = claimed
             if kind not in ENDPOINTS:
@@ -213,7 +224,8 @@ class HttpShipper:
 
     def _flush(self, timeout: float, patient: bool) -> bool:
         deadline = time.monotonic() + timeout
-        self._retry_at = 0.0  # an explicit flush tries the collector now, whatever the backoff says
+        # An explicit flush tries the collector now, whatever the backoff says, and looks at the spool.
+        self._retry_at = self._spool_empty_until = 0.0
         if self._thread is None or self._pid != os.getpid():
             self._start_thread()
         while time.monotonic() < deadline:
@@ -248,7 +260,7 @@ class HttpShipper:
         # What the collector did not take in time waits in the spool for the next process.
         for kind, queue in self._queues.items():
             while queue:
-                self._keep(kind, self._take(queue))
+                self._keep(kind, self._take(queue, len(queue))[0])
         self._closed = True
 
     def stats(self) -> dict[str, Any]:

@@ -25,8 +25,9 @@ QUESTION = [{"role": "user", "content": "what is two plus two"}]
 
 
 @pytest.fixture()
-def client(llm_server: SimulatorServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=llm_server.url + "/v1", api_key="k", max_retries=0)
+def client(llm_server: SimulatorServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=llm_server.url + "/v1", api_key="k", max_retries=0) as client:
+        yield client
 
 
 @pytest.fixture()

@@ -51,7 +51,9 @@ def shipper(receiver: Receiver, tmp_path: Path, **overrides: Any) -> HttpShipper
 
 
 def test_batches_are_gzipped_and_authenticated(receiver: Receiver, tmp_path: Path) -> None:
-    ship = shipper(receiver, tmp_path, batch_size=10)
+    ship = shipper(
+        receiver, tmp_path, batch_size=10, compress=True
+    )  # loopback is not compressed unless asked
     for i in range(35):
         ship.submit_event(make_event(i))
     ship.submit_feedback({"event_id": make_event(1)["id"], "score": 0.5, "comment": None, "ts": "t"})
@@ -195,3 +197,11 @@ def test_public_flush_and_shutdown_through_init(receiver: Receiver, tmp_path: Pa
     assert bakeoff.stats()["sent"] == 1
     bakeoff.shutdown()
     assert receiver.feedback[0]["event_id"] == "e1"
+
+
+def test_a_loopback_collector_gets_plain_json(receiver: Receiver, tmp_path: Path) -> None:
+    ship = shipper(receiver, tmp_path)  # compressing for loopback would cost CPU and save nothing
+    ship.submit_event(make_event(1))
+    assert ship.flush(5)
+    ship.shutdown()
+    assert "Content-Encoding" not in receiver.headers[0] and len(receiver.events) == 1
