@@ -5,6 +5,10 @@ budgeted like any provider, and its cost is counted (apart, by the caller). The 
 matters: the cache first (a hit costs nothing and waits for nothing), then the budget (never reserve
 money for a request that will not be sent), then the per-provider and global concurrency and the
 rate limits, then the request with its retries.
+
+With a :class:`~bakeoff.replay.run.results.Ledger`, each attempt is written down, with the most it can
+cost, right before it goes on the wire (past every limit), and settled when it returns: a run killed
+mid-flight is resumed with those requests counted, and nothing that merely waited is.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bakeoff.replay.errors import BudgetExhausted, ProviderError
 from bakeoff.replay.pricing import Price, cost, price_for
@@ -23,8 +27,12 @@ from bakeoff.replay.providers.config import ProviderConfig
 from bakeoff.replay.run.budget import Budget, estimate_input_tokens
 from bakeoff.replay.run.cache import ResponseCache, cache_key, cacheable
 from bakeoff.replay.run.ratelimit import TokenBucket
+from bakeoff.replay.run.results import Ledger
 from bakeoff.replay.run.retry import with_retries
 from bakeoff.replay.types import Completion
+
+T = TypeVar("T")
+_MAX_TOKEN_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")  # the APIs' names
 
 
 @dataclass
@@ -62,8 +70,10 @@ class Dispatcher:
         budget: Budget | None = None,
         cache: ResponseCache | None = None,
         seed: int | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.client = make_client(limit=max(concurrency, 1))
+        self.ledger = ledger
         self.concurrency = asyncio.Semaphore(concurrency)
         self.retries = retries
         self.timeout = timeout
@@ -126,9 +136,11 @@ class Dispatcher:
                 raise BudgetExhausted(f"the cost limit of ${self.budget.limit:g} is reached")
             async with self._settled:
                 await self._settled.wait()
+        cap = _max_output_tokens(lane.provider.config.params, canonical)
+        maximum = cost(lane.price, input_tokens, max(output_tokens, cap or 0))
         completion: Completion | None = None
         try:
-            completion = await self._send(lane, canonical, input_tokens + output_tokens)
+            completion = await self._send(lane, canonical, input_tokens + output_tokens, maximum)
         finally:  # an untranslatable request raises: its reservation is released all the same
             actual = (
                 None
@@ -145,6 +157,18 @@ class Dispatcher:
             await asyncio.to_thread(self.cache.put, key, completion)
         return completion, actual
 
+    async def _paid(self, maximum: float | None, call: Callable[[], Awaitable[T]], price: Price | None) -> T:
+        """`call()` written to the ledger: before, with the most it can cost; after, with its cost."""
+        if self.ledger is None:
+            return await call()
+        ticket = self.ledger.sent(maximum)
+        result: T | None = None
+        try:
+            result = await call()
+            return result
+        finally:
+            self.ledger.settled(ticket, _cost_of(result, price))
+
     async def embed(self, provider_id: str, texts: list[str]) -> tuple[list[list[float]], float | None]:
         """Embeddings from a provider (for `semantic_similarity`), within its limits, retried; their cost."""
         lane = self._lanes[provider_id]
@@ -157,7 +181,10 @@ class Dispatcher:
                 if lane.requests is not None:
                     await lane.requests.acquire()
                 self.stats.requests += 1
-                return await lane.provider.aembed(texts, timeout=self.timeout)
+                maximum = cost(lane.price, estimate_input_tokens({"messages": texts}), 0)
+                return await self._paid(
+                    maximum, lambda: lane.provider.aembed(texts, timeout=self.timeout), lane.price
+                )
 
         (vectors, tokens), retried = await with_retries(attempt, attempts=self.retries + 1, rng=self._rng)
         self.stats.retries += retried
@@ -165,7 +192,9 @@ class Dispatcher:
         self.budget.settle(provider_id, None, spent, None)
         return vectors, spent
 
-    async def _send(self, lane: _Lane, canonical: dict[str, Any], tokens: int) -> Completion:
+    async def _send(
+        self, lane: _Lane, canonical: dict[str, Any], tokens: int, maximum: float | None
+    ) -> Completion:
         async def request() -> Completion:
             async with self.concurrency:
                 if lane.requests is not None:
@@ -173,7 +202,9 @@ class Dispatcher:
                 if lane.tokens is not None:
                     await lane.tokens.acquire(tokens)
                 self.stats.requests += 1
-                return await lane.provider.acomplete(canonical, timeout=self.timeout)
+                return await self._paid(
+                    maximum, lambda: lane.provider.acomplete(canonical, timeout=self.timeout), lane.price
+                )
 
         async def attempt() -> Completion:
             # Limits are taken per attempt, so a retry's backoff does not hold a concurrency slot.
@@ -196,3 +227,20 @@ class Dispatcher:
         for lane in self._lanes.values():
             await lane.provider.aclose()
         await self.client.close()
+
+
+def _max_output_tokens(params: dict[str, Any], canonical: dict[str, Any]) -> int | None:
+    """The cap on the answer's length: the config's params first, else the recorded request's."""
+    for value in (*(params.get(key) for key in _MAX_TOKEN_KEYS), canonical.get("max_tokens")):
+        if type(value) is int:
+            return value
+    return None
+
+
+def _cost_of(result: object, price: Price | None) -> float | None:
+    """What an answer was billed: a completion's tokens, or an embedding's (vectors, input tokens)."""
+    if isinstance(result, Completion):
+        return cost(price, result.input_tokens, result.output_tokens)
+    if isinstance(result, tuple):
+        return cost(price, result[1], 0)
+    return None  # no answer: a failure, billed nothing as far as we know
