@@ -28,6 +28,7 @@ from bakeoff.collector.auth import require_api_key
 from bakeoff.collector.deps import IngestDep, MetricsDep, StoreDep
 from bakeoff.collector.ingest import IngestPipeline
 from bakeoff.collector.metrics import CollectorMetrics
+from bakeoff.collector.monitors import routes as monitor_routes
 from bakeoff.collector.settings import CollectorSettings
 from bakeoff.collector.store import Store
 
@@ -41,6 +42,7 @@ API_ROUTERS: list[APIRouter] = [
     routes_datasets.router,
     routes_stats.router,
     routes_runs.router,
+    monitor_routes.router,
 ]
 
 
@@ -77,9 +79,12 @@ def create_app(settings: CollectorSettings) -> FastAPI:
             retention = asyncio.create_task(
                 _retention_loop(store, settings.retention_days, settings.retention_interval_s)
             )
+        app.state.monitors = monitors = monitor_routes.start_monitors(store, settings)
         try:
             yield
         finally:
+            if monitors is not None:
+                monitors.stop()
             if retention is not None:
                 retention.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
