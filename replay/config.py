@@ -36,6 +36,7 @@ class ReplaySection(BaseModel):
     concurrency: int = Field(default=8, ge=1)
     timeout: float = Field(default=60.0, gt=0)
     cost_limit: float | None = Field(default=None, gt=0)
+    margin: float | None = Field(default=None, ge=0)  # non-inferiority margin; None: 0.02
     retries: int = Field(default=3, ge=0)
     output: str = "./bakeoff-runs"
     cache_dir: str | None = None

@@ -16,7 +16,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--weights", metavar="quality=.5,cost=.3,speed=.2", help="how to rank the providers that qualify"
     )
     parser.add_argument(
-        "--margin", type=non_negative_float, default=0.0, help="tolerated drop against the baseline"
+        "--margin",
+        type=non_negative_float,
+        default=None,
+        help="tolerated drop against the baseline (default replay.margin of the run's config, else 0.02)",
     )
     add_format(parser)
 
@@ -29,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from bakeoff.replay.stats.recommend import DEFAULT_WEIGHTS, Constraints, parse_weights, recommend
 
     run_files = load_run(args.run_dir)
-    benchmark, comparison = run_files.analyse(AnalysisOptions(margin=args.margin))
+    benchmark, comparison = run_files.analyse(
+        AnalysisOptions(margin=args.margin, alpha=run_files.meta.options.alpha)
+    )
     constraints = Constraints(
         min_score=args.min_score,
         max_cost=args.max_cost,
@@ -52,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
             lines.append(
                 f"{bullet}{entry['provider']}: utility {entry['utility']:.3f}, score {entry['score']:.3f}"
             )
+    if result["promising"]:
+        lines.append(f"promising (within the margin {result['margin']:g} by their estimate, not yet shown):")
+        for hope in result["promising"]:
+            settle = f"; ~{hope['n_needed']} paired samples would settle it" if hope.get("n_needed") else ""
+            low, high = hope["ci95"]
+            interval = f"{hope['diff']:+.3f} [{low:+.3f}, {high:+.3f}], n={hope['n']}"
+            lines.append(f"{bullet}{hope['provider']}: {interval}{settle}")
     if result["excluded"]:
         lines.append("excluded:")
         lines += [f"{bullet}{provider}: {why}" for provider, why in result["excluded"].items()]

@@ -1,4 +1,10 @@
-"""The verdict as text (a rich table, verdict first), Markdown (for pull-request comments) or JSON."""
+"""The verdict as text (a rich table, verdict first), Markdown (for pull-request comments) or JSON.
+
+Every metric is shown, the primary first, then the error rate; each row carries its `n` (the paired
+events the comparison used) and the interval the verdict was decided with. A metric that does not apply
+to some answers (a text metric on a tool-call reference) says how many it left out, never scores them 0.
+Segments that differ significantly are listed under the table: "worse on tag:refunds (-0.31 [-0.45, -0.17])".
+"""
 
 from __future__ import annotations
 
@@ -11,61 +17,121 @@ import orjson
 FORMATS = ("text", "json", "markdown")
 HEADERS = (
     "provider",
+    "metric",
     "score [95% CI]",
-    "diff vs baseline [95% CI]",
+    "n",
+    "diff vs baseline [CI]",
     "p (Holm)",
     "verdict",
     "$/1k req",
     "p95 ms",
 )
+ERROR_METRIC = "error_rate"
 
 
 def _fmt(value: Any, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def format_p(value: float | None) -> str:
+    """A p-value as printed: three significant digits, "< 0.001" below that, never "0"."""
+    if value is None:
+        return "-"
+    return "< 0.001" if value < 0.001 else format(value, ".3g")
+
+
+def _interval(bounds: Any, spec: str = ".3f") -> str:
+    low, high = bounds
+    return f"[{_fmt(low, spec)}, {_fmt(high, spec)}]"
+
+
+def _score_cell(summary: Mapping[str, Any]) -> str:
+    if not summary or summary.get("score") is None:
+        return "n/a" + (f" ({summary['not_applicable']} excluded)" if summary.get("not_applicable") else "")
+    cell = f"{_fmt(summary['score'])} {_interval(summary['ci95'])}"
+    if summary.get("not_applicable"):
+        cell += f" ({summary['not_applicable']} n/a, excluded)"
+    return cell
+
+
+def _error_cell(summary: Mapping[str, Any] | None) -> str:
+    if not summary or summary.get("rate") is None:
+        return "-"
+    return f"{_fmt(summary['rate'])} {_interval(summary['ci95'])} ({summary['errors']}/{summary['total']})"
+
+
 def verdict_rows(benchmark: Mapping[str, Any], comparison: Mapping[str, Any]) -> list[list[str]]:
-    """One row per provider on the primary metric: the table every format shows."""
+    """One row per provider and metric (the primary first, then the others, then the error rate)."""
     primary = benchmark.get("primary_metric")
+    metrics = list(benchmark.get("metrics", {}))
+    ordered: list[str] = ([str(primary)] if primary in metrics else []) + [m for m in metrics if m != primary]
+    ordered.append(ERROR_METRIC)
     baseline = comparison.get("baseline")
+    both = [*comparison.get("comparisons", []), *comparison.get("error_rate_comparisons", [])]
+    found = {(c["provider"], c["metric"]): c for c in both}
     rows = []
     for provider in benchmark["providers"]:
-        summary = benchmark["metrics"][primary][provider] if primary else {}
-        match = next(
-            (
-                c
-                for c in comparison.get("comparisons", [])
-                if c["provider"] == provider and c["metric"] == primary
-            ),
-            None,
-        )
-        score = (
-            f"{_fmt(summary.get('score'))} [{_fmt(summary['ci95'][0])}, {_fmt(summary['ci95'][1])}]"
-            if summary
-            else "-"
-        )
-        if provider == baseline:
-            diff, p_value, verdict = "(baseline)", "", "baseline"
-        elif match is None or match.get("diff") is None:
-            diff, p_value, verdict = "-", "-", "no data"
-        else:
-            low, high = match["ci95"]
-            diff = f"{match['diff']:+.3f} [{_fmt(low, '+.3f')}, {_fmt(high, '+.3f')}]"
-            p_value = _fmt(match["p_adjusted"], ".3g")
-            verdict = match["verdict"]
-        cost = benchmark["cost_analysis"][provider]["cost_per_1k_requests"]
-        rows.append(
-            [
-                provider,
-                score,
-                diff,
-                p_value,
-                verdict,
-                _fmt(cost, ".4f"),
-                _fmt(benchmark["latency"][provider]["p95_ms"], ".0f"),
-            ]
-        )
+        for index, metric in enumerate(ordered):
+            if metric == ERROR_METRIC:
+                score = _error_cell(benchmark.get(ERROR_METRIC, {}).get(provider))
+            else:
+                score = _score_cell(benchmark["metrics"][metric][provider])
+            match = found.get((provider, metric))
+            if provider == baseline:
+                n, diff, p_value, verdict = "", "(baseline)", "", "baseline"
+            elif match is None or match.get("diff") is None:
+                n = str(match["n"]) if match else "0"
+                diff, p_value, verdict = "-", "-", "no data"
+            else:
+                n = str(match["n"])
+                diff = f"{match['diff']:+.3f} {_interval(match['ci95'], spec='+.3f')}"
+                p_value, verdict = format_p(match["p_adjusted"]), str(match["verdict"])
+            first = index == 0
+            cost = benchmark["cost_analysis"][provider]["cost_per_1k_requests"] if first else None
+            p95 = benchmark["latency"][provider]["p95_ms"] if first else None
+            rows.append(
+                [
+                    provider if first else "",
+                    metric,
+                    score,
+                    n,
+                    diff,
+                    p_value,
+                    verdict,
+                    _fmt(cost, ".4f") if first else "",
+                    _fmt(p95, ".0f") if first else "",
+                ]
+            )
     return rows
+
+
+def segment_lines(comparison: Mapping[str, Any]) -> list[str]:
+    """The segments where a candidate differs significantly: "sim-x: worse on tag:refunds (...)"."""
+    lines = []
+    for s in comparison.get("segments", []):
+        if not s.get("significant") or s.get("diff") is None:
+            continue
+        word = "better" if s["diff"] > 0 else "worse"
+        lines.append(
+            f"{s['provider']}: {word} on {s['segment']} ({s['diff']:+.2f} "
+            f"{_interval(s['ci95'], spec='+.2f')}) · {s['metric']}, n={s['n']}, "
+            f"p (Holm) {format_p(s['p_adjusted'])}"
+        )
+    return lines
+
+
+def feedback_lines(benchmark: Mapping[str, Any]) -> list[str]:
+    """How well each metric agrees with the users' feedback (Spearman's rho with its interval)."""
+    agreement = benchmark.get("feedback_agreement") or {}
+    lines = []
+    for metric, figures in (agreement.get("metrics") or {}).items():
+        if figures.get("spearman") is None:
+            continue
+        lines.append(
+            f"{metric} vs user feedback on {agreement.get('provider')}'s answers: Spearman "
+            f"{figures['spearman']:+.2f} {_interval(figures['ci95'], spec='+.2f')}, n={figures['n']}"
+        )
+    return lines
 
 
 def _headline(
@@ -74,8 +140,8 @@ def _headline(
     lines = [
         f"bakeoff verdict · run {benchmark.get('run_id')} · {benchmark['total_samples']} events · "
         f"metric {benchmark.get('primary_metric')} · baseline {comparison.get('baseline')} · "
-        f"alpha {comparison.get('alpha')} (Holm)"
-        + (f" · margin {comparison['margin']}" if comparison.get("margin") else "")
+        f"alpha {comparison.get('alpha')} (Holm; each interval at its Holm level)"
+        + (f" · margin {comparison['margin']:g}" if comparison.get("margin") else "")
     ]
     if benchmark.get("simulated"):
         lines.append("SIMULATED providers: every answer, latency and price comes from simulated models")
@@ -83,6 +149,8 @@ def _headline(
         lines.append(
             "the sample carries weights: see 'weighted' in benchmark_results.json for whole-traffic estimates"
         )
+    lines += segment_lines(comparison)
+    lines += feedback_lines(benchmark)
     if recommendation is not None:
         if recommendation.get("recommended"):
             lines.append(f"recommended: {recommendation['reason']}")
@@ -96,7 +164,7 @@ def render(
     comparison: Mapping[str, Any],
     fmt: str = "text",
     recommendation: Mapping[str, Any] | None = None,
-    width: int = 140,
+    width: int = 160,
 ) -> str:
     """The verdict in `fmt`."""
     if fmt == "json":
@@ -115,11 +183,13 @@ def render(
 
     table = Table(show_lines=False)
     for header in HEADERS:
-        table.add_column(header, justify="left" if header in ("provider", "verdict") else "right")
+        table.add_column(header, justify="left" if header in ("provider", "metric", "verdict") else "right")
     style = {"better": "green", "worse": "red", "non-inferior": "cyan", "baseline": "bold"}
+    verdict_at = HEADERS.index("verdict")
     for row in rows:
-        verdict = f"[{style[row[4]]}]{row[4]}[/]" if row[4] in style else row[4]
-        table.add_row(*(escape(cell) for cell in row[:4]), verdict, *row[5:])
+        verdict = row[verdict_at]
+        shown = f"[{style[verdict]}]{verdict}[/]" if verdict in style else verdict
+        table.add_row(*(escape(cell) for cell in row[:verdict_at]), shown, *row[verdict_at + 1 :])
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
     console.print(escape(headline[0]), highlight=False, soft_wrap=True)
@@ -134,15 +204,28 @@ def render_cross_run(cross: Mapping[str, Any], fmt: str = "text") -> str:
     header = (
         f"new run {cross.get('new_run')} vs old run {cross.get('old_run')} (alpha {cross['alpha']}, Holm)"
     )
+    if not cross.get("same_dataset", True):
+        header += " · DIFFERENT DATASETS" + (
+            ": unpaired differences, --unpaired given"
+            if cross.get("unpaired_allowed")
+            else ": unpaired differences are not called significant (--unpaired to test them)"
+        )
     lines = []
     for c in cross["comparisons"]:
         if c.get("diff") is None:
             continue
-        mark = "significant" if c["significant"] else "n.s."
+        mark = (
+            "significant"
+            if c["significant"]
+            else c.get("verdict")
+            if c.get("verdict") == "not comparable"
+            else "n.s."
+        )
+        label = f", {c['label']}" if c.get("label") else ""
         lines.append(
-            f"{c['provider']} · {c['metric']}: {c['diff']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] "
-            f"p={_fmt(c.get('p_adjusted'), '.3g')} {mark} "
-            f"({c['test']}, n={c['n']}{', paired' if c.get('paired') else ''})"
+            f"{c['provider']} · {c['metric']}: {c['diff']:+.3f} {_interval(c['ci95'], spec='+.3f')} "
+            f"p={format_p(c.get('p_adjusted'))} {mark} "
+            f"({c['test']}, n={c['n']}{', paired' if c.get('paired') else ''}{label})"
         )
     if fmt == "markdown":
         return f"**{header}**\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"

@@ -298,14 +298,14 @@ def summarise(run: Run, baseline: str | None = None) -> tuple[dict[str, Any], di
     options = AnalysisOptions(
         baseline=baseline or run.baseline,
         alpha=run.options.alpha,
-        margin=run.options.margin,
+        margin=run.options.margin or None,  # 0 is the flag's default: the config's margin, else 0.02
         seed=run.options.seed,
     )
     meta = run.meta.to_json()
     benchmark, comparison = analyse(rows, run.plan.kinds(), options, meta)
     benchmark["skipped"] = len(run.meta.skipped) + len(run.skipped_rows)
     benchmark["status"] = run.meta.status
-    if "sequential" in meta:
+    if run.meta.sequential is not None:
         comparison["sequential"] = meta["sequential"]
     run.directory.write(BENCHMARK_FILE, benchmark)
     run.directory.write(COMPARISON_FILE, comparison)

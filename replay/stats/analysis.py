@@ -1,117 +1,33 @@
 """From the rows of a run to `benchmark_results.json` and `provider_comparison.json`.
 
-The rows become columns (numpy arrays indexed by event), so that every figure is a vectorised
+The rows become columns (:mod:`~bakeoff.replay.stats.columns`), so that every figure is a vectorised
 operation: per provider and metric a mean with its interval (Wilson for pass rates, BCa for scores)
-and, when the dataset carries sampling weights, the Hájek estimate for the whole traffic; per
-candidate the paired difference against the baseline on the events both answered, with McNemar's or
-Wilcoxon's test, Holm's correction across every provider x metric test, an effect size, the minimum
-detectable difference and the samples a conclusive answer would need; latency and cost figures; the
-Pareto fronts.
+and, when the dataset carries sampling weights, the Hájek estimate for the whole traffic; the error
+rate with its Wilson interval; the verdicts of :mod:`~bakeoff.replay.stats.verdicts` (paired tests,
+Holm, segments); latency and cost figures; the Pareto fronts; and, where events carry user feedback,
+how well each metric agrees with it on the production answers.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from bakeoff.replay.stats import inference as st
+from bakeoff.replay.stats.columns import DEFAULT_MARGIN, AnalysisOptions, Columns, columns
+from bakeoff.replay.stats.verdicts import ERROR_METRIC, PerEvent, compare_all
+
+__all__ = ["AnalysisOptions", "Columns", "analyse", "columns", "compare_all", "metric_summary"]
 
 WEIGHTED_LABEL = "estimate for the whole traffic (Hájek, weighted by inverse inclusion probability)"
-
-
-@dataclass
-class Columns:
-    """A run's rows as arrays. Per-event arrays are indexed by event code; NaN marks 'no value'."""
-
-    events: list[str]
-    providers: list[str]
-    weight: np.ndarray  # per event
-    provider: np.ndarray  # per row: provider index
-    event: np.ndarray  # per row: event code
-    latency: np.ndarray
-    ttft: np.ndarray
-    cost: np.ndarray
-    output_tokens: np.ndarray
-    error: np.ndarray  # bool
-    cached: np.ndarray  # bool
-    judge_cost: np.ndarray
-    scores: dict[str, np.ndarray] = field(default_factory=dict)  # metric -> per row score
-    passes: dict[str, np.ndarray] = field(default_factory=dict)  # metric -> per row 1/0/NaN
-
-    def rows_of(self, provider: str) -> np.ndarray:
-        if provider not in self.providers:
-            return np.empty(0, dtype=np.int64)
-        return np.flatnonzero(self.provider == self.providers.index(provider))
-
-    def per_event(self, values: np.ndarray, provider: str) -> np.ndarray:
-        """The provider's value per event (the mean over repetitions), NaN where it has none."""
-        rows = self.rows_of(provider)
-        picked = values[rows]
-        keep = ~np.isnan(picked)
-        total = np.bincount(self.event[rows][keep], weights=picked[keep], minlength=len(self.events))
-        count = np.bincount(self.event[rows][keep], minlength=len(self.events))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+PRODUCTION = "production"  # the recorded answers, when they are a provider of the run
 
 
 def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
-
-
-def columns(rows: Sequence[Mapping[str, Any]], metrics: Iterable[str]) -> Columns:
-    """Columns of the rows (in one pass over them)."""
-    names = list(metrics)
-    event_codes: dict[str, int] = {}
-    provider_codes: dict[str, int] = {}
-    n = len(rows)
-    provider, event = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-    numeric = np.full((6, n), np.nan)
-    flags = np.zeros((2, n), dtype=bool)
-    score = {m: np.full(n, np.nan) for m in names}
-    passed = {m: np.full(n, np.nan) for m in names}
-    weights: dict[int, float] = {}
-    for i, row in enumerate(rows):
-        code = event_codes.setdefault(row["event_id"], len(event_codes))
-        event[i] = code
-        provider[i] = provider_codes.setdefault(row["provider"], len(provider_codes))
-        weights.setdefault(code, float(row.get("weight") or 1.0))
-        usage = row.get("usage") or {}
-        numeric[:, i] = (
-            _number(row.get("latency_ms")),
-            _number(row.get("ttft_ms")),
-            _number(row.get("cost")),
-            _number(usage.get("output_tokens")),
-            _number(row.get("judge_cost")),
-            0.0,
-        )
-        flags[0, i] = row.get("error") is not None
-        flags[1, i] = bool(row.get("cached"))
-        for metric, result in (row.get("scores") or {}).items():
-            if metric in score:
-                if result.get("score") is not None:
-                    score[metric][i] = result["score"]
-                if result.get("passed") is not None:
-                    passed[metric][i] = float(result["passed"])
-    return Columns(
-        events=list(event_codes),
-        providers=list(provider_codes),
-        weight=np.array([weights[c] for c in range(len(event_codes))]),
-        provider=provider,
-        event=event,
-        latency=numeric[0],
-        ttft=numeric[1],
-        cost=numeric[2],
-        output_tokens=numeric[3],
-        error=flags[0],
-        cached=flags[1],
-        judge_cost=numeric[4],
-        scores=score,
-        passes=passed,
-    )
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -126,39 +42,27 @@ def _interval(interval: tuple[float, float], digits: int = 6) -> list[float | No
     return [_round(interval[0], digits), _round(interval[1], digits)]
 
 
-@dataclass
-class AnalysisOptions:
-    """Choices of the analysis."""
-
-    baseline: str | None = None
-    alpha: float = 0.05
-    margin: float = 0.0
-    resamples: int = 2000
-    seed: int = 0
-
-
 def metric_summary(cols: Columns, metric: str, kind: str, provider: str, options: AnalysisOptions) -> dict:
-    """score, passed, total, ci95 (+ the weighted estimate when the sample carries weights)."""
+    """score, passed, total, ci95, not_applicable (+ the weighted estimate when the sample has weights).
+
+    `total` counts the events judged; answered events the metric does not apply to (a text metric on a
+    tool-call reference) are `not_applicable`, left out rather than scored 0.
+    """
     values = cols.per_event(cols.scores[metric], provider)
     passes = cols.per_event(cols.passes[metric], provider)
     judged = ~np.isnan(values)
+    answered = int(np.sum(cols.errors_per_event(provider) < 1))
     data = values[judged]
     total = int(judged.sum())
     passed = int(np.nansum(passes[judged] >= 0.5)) if total else 0
+    summary: dict[str, Any] = {"passed": passed, "total": total, "not_applicable": max(0, answered - total)}
     if total == 0:
-        return {"score": None, "passed": 0, "total": 0, "ci95": [None, None], "kind": kind}
-    mean = float(data.mean())
+        return {"score": None, **summary, "ci95": [None, None], "kind": kind}
     if kind == "pass" and np.all((data == 0) | (data == 1)):
         interval = st.wilson_interval(float(data.sum()), total, options.alpha)
     else:
-        interval = st.bca_interval(data, options.alpha, options.resamples, options.seed)
-    summary: dict[str, Any] = {
-        "score": _round(mean),
-        "passed": passed,
-        "total": total,
-        "ci95": _interval(interval),
-        "kind": kind,
-    }
+        interval = st.bca_interval(data, options.alpha, options.resamples, options.draw_seed)
+    summary = {"score": _round(float(data.mean())), **summary, "ci95": _interval(interval), "kind": kind}
     weights = cols.weight[judged]
     if np.any(weights != 1.0):
         estimate, weighted_interval = st.hajek_mean(data, weights, options.alpha)
@@ -170,58 +74,28 @@ def metric_summary(cols: Columns, metric: str, kind: str, provider: str, options
     return summary
 
 
-def compare_metric(
-    cols: Columns, metric: str, kind: str, baseline: str, provider: str, options: AnalysisOptions
-) -> dict[str, Any]:
-    """The paired comparison of `provider` against `baseline` on `metric` (Holm is applied later)."""
-    a = cols.per_event(cols.scores[metric], baseline)
-    b = cols.per_event(cols.scores[metric], provider)
-    both = ~(np.isnan(a) | np.isnan(b))
-    a, b = a[both], b[both]
-    n = int(both.sum())
-    result: dict[str, Any] = {"provider": provider, "baseline": baseline, "metric": metric, "n": n}
-    if n < 2:
-        return {**result, "diff": None, "ci95": [None, None], "p_value": None, "test": None}
-    binary = kind == "pass" and np.all(np.isin(a, (0.0, 1.0))) and np.all(np.isin(b, (0.0, 1.0)))
-    diff, interval, bootstrap_p = st.paired_bootstrap_diff(
-        a, b, options.alpha, options.resamples, options.seed
-    )
-    if binary:
-        p_value, test = st.mcnemar(a == 1, b == 1)
-    elif np.any(a != b):
-        p_value, test = st.wilcoxon_signed_rank(a, b)
-    else:
-        p_value, test = 1.0, "wilcoxon"
-    spread = float(np.std(b - a, ddof=1))
-    mde = st.mde_paired(spread, n, options.alpha)
-    needed = st.n_required(max(abs(diff), options.margin), spread, options.alpha) if spread > 0 else None
-    return {
-        **result,
-        "diff": _round(diff),
-        "ci95": _interval(interval),
-        "p_value": _round(p_value, 10),
-        "test": test,
-        "bootstrap_p": _round(bootstrap_p, 6),
-        "effect_size": _round(st.cohens_d_paired(a, b), 4),
-        "mde": _round(mde),
-        "n_needed": needed,
-        "non_inferior": st.non_inferior(interval[0], options.margin) if options.margin > 0 else None,
-    }
+def error_summary(cols: Columns, provider: str, alpha: float) -> dict[str, Any]:
+    """The share of failed requests, with its Wilson interval."""
+    failed = cols.error[cols.rows_of(provider)]
+    total, errors = len(failed), int(failed.sum())
+    rate = errors / total if total else math.nan
+    interval = st.wilson_interval(errors, total, alpha) if total else (math.nan, math.nan)
+    return {"rate": _round(rate, 6), "errors": errors, "total": total, "ci95": _interval(interval)}
 
 
-def _verdict(comparison: dict[str, Any], alpha: float, margin: float) -> str:
-    diff, low = comparison.get("diff"), (comparison.get("ci95") or [None])[0]
-    if diff is None:
-        return "no data"
-    if comparison["significant"]:
-        if diff > 0:
-            return "better"
-        if margin > 0 and low is not None and low > -margin:
-            return "non-inferior"
-        return "worse"
-    if margin > 0 and low is not None and low > -margin:
-        return "non-inferior"
-    return "inconclusive"
+def feedback_agreement(
+    cols: Columns, metrics: Sequence[str], provider: str, alpha: float
+) -> dict[str, dict[str, Any]]:
+    """Spearman's rho of each metric with the users' feedback on `provider`'s answers, with its interval."""
+    if cols.feedback is None or provider not in cols.providers:
+        return {}
+    agreement = {}
+    for metric in metrics:
+        rho, interval, n = st.spearman_interval(
+            cols.per_event(cols.scores[metric], provider), cols.feedback, alpha
+        )
+        agreement[metric] = {"spearman": _round(rho, 4), "ci95": _interval(interval, 4), "n": n}
+    return agreement
 
 
 def _latency_summary(cols: Columns, provider: str) -> dict[str, Any]:
@@ -279,7 +153,9 @@ def _latency_comparison(cols: Columns, baseline: str, provider: str, options: An
     b = cols.latency[cols.rows_of(provider)]
     result: dict[str, Any] = {"provider": provider, "baseline": baseline}
     for q in (50, 95):
-        diff, interval = st.bootstrap_percentile_diff(a, b, q, options.alpha, options.resamples, options.seed)
+        diff, interval = st.bootstrap_percentile_diff(
+            a, b, q, options.alpha, options.resamples, options.draw_seed
+        )
         result[f"p{q}_diff_ms"] = _round(diff, 2)
         result[f"p{q}_ci95"] = _interval(interval, 2)
     return result
@@ -291,13 +167,21 @@ def analyse(
     options: AnalysisOptions,
     run: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(benchmark_results, provider_comparison) of a run's rows."""
+    """(benchmark_results, provider_comparison) of a run's rows.
+
+    The margin, when the options leave it unset, is the config's `replay.margin`, else 0.02.
+    """
     metrics = list(kinds)
     cols = columns(rows, metrics)
     providers = list(run.get("providers") or [])
     providers += [p for p in cols.providers if p not in providers]
     baseline = options.baseline or run.get("baseline") or (providers[0] if providers else None)
+    if options.margin is None:
+        options.margin = configured_margin(run)
+    if options.seed is None:
+        options.seed = int((run.get("options") or {}).get("seed") or 0)
     primary = metrics[0] if metrics else None
+    errors = {p: error_summary(cols, p, options.alpha) for p in providers}
     benchmark: dict[str, Any] = {
         "run_id": run.get("run_id"),
         "timestamp": run.get("timestamp"),
@@ -309,51 +193,36 @@ def analyse(
         },
         "cost_analysis": {p: _cost_summary(cols, p, primary) for p in providers},
         "latency": {p: _latency_summary(cols, p) for p in providers},
-        "errors": {p: int(cols.error[cols.rows_of(p)].sum()) for p in providers},
-        "error_rates": {
-            p: _round(float(cols.error[cols.rows_of(p)].mean()) if len(cols.rows_of(p)) else math.nan, 4)
-            for p in providers
-        },
+        "errors": {p: errors[p]["errors"] for p in providers},
+        "error_rates": {p: _round(_number(errors[p]["rate"]), 4) for p in providers},
+        ERROR_METRIC: errors,
         "correlations": {p: _correlations(cols, p, metrics) for p in providers},
         "primary_metric": primary,
         "weighted": bool(np.any(cols.weight != 1.0)),
         "simulated": bool(run.get("simulated", False)),
     }
-    comparison = compare_all(cols, kinds, providers, baseline, options)
+    if cols.feedback is not None:
+        production = PRODUCTION if PRODUCTION in cols.providers else baseline
+        benchmark["feedback_agreement"] = {
+            "provider": production,
+            "metrics": feedback_agreement(cols, metrics, str(production), options.alpha),
+        }
+    comparison = compare_all(cols, kinds, providers, baseline, options, PerEvent(cols))
+    comparison["latency_comparisons"] = (
+        [_latency_comparison(cols, str(baseline), p, options) for p in providers if p != baseline]
+        if baseline in providers
+        else []
+    )
     comparison["pareto"] = _pareto(benchmark, providers, primary, "cost")
     comparison["pareto_latency"] = _pareto(benchmark, providers, primary, "latency")
     return benchmark, comparison
 
 
-def compare_all(
-    cols: Columns,
-    kinds: Mapping[str, str],
-    providers: Sequence[str],
-    baseline: str | None,
-    options: AnalysisOptions,
-) -> dict[str, Any]:
-    """Every candidate against the baseline on every metric, Holm-corrected together."""
-    comparisons: list[dict[str, Any]] = []
-    latency: list[dict[str, Any]] = []
-    if baseline is not None and baseline in providers:
-        for provider in providers:
-            if provider == baseline:
-                continue
-            comparisons += [compare_metric(cols, m, k, baseline, provider, options) for m, k in kinds.items()]
-            latency.append(_latency_comparison(cols, baseline, provider, options))
-    adjusted = st.holm([math.nan if c["p_value"] is None else c["p_value"] for c in comparisons])
-    for comparison, p_adjusted in zip(comparisons, adjusted, strict=True):
-        comparison["p_adjusted"] = _round(p_adjusted, 10)
-        comparison["significant"] = bool(not math.isnan(p_adjusted) and p_adjusted < options.alpha)
-        comparison["verdict"] = _verdict(comparison, options.alpha, options.margin)
-    return {
-        "baseline": baseline,
-        "alpha": options.alpha,
-        "margin": options.margin,
-        "correction": "holm",
-        "comparisons": comparisons,
-        "latency_comparisons": latency,
-    }
+def configured_margin(run: Mapping[str, Any]) -> float:
+    """`replay.margin` of the run's config, else the default margin."""
+    replay = (run.get("config") or {}).get("replay") or {}
+    margin = replay.get("margin") if isinstance(replay, Mapping) else None
+    return DEFAULT_MARGIN if margin is None else float(margin)
 
 
 def _pareto(benchmark: dict[str, Any], providers: Sequence[str], primary: str | None, axis: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -132,22 +133,137 @@ def paired_bootstrap_diff(
 
 
 def mcnemar(baseline_pass: ArrayLike, candidate_pass: ArrayLike) -> tuple[float, str]:
-    """Two-sided McNemar p-value of paired pass/fail outcomes: exact binomial below 50 discordant pairs."""
+    """Two-sided exact McNemar p-value of paired pass/fail outcomes, at every number of discordant pairs.
+
+    The candidate-only passes among the discordant pairs are Binomial(d, 1/2) under no difference;
+    with b = c the p-value is exactly 1 (a chi-squared approximation gives 0.90 there).
+    """
     a = np.asarray(baseline_pass, dtype=bool)
     b = np.asarray(candidate_pass, dtype=bool)
-    only_baseline = int(np.sum(a & ~b))
-    only_candidate = int(np.sum(~a & b))
+    return _mcnemar_p(int(np.sum(a & ~b)), int(np.sum(~a & b))), "mcnemar-exact"
+
+
+def _mcnemar_p(only_baseline: int, only_candidate: int) -> float:
     discordant = only_baseline + only_candidate
     if discordant == 0:
-        return 1.0, "mcnemar-exact"
-    if discordant < 50:
-        from scipy.stats import binomtest
+        return 1.0
+    from scipy.stats import binomtest
 
-        return float(binomtest(only_candidate, discordant, 0.5).pvalue), "mcnemar-exact"
-    from scipy.stats import chi2
+    # With p = 1/2 the distribution is symmetric, so scipy's two-sided p is twice the smaller tail: the
+    # test whose inversion is the Clopper-Pearson interval of `mcnemar_interval`.
+    return float(binomtest(only_candidate, discordant, 0.5).pvalue)
 
-    statistic = (abs(only_baseline - only_candidate) - 1) ** 2 / discordant
-    return float(chi2.sf(statistic, 1)), "mcnemar"
+
+def clopper_pearson(successes: int, n: int, alpha: float) -> Interval:
+    """The exact (Clopper-Pearson) interval of a proportion: the inversion of the two-sided binomial test."""
+    from scipy.stats import beta
+
+    if n <= 0:
+        return (0.0, 1.0)
+    low = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(beta.ppf(1 - alpha / 2, successes + 1, n - successes))
+    return (low, high)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A paired comparison (candidate - baseline): the difference, the raw p-value, and what it takes to
+    draw the interval that inverts the test at any level (it excludes 0 exactly when p < that level)."""
+
+    diff: float
+    p_value: float
+    test: str  # "mcnemar-exact" | "paired-t" | an unpaired z test
+    n: int
+    sd: float  # of the per-event differences (unpaired: the standard error times sqrt(n))
+    counts: tuple[int, int] = (0, 0)  # McNemar: (baseline-only passes, candidate-only passes)
+
+    def interval(self, alpha: float) -> Interval:
+        """The (1 - alpha) interval of the difference, dual to the test."""
+        if self.test == "mcnemar-exact":
+            return mcnemar_interval(*self.counts, self.n, alpha)
+        if self.sd == 0:
+            return (self.diff, self.diff)
+        from scipy.stats import t
+
+        quantile = float(t.ppf(1 - alpha / 2, self.n - 1)) if self.test == "paired-t" else _z(1 - alpha / 2)
+        half = quantile * self.sd / math.sqrt(self.n)
+        return (self.diff - half, self.diff + half)
+
+
+def mcnemar_interval(only_baseline: int, only_candidate: int, n: int, alpha: float) -> Interval:
+    """The interval of the difference in pass rates that inverts exact McNemar.
+
+    diff = (d / n)(2 pi - 1), with pi the share of the d discordant pairs won by the candidate. pi gets
+    its Clopper-Pearson interval (the exact test's inversion, so the sign of each bound is the test's
+    decision) and d / n is taken at the end of its own exact interval that widens the bound: the
+    uncertainty of how often the two disagree is not ignored (with d = 0 the interval is not [0, 0]).
+    """
+    discordant = only_baseline + only_candidate
+    pi_low, pi_high = clopper_pearson(only_candidate, discordant, alpha)
+    share_low, share_high = clopper_pearson(discordant, n, alpha)
+
+    def scaled(edge: float, lower: bool) -> float:
+        # A bound away from 0 takes the largest plausible share, a bound towards 0 the smallest.
+        outward = edge < 0 if lower else edge > 0
+        return edge * (share_high if outward else share_low)
+
+    return (scaled(2 * pi_low - 1, True), scaled(2 * pi_high - 1, False))
+
+
+def paired_binary(baseline_pass: ArrayLike, candidate_pass: ArrayLike) -> Evidence:
+    """Exact McNemar on paired pass/fail outcomes; its interval is :func:`mcnemar_interval`."""
+    a = np.asarray(baseline_pass, dtype=bool)
+    b = np.asarray(candidate_pass, dtype=bool)
+    only_baseline, only_candidate = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    n = len(a)
+    diffs = b.astype(float) - a.astype(float)
+    return Evidence(
+        diff=(only_candidate - only_baseline) / n,
+        p_value=_mcnemar_p(only_baseline, only_candidate),
+        test="mcnemar-exact",
+        n=n,
+        sd=float(np.std(diffs, ddof=1)) if n > 1 else 0.0,
+        counts=(only_baseline, only_candidate),
+    )
+
+
+def paired_t(baseline: ArrayLike, candidate: ArrayLike) -> Evidence:
+    """The paired t-test of mean scores, whose interval is the t interval of the mean difference.
+
+    Scores are bounded in [0, 1], so the mean of their differences is close to normal from a few dozen
+    pairs. Differences that never vary: p = 1 when they are all 0, else 0 (the interval is the point).
+    """
+    from scipy.stats import t
+
+    diffs = np.asarray(candidate, dtype=float) - np.asarray(baseline, dtype=float)
+    n = len(diffs)
+    mean = float(diffs.mean())
+    sd = float(np.std(diffs, ddof=1)) if n > 1 else 0.0
+    if sd == 0:
+        return Evidence(mean, 1.0 if mean == 0 else 0.0, "paired-t", n, 0.0)
+    p_value = float(2 * t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+    return Evidence(mean, p_value, "paired-t", n, sd)
+
+
+def holm_levels(p_values: Sequence[float], alpha: float) -> list[float]:
+    """The level each hypothesis is decided at by Holm's step-down procedure (NaN stays NaN).
+
+    The k-th smallest p is tested at alpha / (m - k + 1) until the first one that fails; that one and
+    every larger p are left at the failing step's level. An interval at its hypothesis's level then
+    excludes 0 exactly when Holm rejects it, so the printed interval and the verdict agree.
+    """
+    values = np.asarray(p_values, dtype=float)
+    valid = np.flatnonzero(~np.isnan(values))
+    levels = np.full(len(values), np.nan)
+    order = valid[np.argsort(values[valid], kind="stable")]
+    m = len(order)
+    failed: float | None = None
+    for rank, index in enumerate(order):
+        level = alpha / (m - rank)
+        if failed is None and not values[index] < level:
+            failed = level
+        levels[index] = level if failed is None else failed
+    return [float(v) for v in levels]
 
 
 def wilcoxon_signed_rank(baseline: ArrayLike, candidate: ArrayLike) -> tuple[float, str]:
@@ -262,6 +378,24 @@ def spearman(x: ArrayLike, y: ArrayLike) -> float:
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return math.nan
     return float(spearmanr(a, b).statistic)
+
+
+def spearman_interval(x: ArrayLike, y: ArrayLike, alpha: float = 0.05) -> tuple[float, Interval, int]:
+    """Spearman's rho with its Fisher-z interval (Bonett & Wright 2000: var = (1 + rho^2 / 2) / (n - 3)).
+
+    Returns (rho, interval, n); NaN with fewer than 4 pairs or a constant input.
+    """
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    n = int(keep.sum())
+    rho = spearman(a[keep], b[keep])
+    if n < 4 or math.isnan(rho):
+        return rho, _NAN_INTERVAL, n
+    if abs(rho) >= 1:
+        return rho, (rho, rho), n
+    half = _z(1 - alpha / 2) * math.sqrt((1 + rho * rho / 2) / (n - 3))
+    z = math.atanh(rho)
+    return rho, (math.tanh(z - half), math.tanh(z + half)), n
 
 
 def confidence_sequence(

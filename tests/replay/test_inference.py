@@ -80,16 +80,93 @@ def test_hajek_is_unbiased_on_a_stratified_sample_of_a_known_population() -> Non
     assert covered / trials >= 0.95 - binomial_tolerance(0.95, trials) - 0.02
 
 
-def test_mcnemar_exact_and_asymptotic_branches() -> None:
-    baseline = np.array([1] * 30 + [0] * 10 + [1] * 5 + [0] * 5, dtype=bool)
-    candidate = np.array([1] * 30 + [1] * 10 + [0] * 5 + [0] * 5, dtype=bool)
+def test_mcnemar_is_exact_at_every_number_of_discordant_pairs() -> None:
+    baseline = np.array([1] * 5 + [0] * 10 + [1] * 20, dtype=bool)
+    candidate = np.array([0] * 5 + [1] * 10 + [1] * 20, dtype=bool)
     p, test = st.mcnemar(baseline, candidate)  # 15 discordant: 5 vs 10
     assert test == "mcnemar-exact" and p == pytest.approx(stats.binomtest(10, 15, 0.5).pvalue)
     baseline = np.array([1] * 40 + [0] * 30, dtype=bool)
     candidate = np.array([0] * 40 + [1] * 30, dtype=bool)
     p, test = st.mcnemar(baseline, candidate)  # 70 discordant: 40 vs 30
-    assert test == "mcnemar" and p == pytest.approx(stats.chi2.sf((abs(40 - 30) - 1) ** 2 / 70, 1))
+    assert test == "mcnemar-exact" and p == pytest.approx(stats.binomtest(30, 70, 0.5).pvalue)
     assert st.mcnemar(baseline, baseline) == (1.0, "mcnemar-exact")
+    even = np.array([1] * 60 + [0] * 60, dtype=bool)
+    assert st.mcnemar(even, ~even)[0] == 1.0  # b = c: exactly 1 (the chi-squared approximation said 0.90)
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 20), (3, 20), (20, 20), (37, 90), (400, 1000)])
+def test_clopper_pearson_matches_scipy(k: int, n: int) -> None:
+    reference = stats.binomtest(k, n).proportion_ci(0.95, method="exact")
+    low, high = st.clopper_pearson(k, n, 0.05)
+    assert low == pytest.approx(reference.low, abs=1e-12) and high == pytest.approx(reference.high, abs=1e-12)
+
+
+def test_the_mcnemar_interval_excludes_zero_exactly_when_the_test_rejects() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(400):
+        n = int(rng.integers(5, 400))
+        a = rng.random(n) < rng.uniform(0.3, 0.95)
+        b = rng.random(n) < rng.uniform(0.3, 0.95)
+        found = st.paired_binary(a, b)
+        assert found.p_value == pytest.approx(st.mcnemar(a, b)[0])
+        for alpha in (0.05, 0.01, 0.05 / 7):
+            low, high = found.interval(alpha)
+            assert low <= found.diff <= high
+            assert (low > 0 or high < 0) == (found.p_value < alpha)
+
+
+def test_the_mcnemar_interval_covers_the_true_difference() -> None:
+    rng = np.random.default_rng(8)
+    trials, n = 1000, 150
+    covered = 0
+    for _ in range(trials):
+        a = rng.random(n) < 0.8
+        b = np.where(rng.random(n) < 0.7, a, rng.random(n) < 0.7)  # correlated, true diff 0.7*0.3*(0.7-0.8)
+        low, high = st.paired_binary(a, b).interval(0.05)
+        covered += low <= 0.3 * (0.7 - 0.8) <= high
+    assert covered / trials >= 0.95 - 3 * math.sqrt(0.05 * 0.95 / trials)
+
+
+def test_paired_t_matches_scipy() -> None:
+    rng = np.random.default_rng(9)
+    a, b = rng.random(60), np.clip(rng.random(60) + 0.05, 0, 1)
+    found = st.paired_t(a, b)
+    reference = stats.ttest_rel(b, a)
+    assert found.p_value == pytest.approx(reference.pvalue)
+    interval = reference.confidence_interval(0.99)
+    assert found.interval(0.01) == pytest.approx((interval.low, interval.high))
+    assert st.paired_t(a, a).p_value == 1.0 and st.paired_t(a, a).interval(0.05) == (0.0, 0.0)
+
+
+def test_holm_levels_make_intervals_agree_with_holm() -> None:
+    raw = [0.01, 0.04, 0.03, 0.005, math.nan]
+    assert st.holm_levels(raw, 0.05)[:4] == pytest.approx([0.05 / 3, 0.025, 0.025, 0.0125])
+    assert math.isnan(st.holm_levels(raw, 0.05)[4])
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        p = rng.uniform(0, 0.1, int(rng.integers(1, 15))) ** 2
+        rejected = np.array(st.holm(list(p))) < 0.05
+        assert np.array_equal(p < np.array(st.holm_levels(list(p), 0.05)), rejected)
+
+
+def test_spearman_interval_is_the_fisher_z_interval_and_covers() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=80)
+    y = x + rng.normal(size=80)
+    rho, (low, high), n = st.spearman_interval(x, y)
+    assert rho == pytest.approx(stats.spearmanr(x, y).statistic) and n == 80
+    half = 1.959963984540054 * math.sqrt((1 + rho**2 / 2) / 77)
+    assert (low, high) == pytest.approx(
+        (math.tanh(math.atanh(rho) - half), math.tanh(math.atanh(rho) + half))
+    )
+    # Coverage against the population value of a bivariate normal with r = 0.5: 6/pi * asin(r / 2).
+    truth, covered, trials = 6 / math.pi * math.asin(0.25), 0, 600
+    cov = [[1, 0.5], [0.5, 1]]
+    for _ in range(trials):
+        sample = rng.multivariate_normal([0, 0], cov, size=60)
+        _, (lo, hi), _ = st.spearman_interval(sample[:, 0], sample[:, 1])
+        covered += lo <= truth <= hi
+    assert covered / trials >= 0.95 - 3 * math.sqrt(0.05 * 0.95 / trials)
 
 
 def test_wilcoxon_matches_scipy() -> None:
