@@ -17,11 +17,13 @@ from bakeoff import __version__
 from bakeoff.collector import (
     dashboard,
     errors,
+    routes_browse,
     routes_datasets,
     routes_events,
     routes_feedback,
     routes_otlp,
     routes_runs,
+    routes_search,
     routes_stats,
 )
 from bakeoff.collector.auth import require_api_key
@@ -42,6 +44,8 @@ API_ROUTERS: list[APIRouter] = [
     routes_datasets.router,
     routes_stats.router,
     routes_runs.router,
+    routes_search.router,
+    routes_browse.router,
     monitor_routes.router,
 ]
 

@@ -1,59 +1,230 @@
-"""`GET /v1/stats`: the dashboard's overview (counts, latency percentiles, errors, feedback, volume)."""
+"""The dashboard's overview: `GET /v1/stats` (totals, by model, top tags, feedback) and
+`GET /v1/stats/series` (calls, errors, latency, time to first token and tokens per time bucket).
+
+A range is `since`/`until`, or `span` seconds up to `until`; without `until` it ends at the newest event,
+so recorded traffic of any age has an overview. Everything the filters of `GET /v1/events` take applies.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query
 
 from bakeoff.collector.deps import StoreDep
+from bakeoff.collector.errors import ClientError
+from bakeoff.collector.store import Store, event_filters
 
 router = APIRouter()
 
+# Bucket widths the automatic choice picks from (seconds): at most MAX_AUTO_BUCKETS buckets per range.
+BUCKETS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
+MAX_AUTO_BUCKETS = 120
+MAX_BUCKETS = 2000  # a chosen bucket narrower than span / MAX_BUCKETS is refused: the chart is unreadable
+TOP_KEYS = 8  # models or tags drawn as their own series
+
+
+class Scope:
+    """The events one overview call is about: the filters and the resolved time range."""
+
+    def __init__(
+        self,
+        store: StoreDep,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        span: Annotated[int | None, Query(ge=60, le=10 * 365 * 86400)] = None,
+        tag: str | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        status: Annotated[str | None, Query(pattern="^(ok|error)$")] = None,
+        project: str | None = None,
+    ) -> None:
+        self.store = store
+        if since is not None and until is not None and since >= until:
+            raise ClientError(422, "since must be before until")
+        if until is None and (since is None or span is not None):
+            until = latest(store)
+        if since is None and span is not None and until is not None:
+            since = until - timedelta(seconds=span)
+        self.since, self.until = since, until
+        self.filters = {
+            "tag": tag,
+            "model": model,
+            "provider": provider,
+            "status": status,
+            "project": project,
+            "since": since,
+            "until": until,
+        }
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The WHERE clause over `events` and its parameters."""
+        return event_filters(self.filters)
+
+
+ScopeDep = Annotated[Scope, Depends()]
+
+
+def latest(store: Store) -> datetime | None:
+    """Just after the newest event's start (so that `ts < until` keeps it), or None when there is none."""
+    # As microseconds since the epoch: fetching TIMESTAMPTZ values as datetimes would need pytz.
+    row = store.cursor().execute("SELECT epoch_us(max(ts)) FROM events").fetchone()
+    if row is None or row[0] is None:
+        return None
+    return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=int(row[0]) + 1)
+
 
 @router.get("/v1/stats")
-def stats(store: StoreDep) -> dict[str, Any]:
-    """Traffic by provider and model, and events per hour over the last two days of data."""
-    cursor = store.cursor()
+def stats(scope: ScopeDep) -> dict[str, Any]:
+    """Totals, traffic by provider and model, the top tags and feedback over the range."""
+    cursor = scope.store.cursor()
+    where, params = scope.where()
     by_model = cursor.execute(
-        """
+        f"""
         SELECT e.provider, e.model, count(*) AS calls,
                count(*) FILTER (WHERE e.status = 'error') AS errors,
-               quantile_cont(e.latency_ms, 0.5) AS p50, quantile_cont(e.latency_ms, 0.95) AS p95,
-               sum(e.input_tokens) AS input_tokens, sum(e.output_tokens) AS output_tokens,
-               avg(f.score) AS feedback
-        FROM events e LEFT JOIN (SELECT event_id, avg(score) AS score FROM feedback GROUP BY event_id) f
+               quantile_cont(e.latency_ms, 0.5), quantile_cont(e.latency_ms, 0.95),
+               quantile_cont(e.ttft_ms, 0.5), sum(e.input_tokens), sum(e.output_tokens),
+               avg(f.score), count(f.score)
+        FROM (SELECT * FROM events WHERE {where}) e
+             LEFT JOIN (SELECT event_id, avg(score) AS score FROM feedback GROUP BY event_id) f
              ON f.event_id = e.id
         GROUP BY e.provider, e.model ORDER BY calls DESC
-        """
+        """,
+        params,
     ).fetchall()
-    keys = [
+    keys = (
         "provider",
         "model",
         "calls",
         "errors",
         "p50_ms",
         "p95_ms",
+        "ttft_p50_ms",
         "input_tokens",
         "output_tokens",
         "feedback",
-    ]
-    hourly = cursor.execute(
-        """
-        WITH last AS (SELECT max(ts) AS latest FROM events)
-        SELECT strftime(date_trunc('hour', ts) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:00Z') AS hour, count(*)
-        FROM events, last WHERE ts > last.latest - INTERVAL 48 HOUR GROUP BY hour ORDER BY hour
-        """
-    ).fetchall()
-    tags = cursor.execute(
-        "SELECT tag, count(*) FROM (SELECT unnest(tags) AS tag FROM events) "
-        "GROUP BY tag ORDER BY 2 DESC LIMIT 50"
-    ).fetchall()
+        "feedback_count",
+    )
     models = [dict(zip(keys, row, strict=True)) for row in by_model]
+    where, params = scope.where()
+    tags = cursor.execute(
+        f"SELECT tag, count(*) FROM (SELECT unnest(tags) AS tag FROM events WHERE {where}) "
+        "GROUP BY tag ORDER BY 2 DESC, 1 LIMIT 20",
+        params,
+    ).fetchall()
+    where, params = scope.where()
+    feedback = cursor.execute(
+        f"""
+        SELECT count(*), avg(f.score), count(*) FILTER (WHERE f.score < 0.5)
+        FROM feedback f JOIN (SELECT id FROM events WHERE {where}) e ON e.id = f.event_id
+        """,
+        params,
+    ).fetchone() or (0, None, 0)
+    latest_feedback = cursor.execute(
+        f"""
+        SELECT f.event_id, f.score, f.comment, strftime(f.ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')
+        FROM feedback f JOIN (SELECT id FROM events WHERE {where}) e ON e.id = f.event_id
+        ORDER BY f.ts DESC LIMIT 10
+        """,
+        params,
+    ).fetchall()
     return {
         "total": sum(m["calls"] for m in models),
         "errors": sum(m["errors"] for m in models),
+        "since": _iso(scope.since),
+        "until": _iso(scope.until),
         "models": models,
-        "hourly": [{"hour": hour, "calls": calls} for hour, calls in hourly],
         "tags": [{"tag": tag, "calls": calls} for tag, calls in tags],
+        "feedback": {
+            "count": feedback[0],
+            "mean": feedback[1],
+            "low": feedback[2],
+            "latest": [
+                {"event_id": event_id, "score": score, "comment": comment, "ts": ts}
+                for event_id, score, comment, ts in latest_feedback
+            ],
+        },
     }
+
+
+@router.get("/v1/stats/series")
+def series(
+    scope: ScopeDep,
+    bucket: Annotated[int | None, Query(ge=1)] = None,
+    by: Literal["model", "tag"] | None = None,
+) -> dict[str, Any]:
+    """Per time bucket: calls, errors, latency p50/p95, time to first token p50, tokens in and out;
+    with `by`, calls per bucket of each of the busiest models or tags too."""
+    width = bucket_width(scope, bucket)
+    where, params = scope.where()
+    cursor = scope.store.cursor()
+    bucketed = "epoch(time_bucket(to_seconds(?::BIGINT), ts))::BIGINT"
+    rows = cursor.execute(
+        f"""
+        SELECT {bucketed} AS t, count(*), count(*) FILTER (WHERE status = 'error'),
+               quantile_cont(latency_ms, 0.5), quantile_cont(latency_ms, 0.95), quantile_cont(ttft_ms, 0.5),
+               sum(input_tokens), sum(output_tokens)
+        FROM events WHERE {where} GROUP BY t ORDER BY t
+        """,
+        [width, *params],
+    ).fetchall()
+    keys = ("t", "calls", "errors", "p50_ms", "p95_ms", "ttft_p50_ms", "input_tokens", "output_tokens")
+    result: dict[str, Any] = {
+        "since": _iso(scope.since),
+        "until": _iso(scope.until),
+        "bucket_s": width,
+        "points": [dict(zip(keys, row, strict=True)) for row in rows],
+    }
+    if by is not None:
+        result["by"] = by
+        result["groups"] = _grouped(scope, width, by)
+    return result
+
+
+def _grouped(scope: Scope, width: int, by: str) -> list[dict[str, Any]]:
+    where, params = scope.where()
+    key = "unnest(tags)" if by == "tag" else "model"
+    rows = (
+        scope.store.cursor()
+        .execute(
+            f"""
+            WITH keyed AS (
+                SELECT epoch(time_bucket(to_seconds(?::BIGINT), ts))::BIGINT AS t, {key} AS k
+                FROM events WHERE {where}
+            ),
+            top AS (SELECT k FROM keyed GROUP BY k ORDER BY count(*) DESC, k LIMIT {TOP_KEYS})
+            SELECT k, t, count(*) FROM keyed WHERE k IN (SELECT k FROM top) GROUP BY k, t ORDER BY k, t
+            """,
+            [width, *params],
+        )
+        .fetchall()
+    )
+    groups: dict[str, list[dict[str, int]]] = {}
+    for k, t, calls in rows:
+        groups.setdefault(k, []).append({"t": t, "calls": calls})
+    ordered = sorted(groups.items(), key=lambda item: -sum(p["calls"] for p in item[1]))
+    return [{"key": k, "points": points} for k, points in ordered]
+
+
+def bucket_width(scope: Scope, chosen: int | None) -> int:
+    """The chosen bucket (refused when it would draw more than MAX_BUCKETS bars), else the narrowest
+    standard width giving at most MAX_AUTO_BUCKETS buckets."""
+    span = (scope.until - scope.since).total_seconds() if scope.since and scope.until else None
+    if span is None:
+        (first, last) = scope.store.cursor().execute(
+            "SELECT epoch(min(ts)), epoch(max(ts)) FROM events"
+        ).fetchone() or (None, None)
+        span = float(last - first) if first is not None and last is not None else 0.0
+    if chosen is not None:
+        if span / chosen > MAX_BUCKETS:
+            raise ClientError(
+                422, f"bucket {chosen} s gives {span / chosen:.0f} buckets: at most {MAX_BUCKETS}"
+            )
+        return chosen
+    return next((width for width in BUCKETS if span / width <= MAX_AUTO_BUCKETS), BUCKETS[-1])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")

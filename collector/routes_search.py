@@ -1,0 +1,98 @@
+"""The dashboard's event browser: `GET /v1/search` (text search with the filters of `GET /v1/events`)
+and `GET /v1/facets/{field}` (the values of a filter, busiest first, for typeahead; no cap on choice).
+
+Search matches the stored event body (prompt, answer, tool calls, attributes) case-insensitively. The
+query is JSON-encoded the way the body is, so quotes, backslashes and line breaks match as typed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query
+
+from bakeoff.collector.deps import StoreDep
+from bakeoff.collector.store import event_filters
+
+router = APIRouter()
+
+FACET_COLUMNS = {
+    "tag": "unnest(tags)",
+    "model": "model",
+    "provider": "provider",
+    "project": "project",
+    "api": "api",
+    "status": "status",
+}
+
+
+def like_pattern(text: str) -> str:
+    """An ILIKE pattern (escape character `\\`) matching `text` anywhere inside a JSON-encoded body."""
+    encoded = orjson.dumps(text).decode()[1:-1]
+    escaped = encoded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@router.get("/v1/search")
+def search(
+    store: StoreDep,
+    q: Annotated[str, Query(max_length=500)] = "",
+    tag: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    status: Annotated[str | None, Query(pattern="^(ok|error)$")] = None,
+    project: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 25,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Events whose body contains `q` (all when empty) and that match the filters, newest first."""
+    filters = {
+        "tag": tag,
+        "model": model,
+        "provider": provider,
+        "status": status,
+        "project": project,
+        "since": since,
+        "until": until,
+    }
+    where, params = event_filters(filters)
+    if q:
+        where += " AND body ILIKE ? ESCAPE '\\'"
+        params.append(like_pattern(q))
+    cursor = store.cursor()
+    # The count over the whole match rides along the page (one scan); an empty page needs its own count.
+    rows = cursor.execute(
+        f"SELECT body, count(*) OVER () FROM events WHERE {where} ORDER BY ts DESC, id LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    ).fetchall()
+    if rows:
+        total = int(rows[0][1])
+    else:
+        (total,) = cursor.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone() or (0,)
+    return {"events": [orjson.loads(body) for body, _ in rows], "total": int(total)}
+
+
+@router.get("/v1/facets/{field}")
+def facets(
+    field: Literal["tag", "model", "provider", "project", "api", "status"],
+    store: StoreDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> dict[str, Any]:
+    """The values of `field` containing `q` (case-insensitive), with their number of calls."""
+    expression = FACET_COLUMNS[field]
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = (
+        store.cursor()
+        .execute(
+            f"SELECT v, count(*) AS calls FROM (SELECT {expression} AS v FROM events) "
+            "WHERE v ILIKE ? ESCAPE '\\' GROUP BY v ORDER BY calls DESC, v LIMIT ?",
+            [f"%{escaped}%", limit],
+        )
+        .fetchall()
+    )
+    return {"field": field, "values": [{"value": value, "calls": calls} for value, calls in rows]}
