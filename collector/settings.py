@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bakeoff.monitor_config import MonitoringConfig
+
 
 @dataclass(frozen=True)
 class CollectorSettings:
@@ -23,6 +25,8 @@ class CollectorSettings:
     commit_max_rows: int = 20_000
     storage_retry_s: float = 1.0  # while commits fail (a full disk), how often they are retried
     memory_limit: str = "512MB"  # DuckDB's buffer pool: bounds the collector's memory as the file grows
+    monitors: MonitoringConfig | None = None  # `bakeoff serve --monitors FILE`, run on their own thread
+    monitor_interval_s: float = 30.0
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -44,6 +44,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--memory-limit", default="512MB", help="DuckDB memory limit, e.g. 1GB (default 512MB)"
     )
+    parser.add_argument(
+        "--monitors", metavar="FILE", help="run the traffic monitors of this config (its `monitors:`)"
+    )
+    parser.add_argument(
+        "--monitor-interval", type=float, default=30.0, metavar="SECONDS", help="seconds between ticks"
+    )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
 
@@ -66,6 +72,13 @@ def run(args: argparse.Namespace) -> int:
         keys = read_api_keys(args.api_key, args.api_key_file)
     except OSError as exc:
         raise UsageError(f"--api-key-file: {exc.strerror}: {args.api_key_file}") from exc
+    if args.monitor_interval <= 0:
+        raise UsageError(f"--monitor-interval must be positive, got {args.monitor_interval}")
+    monitors = None
+    if args.monitors:
+        from bakeoff.monitor_config import load_monitoring
+
+        monitors = load_monitoring(args.monitors)
     settings = CollectorSettings(
         db_path=args.db,
         host=args.host,
@@ -73,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         api_keys=keys,
         retention_days=args.retention_days,
         memory_limit=args.memory_limit,
+        monitors=monitors,
+        monitor_interval_s=args.monitor_interval,
     )
     print(f"bakeoff collector on http://{args.host}:{args.port} (db: {args.db})", flush=True)
     _show_collector_logs(args.log_level)
