@@ -61,6 +61,8 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
         raise ClientError(422, describe_msgspec(exc)) from exc
     except msgspec.DecodeError as exc:
         raise ClientError(400, f"malformed JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ClientError(400, "JSON nested too deeply") from exc
 
 
 def parse(model: type[M], body: bytes) -> M:
@@ -68,6 +70,8 @@ def parse(model: type[M], body: bytes) -> M:
     _require_content(body)
     try:
         return model.model_validate_json(body)
+    except RecursionError as exc:
+        raise ClientError(400, "JSON nested too deeply") from exc
     except ValidationError as exc:
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             raise ClientError(400, f"malformed JSON: {exc.errors()[0].get('msg')}") from exc

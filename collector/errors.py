@@ -49,17 +49,20 @@ _FIELD_IN_MESSAGE = re.compile(
 )
 
 
-def describe_msgspec(error: msgspec.ValidationError) -> str:
-    """`events.0.usage.input_tokens: Expected `int` >= 0`: msgspec's message with a dotted field path."""
+def describe_msgspec(error: msgspec.ValidationError, prefix: str = "") -> str:
+    """`events.0.usage.input_tokens: Expected `int` >= 0`: msgspec's message with a dotted field path
+    (after `prefix`, the path of the value that was decoded)."""
     match = _MSGSPEC_MESSAGE.match(str(error))
     message, path = (match["message"], match["path"] or "") if match else (str(error), "")
-    location = re.sub(r"\[(\d+)\]", r".\1", path).strip(".")
+    location = (prefix + re.sub(r"\[(\d+)\]", r".\1", path)).strip(".")
     field = _FIELD_IN_MESSAGE.match(message)
     if field:
         location = f"{location}.{field['field']}".strip(".")
         message = "missing required field" if field["what"] == "missing required" else "unknown field"
     elif message.startswith("Invalid RFC3339"):
         message = "must be an RFC 3339 timestamp, e.g. 2026-01-31T12:00:00Z"
+    elif location.endswith(".id") and "matching regex" in message:
+        message = "must not contain '/' nor be '.' or '..' (ids are read back by URL)"
     return f"{location or 'body'}: {message}"
 
 

@@ -72,7 +72,8 @@ class Event(msgspec.Struct, forbid_unknown_fields=True):
     fields are refused; unknown keys inside `usage`, `response` and `error` are ignored.
     """
 
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    # No "/" and not "." or "..": an id must survive a URL path (`GET /v1/events/{id}`) unchanged.
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^(?!\.\.?$)[^/]+$")]
     ts: datetime  # RFC 3339; naive times are taken as UTC, others converted to it
     provider: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     api: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -94,7 +95,10 @@ class Event(msgspec.Struct, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         ts = self.ts
-        self.ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        try:
+            self.ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 lies before year 1 in UTC
+            raise ValueError("ts is out of range once converted to UTC") from None
 
 
 def validate_event(data: dict[str, Any]) -> Event:

@@ -58,9 +58,9 @@ def test_sdk_ships_into_the_collector(
 def test_retried_batches_are_idempotent(collector: CollectorProcess) -> None:
     batch = {"events": [event("a"), event("b"), event("a")]}
     first = httpx.post(collector.url + "/v1/events", json=batch)
-    assert first.status_code == 202 and first.json() == {"accepted": 2, "duplicates": 1}
+    assert first.status_code == 202 and first.json() == {"accepted": 2, "duplicates": 1, "rejected": []}
     again = httpx.post(collector.url + "/v1/events", json=batch)
-    assert again.json() == {"accepted": 0, "duplicates": 3}
+    assert again.json() == {"accepted": 0, "duplicates": 3, "rejected": []}
     assert httpx.get(collector.url + "/v1/events").json()["total"] == 2
 
 
