@@ -10,6 +10,7 @@ idempotent like any batch.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,8 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from bakeoff.schema import Event, validate_event
+from bakeoff.collector.errors import describe_msgspec
+from bakeoff.schema import Event, EventValidationError, validate_event
 
 _LLM_MARKERS = ("gen_ai.operation.name", "gen_ai.system", "gen_ai.provider.name", "gen_ai.request.model")
 _PARAMS = {
@@ -37,16 +39,34 @@ def decode_protobuf(body: bytes) -> ExportTraceServiceRequest:
     return request
 
 
+def _objects(container: Any, key: str) -> list[dict[str, Any]]:
+    """`container[key]`, which OTLP/JSON says is a list of objects; ValueError when it is not."""
+    items = container.get(key, []) if isinstance(container, dict) else None
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ValueError(f"{key} must be a list of objects")
+    return items
+
+
 def decode_json(body: bytes) -> ExportTraceServiceRequest:
-    """OTLP/JSON: like protobuf's JSON mapping, except that trace and span ids are hex, not base64."""
+    """OTLP/JSON: like protobuf's JSON mapping, except that trace and span ids are hex, not base64.
+
+    Raises ValueError for anything that is not such an export (wrong shapes, bad ids, bad values).
+    """
     data = orjson.loads(body)
-    for resource_spans in data.get("resourceSpans", []):
-        for scope_spans in resource_spans.get("scopeSpans", []):
-            for span in scope_spans.get("spans", []):
+    if not isinstance(data, dict):
+        raise ValueError("an export must be a JSON object")
+    for resource_spans in _objects(data, "resourceSpans"):
+        for scope_spans in _objects(resource_spans, "scopeSpans"):
+            for span in _objects(scope_spans, "spans"):
                 for key in ("traceId", "spanId", "parentSpanId"):
                     if span.get(key):
+                        if not isinstance(span[key], str):
+                            raise ValueError(f"{key} must be a hex string")
                         span[key] = base64.b64encode(bytes.fromhex(span[key])).decode()
-    return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    try:
+        return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    except (json_format.ParseError, TypeError, RecursionError) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from exc
 
 
 def any_value(value: AnyValue) -> Any:
@@ -227,17 +247,34 @@ def span_to_event(span: Any, resource: dict[str, Any]) -> Event | None:
     )
 
 
-def events_from_request(request: ExportTraceServiceRequest) -> tuple[list[Event], int]:
-    """The events of an export, and how many spans were not LLM calls."""
-    events: list[Event] = []
-    ignored = 0
+@dataclass
+class Spans:
+    """What an export holds: events of LLM spans, spans of no LLM call, and the reasons of spans refused."""
+
+    events: list[Event] = field(default_factory=list)
+    ignored: int = 0
+    rejected: list[str] = field(default_factory=list)
+
+
+# A span's attributes are the sender's data: a shape the conventions do not allow refuses that span only.
+_SPAN_MISTAKES = (EventValidationError, ValueError, TypeError, AttributeError, KeyError, IndexError)
+
+
+def events_from_request(request: ExportTraceServiceRequest) -> Spans:
+    """The events of an export, how many spans were not LLM calls, and why spans were refused."""
+    spans = Spans()
     for resource_spans in request.resource_spans:
         resource = _attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                event = span_to_event(span, resource)
+                try:
+                    event = span_to_event(span, resource)
+                except _SPAN_MISTAKES as exc:
+                    reason = describe_msgspec(exc) if isinstance(exc, EventValidationError) else str(exc)
+                    spans.rejected.append(f"span {span.span_id.hex() or '?'}: {reason}")
+                    continue
                 if event is None:
-                    ignored += 1
+                    spans.ignored += 1
                 else:
-                    events.append(event)
-    return events, ignored
+                    spans.events.append(event)
+    return spans

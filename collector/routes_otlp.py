@@ -6,14 +6,14 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from bakeoff.collector.bodies import read_body
 from bakeoff.collector.deps import IngestDep, MetricsDep, SettingsDep
-from bakeoff.collector.errors import ClientError, describe_msgspec
+from bakeoff.collector.errors import ClientError
 from bakeoff.collector.otlp import decode_json, decode_protobuf, events_from_request
-from bakeoff.schema import EventValidationError
 
 router = APIRouter()
 
@@ -22,25 +22,29 @@ router = APIRouter()
 async def export_traces(
     request: Request, settings: SettingsDep, ingest: IngestDep, metrics: MetricsDep
 ) -> Response:
-    """Accept an OTLP trace export; answers once the LLM spans are durable."""
+    """Accept an OTLP trace export; answers once the LLM spans are durable.
+
+    Spans that cannot be read as events are refused one by one: the answer's `partial_success` counts
+    them (`rejected_spans`) and says why (`error_message`), in the encoding the request came in.
+    """
     body = await read_body(request, settings.max_body_bytes)
     content_type = request.headers.get("content-type", "application/x-protobuf").split(";")[0].strip()
+    as_json = content_type == "application/json"
+    if not as_json and content_type not in ("application/x-protobuf", "application/protobuf"):
+        raise ClientError(415, f"unsupported Content-Type {content_type!r}: OTLP protobuf or JSON")
     try:
-        if content_type == "application/json":
-            export = decode_json(body)
-        elif content_type in ("application/x-protobuf", "application/protobuf"):
-            export = decode_protobuf(body)
-        else:
-            raise ClientError(415, f"unsupported Content-Type {content_type!r}: OTLP protobuf or JSON")
-        events, ignored = events_from_request(export)
-    except EventValidationError as exc:
-        raise ClientError(422, describe_msgspec(exc)) from exc
-    except (DecodeError, ValueError) as exc:
+        export = decode_json(body) if as_json else decode_protobuf(body)
+    except (DecodeError, ValueError, RecursionError) as exc:
         raise ClientError(400, f"not a valid OTLP trace export: {exc}") from exc
-    metrics.otlp_ignored.inc(ignored)
-    if events:
-        await asyncio.wrap_future(ingest.submit(events, source="otlp"))
+    spans = events_from_request(export)
+    metrics.otlp_ignored.inc(spans.ignored)
+    if spans.events:
+        await asyncio.wrap_future(ingest.submit(spans.events, source="otlp"))
     response = ExportTraceServiceResponse()
-    if content_type == "application/json":
-        return Response(b"{}", media_type="application/json")
+    if spans.rejected:
+        more = f"; and {len(spans.rejected) - 5} more" if len(spans.rejected) > 5 else ""
+        response.partial_success.rejected_spans = len(spans.rejected)
+        response.partial_success.error_message = "; ".join(spans.rejected[:5]) + more
+    if as_json:
+        return Response(json_format.MessageToJson(response, indent=None), media_type="application/json")
     return Response(response.SerializeToString(), media_type="application/x-protobuf")
