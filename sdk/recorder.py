@@ -112,7 +112,8 @@ class Call:
         self.model = str(request.get("model", ""))
         self.stream = stream
         self.tags = context.current_tags()
-        self.attributes: dict[str, Any] = dict(context.current_attributes())
+        attributes = context.current_attributes()
+        self.attributes: dict[str, Any] = dict(attributes) if attributes else {}
         self.ttft_ms: float | None = None
         self.done = False
         self.event_id = os.urandom(16).hex()  # 128 random bits, like uuid4, at a fraction of the cost
@@ -267,7 +268,8 @@ class Recorder:
     ) -> None:
         """Hand a finished call to the sink; what can wait (building the event, processors) runs later."""
         context.set_last_event_id(call.event_id)
-        trace_ids = spans.span_ids(call.span)  # the caller's context, so read now
+        # The caller's context, so read now; without a TracerProvider no span id can be valid.
+        trace_ids = spans.span_ids(call.span) if self.tracer_enabled() else (None, None)
         build = partial(call.event, response, usage, error, latency_ms, trace_ids)
         if call.span is not None:
             spans.end_call_span(call.span, build())

@@ -113,7 +113,12 @@ class RecordingStream(wrapt.ObjectProxy):
         except BaseException as exc:
             finish_from(self._self_call, self._self_accumulator, exc)
             raise
-        _record_chunk(self._self_call, self._self_accumulator, chunk)
+        # Once per chunk in the application's thread: inlined, and the clock read only for the first.
+        try:
+            if self._self_accumulator.add(chunk) and self._self_call.ttft_ms is None:
+                self._self_call.first_token()
+        except Exception:
+            handle_internal_error("reading a stream chunk")
         return chunk
 
     def __enter__(self) -> RecordingStream:

@@ -67,7 +67,9 @@ def _choice(choice: Any) -> tuple[dict[str, Any], str | None]:
 
 def chat_completion_result(completion: Any) -> Answer:
     """`(response, usage, attributes)` of a `ChatCompletion` (or the `ParsedChatCompletion` of `parse`)."""
-    choices = sorted(getattr(completion, "choices", None) or [], key=lambda c: getattr(c, "index", 0) or 0)
+    choices = getattr(completion, "choices", None) or []
+    if len(choices) > 1:
+        choices = sorted(choices, key=lambda c: getattr(c, "index", 0) or 0)
     entries = [_choice(c) for c in choices]
     first, refusal = entries[0] if entries else (_NO_CHOICE, None)
     response = response_dict(
