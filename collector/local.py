@@ -15,10 +15,14 @@ acknowledged is visible here too. A file a running collector holds cannot be ope
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bakeoff.errors import UsageError
+
+if TYPE_CHECKING:
+    from bakeoff.monitor_config import MonitoringConfig
 
 
 def open_store(path: str) -> Any:
@@ -78,6 +82,23 @@ class LocalCollector:
         from bakeoff.collector.runs import save_run
 
         save_run(self._store, run, benchmark, comparison, rows)
+
+    def backtest_monitors(
+        self, config: MonitoringConfig, since: datetime | None, until: datetime | None
+    ) -> list[dict[str, Any]]:
+        """The alerts the config's traffic monitors would have raised over the history (sends nothing)."""
+        from bakeoff.collector.monitors.runner import backtest
+
+        return backtest(self._store, config, since, until)
+
+    def tick_monitors(self, config: MonitoringConfig) -> list[dict[str, Any]]:
+        """One tick of the config's traffic monitors (state kept in the file, alerts sent); those firing."""
+        from bakeoff.collector.monitors.alerts import list_alerts
+        from bakeoff.collector.monitors.runner import TrafficRunner
+
+        TrafficRunner(self._store, config).tick()
+        names = {m.name for m in config.traffic}
+        return [a for a in list_alerts(self._store, state="firing") if a["monitor"] in names]
 
     def close(self) -> None:
         """Close the DuckDB file."""

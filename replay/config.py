@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from bakeoff.errors import ConfigError
+from bakeoff.monitor_config import AlertsSection, Monitor
 from bakeoff.replay.providers.config import ProviderConfig
 from bakeoff.replay.registry import did_you_mean
 
@@ -84,6 +85,8 @@ class ReplayConfig(BaseModel):
     db: str | None = None
     replay: ReplaySection
     watch: WatchSection = Field(default_factory=WatchSection)
+    monitors: list[Monitor] = Field(default_factory=list)  # read by `bakeoff watch` (monitor_config.py)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
 
     _source: str = PrivateAttr(default="config")
     _plan: MetricPlan | None = PrivateAttr(default=None)

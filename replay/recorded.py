@@ -12,6 +12,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ import orjson
 
 from bakeoff.dataset_format import parse_json_lines
 from bakeoff.errors import UsageError
+from bakeoff.monitor_config import MonitoringConfig
 from bakeoff.replay.config import ReplayConfig
 
 DEFAULT_COLLECTOR = "http://127.0.0.1:7800"
@@ -43,6 +45,14 @@ class RecordedData(Protocol):
         rows: list[dict[str, Any]],
     ) -> None:
         """Store a finished run for the dashboard."""
+
+    def backtest_monitors(
+        self, config: MonitoringConfig, since: datetime | None, until: datetime | None
+    ) -> list[dict[str, Any]]:
+        """The alerts the traffic monitors would have raised over the recorded history."""
+
+    def tick_monitors(self, config: MonitoringConfig) -> list[dict[str, Any]]:
+        """One tick of the traffic monitors, their state kept with the data; the alerts firing after it."""
 
 
 class CollectorHttp:
@@ -90,6 +100,22 @@ class CollectorHttp:
         body = {"run": run, "benchmark": benchmark, "comparison": comparison, "rows": rows}
         self._call("POST", "/v1/runs", body)
 
+    def backtest_monitors(
+        self, config: MonitoringConfig, since: datetime | None, until: datetime | None
+    ) -> list[dict[str, Any]]:
+        body = {
+            "config": config.model_dump(mode="json", include={"monitors", "alerts"}),
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+        }
+        return list(orjson.loads(self._call("POST", "/v1/monitors/backtest", body))["alerts"])
+
+    def tick_monitors(self, config: MonitoringConfig) -> list[dict[str, Any]]:
+        raise UsageError(
+            f"watch: monitors run inside the collector at {self.where} (bakeoff serve --monitors FILE); "
+            "here use --backtest, or `db:` for a DuckDB file"
+        )
+
 
 class DuckDBFile:
     """A DuckDB file, opened for each operation through the collector's documented door."""
@@ -121,8 +147,22 @@ class DuckDBFile:
         with open_local(self.where) as local:
             local.save_run(run, benchmark, comparison, rows)
 
+    def backtest_monitors(
+        self, config: MonitoringConfig, since: datetime | None, until: datetime | None
+    ) -> list[dict[str, Any]]:
+        from bakeoff.collector import open_local
 
-def recorded_data(config: ReplayConfig, api_key: str | None = None) -> RecordedData | None:
+        with open_local(self.where) as local:
+            return local.backtest_monitors(config, since, until)
+
+    def tick_monitors(self, config: MonitoringConfig) -> list[dict[str, Any]]:
+        from bakeoff.collector import open_local
+
+        with open_local(self.where) as local:
+            return local.tick_monitors(config)
+
+
+def recorded_data(config: ReplayConfig | MonitoringConfig, api_key: str | None = None) -> RecordedData | None:
     """The backend the config names (`db:` first, then `collector:`), or None when it names neither."""
     if config.db:
         return DuckDBFile(config.db)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from bakeoff.errors import ConfigError
 
@@ -81,7 +81,16 @@ class ReplayMonitor(BaseModel):
     interval: float = Field(default=3600.0, gt=0)
 
 
-Monitor = Annotated[TrafficMonitor | ReplayMonitor, Field(discriminator="kind")]
+def _kind(value: Any) -> str:
+    kind = value.get("kind", "traffic") if isinstance(value, dict) else getattr(value, "kind", "traffic")
+    return str(kind)
+
+
+# `kind` picks the model (traffic when absent), so an error names the fields of the right one.
+Monitor = Annotated[
+    Annotated[TrafficMonitor, Tag("traffic")] | Annotated[ReplayMonitor, Tag("replay")],
+    Discriminator(_kind),
+]
 
 
 class WebhookSink(BaseModel):
@@ -132,14 +141,6 @@ class MonitoringConfig(BaseModel):
     monitors: list[Monitor] = Field(default_factory=list)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _traffic_by_default(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("monitors"), list):
-            monitors = [{"kind": "traffic", **m} if isinstance(m, dict) else m for m in data["monitors"]]
-            data = {**data, "monitors": monitors}
-        return data
-
     @model_validator(mode="after")
     def _unique_names(self) -> MonitoringConfig:
         names = [m.name for m in self.monitors]
@@ -156,7 +157,10 @@ class MonitoringConfig(BaseModel):
 
 def _explain(error: ValidationError) -> str:
     problem = error.errors()[0]
-    parts = [p for p in problem["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    # pydantic puts the union's tag in the path (monitors.0.traffic.signal): leave it out
+    parts = [
+        p for p in problem["loc"] if p not in ("traffic", "replay") and not str(p).startswith("function-")
+    ]
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".") or "(top)"
     message = (problem.get("ctx") or {}).get("error", problem["msg"])
     return f"{where}: {message}"

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 
 from bakeoff.collector.deps import StoreDep
 from bakeoff.collector.errors import ClientError
 from bakeoff.collector.monitors.alerts import list_alerts
-from bakeoff.collector.monitors.runner import MonitorThread, TrafficRunner
+from bakeoff.collector.monitors.runner import MonitorThread, TrafficRunner, backtest
 from bakeoff.collector.rows import parse_ts
 from bakeoff.collector.settings import CollectorSettings
 from bakeoff.collector.store import Store
+from bakeoff.errors import ConfigError
+from bakeoff.monitor_config import parse_monitoring
 
 router = APIRouter()
 
@@ -41,8 +44,30 @@ def alerts(
     since: str | None = None,
 ) -> dict[str, Any]:
     """Alerts, newest first, each in its latest state."""
+    return {"alerts": list_alerts(store, monitor, state, _time("since", since))}
+
+
+class BacktestBody(BaseModel):
+    """`POST /v1/monitors/backtest`: the `monitors:` and `alerts:` of a config, and the range to replay."""
+
+    config: dict[str, Any] = Field(default_factory=dict)
+    since: str | None = None
+    until: str | None = None
+
+
+@router.post("/v1/monitors/backtest")
+def run_backtest(body: BacktestBody, store: StoreDep) -> dict[str, Any]:
+    """The alerts the given traffic monitors would have raised over the stored history; sends nothing."""
     try:
-        when = parse_ts(since) if since else None
+        config = parse_monitoring(body.config, "config")
+    except ConfigError as exc:
+        raise ClientError(422, str(exc)) from exc
+    since, until = _time("since", body.since), _time("until", body.until)
+    return {"alerts": backtest(store, config, since, until)}
+
+
+def _time(name: str, value: str | None) -> Any:
+    try:
+        return parse_ts(value) if value else None
     except ValueError as exc:
-        raise ClientError(422, f"since: not an RFC 3339 time: {since!r}") from exc
-    return {"alerts": list_alerts(store, monitor, state, when)}
+        raise ClientError(422, f"{name}: not an RFC 3339 time: {value!r}") from exc
