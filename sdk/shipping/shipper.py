@@ -90,9 +90,9 @@ class HttpShipper:
             self.counters.lose("queue_dropped", 1, f"the queue of {self.settings.queue_size} is full")
             return
         queue.append(item)
-        if self._thread is None or self._pid != os.getpid():
+        if self._thread is None:  # first item, or first in a forked child (reset by the fork hook)
             self._start_thread()
-        if len(queue) >= self.settings.batch_size:
+        if len(queue) == self.settings.batch_size:  # only as it fills: setting the event takes a lock
             self._wake.set()
 
     def _start_thread(self) -> None:
@@ -106,7 +106,9 @@ class HttpShipper:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self.settings.flush_interval_s)
+            # A batch that filled while the last cycle ran is sent without waiting for the next wake-up.
+            if all(len(q) < self.settings.batch_size for q in self._queues.values()):
+                self._wake.wait(self.settings.flush_interval_s)
             self._wake.clear()
             try:
                 self._cycle()

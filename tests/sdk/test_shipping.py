@@ -205,3 +205,40 @@ def test_a_loopback_collector_gets_plain_json(receiver: Receiver, tmp_path: Path
     assert ship.flush(5)
     ship.shutdown()
     assert "Content-Encoding" not in receiver.headers[0] and len(receiver.events) == 1
+
+
+def test_an_event_that_cannot_be_built_or_encoded_is_dropped_alone_and_counted(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    ship = shipper(receiver, tmp_path, batch_size=50)
+    cyclic = make_event(10_000)
+    cyclic["request"]["self"] = cyclic["request"]  # a cycle: no JSON can hold it
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("a redactor bug")
+
+    for i in range(48):
+        ship.submit_event(make_event(i))
+    ship.submit_event(cyclic)
+    ship.submit_event(broken)
+    assert not ship.flush(5)
+    stats = ship.stats()
+    assert stats["dropped_encode"] == 1 and stats["dropped_build"] == 1 and stats["sent"] == 48
+    assert len(receiver.events) == 48 and len(receiver.headers) == 1  # the 48 good ones in one batch
+    assert stats["recorded"] == stats["sent"] + stats["undelivered"] == 50
+    assert ship.flush(5)  # nothing new lost since: flush is True again
+    ship.shutdown()
+
+
+def test_losses_are_logged_once_a_minute_per_reason_not_once_per_event(
+    receiver: Receiver, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.mode = "reject"
+    ship = shipper(receiver, tmp_path, batch_size=1)
+    for i in range(20):
+        ship.submit_event(make_event(i))
+    assert not ship.flush(10)
+    assert ship.stats()["rejected"] == 20
+    lines = [r for r in caplog.records if "not delivered (rejected" in r.getMessage()]
+    assert len(lines) == 1
+    ship.shutdown()
