@@ -86,7 +86,7 @@ def _variants(config: ReplayConfig, options: ReplayOptions) -> list[Variant]:
         chosen = [p for p in chosen if p.id in options.providers]
     sweep = parse_sweep(options.sweep) if options.sweep else None
     ablations = parse_ablations(options.ablate) if options.ablate else []
-    return expand(chosen, sweep, ablations)
+    return expand(chosen, sweep, ablations, baseline=config.replay.baseline)
 
 
 def choose_baseline(config: ReplayConfig, variants: list[Variant], cases: list[Case]) -> str:

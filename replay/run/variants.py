@@ -4,7 +4,9 @@
 and the config's `params`). `--ablate system,examples,tools` makes one variant per part of the recorded
 request to remove: the system prompt, the few-shot example turns before the last user message, the
 tool definitions. A variant is a provider of its own in every result file, its id saying what changed:
-`openai/gpt-4o-mini[temperature=0.5]`, `openai/gpt-4o-mini[-system]`.
+`openai/gpt-4o-mini[temperature=0.5]`, `openai/gpt-4o-mini[-system]`. Under a sweep, the configured
+baseline is also replayed as itself (its own variant, id unchanged), so `baseline:` still names a
+provider of the run and every sweep value is compared with it.
 """
 
 from __future__ import annotations
@@ -59,15 +61,22 @@ def _format(value: float) -> str:
 
 
 def expand(
-    providers: Sequence[ProviderConfig], sweep: tuple[str, list[float]] | None, ablate: Sequence[str]
+    providers: Sequence[ProviderConfig],
+    sweep: tuple[str, list[float]] | None,
+    ablate: Sequence[str],
+    baseline: str | None = None,
 ) -> list[Variant]:
-    """Every variant to replay: each provider, or its sweep values, each with and without every ablation."""
+    """Every variant to replay: each provider, or its sweep values, each with and without every ablation.
+
+    With a sweep, the provider whose id is `baseline` is kept as itself besides its sweep values.
+    """
     variants: list[Variant] = []
     for provider in providers:
         configs = [provider]
         if sweep is not None:
             name, values = sweep
-            configs = [
+            configs = [provider] if provider.id == baseline else []
+            configs += [
                 provider.model_copy(
                     update={
                         "id": f"{provider.id}[{name}={_format(v)}]",
