@@ -24,6 +24,7 @@ import orjson
 from bakeoff.replay.errors import BadResponseError, ProviderError, UntranslatableError
 from bakeoff.replay.http import sse
 from bakeoff.replay.http.client import HttpClient, HttpError, Response
+from bakeoff.replay.http.retry_after import retry_delay
 from bakeoff.replay.providers.config import ProviderConfig
 from bakeoff.replay.providers.translate import from_canonical
 from bakeoff.replay.types import Completion
@@ -231,16 +232,11 @@ async def _status_error(response: Response) -> ProviderError:
         message = detail.get("message", text) if isinstance(detail, dict) else str(detail)
     except (orjson.JSONDecodeError, AttributeError):
         message = text
-    retry_after = response.headers.get("retry-after")
-    try:
-        delay = float(retry_after) if retry_after is not None else None
-    except ValueError:
-        delay = None
     return ProviderError(
         f"HTTP {response.status}: {message}",
         status_code=response.status,
         retryable=response.status in _RETRYABLE_STATUS or response.status >= 500,
-        retry_after=delay,
+        retry_after=retry_delay(response.headers),
         error_type={429: "RateLimitError", 404: "NotFoundError", 401: "AuthenticationError"}.get(
             response.status, "APIStatusError" if response.status < 500 else "InternalServerError"
         ),

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from bakeoff.replay.errors import BudgetExhausted, ProviderError
 from bakeoff.replay.pricing import Price, cost, price_for
-from bakeoff.replay.providers.base import Provider, make_client, make_provider
+from bakeoff.replay.providers.base import DEFAULT_TIMEOUT_S, Provider, make_client, make_provider
 from bakeoff.replay.providers.config import ProviderConfig
 from bakeoff.replay.run.budget import Budget, estimate_input_tokens
 from bakeoff.replay.run.cache import ResponseCache, cache_key, cacheable
@@ -213,8 +213,11 @@ class Dispatcher:
             async with lane.semaphore:
                 return await request()
 
+        wait_cap = self.timeout or lane.provider.config.timeout or DEFAULT_TIMEOUT_S
         try:
-            completion, retried = await with_retries(attempt, attempts=self.retries + 1, rng=self._rng)
+            completion, retried = await with_retries(
+                attempt, attempts=self.retries + 1, wait_cap_s=wait_cap, rng=self._rng
+            )
         except ProviderError as exc:
             self.stats.errors += 1
             return Completion(

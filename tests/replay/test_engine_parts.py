@@ -10,7 +10,7 @@ import pytest
 
 from bakeoff.dataset_format import parse_json_lines
 from bakeoff.errors import UsageError
-from bakeoff.replay.errors import ProviderError
+from bakeoff.replay.errors import BadResponseError, ProviderError
 from bakeoff.replay.run.ratelimit import TokenBucket
 from bakeoff.replay.run.retry import with_retries
 from bakeoff.replay.run.sources import cases_from_rows
@@ -101,3 +101,33 @@ async def test_token_bucket_for_tokens_per_minute() -> None:
     for _ in range(3):
         await bucket.acquire(1_000)
     assert 0.8 <= time.monotonic() - started <= 1.6
+
+
+async def test_a_wait_asked_for_is_capped_by_the_timeout_and_bad_answers_are_retried_once() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    calls = 0
+
+    async def busy_for_minutes() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 2:
+            raise ProviderError("busy", status_code=429, retryable=True, retry_after=360.0)
+        return "ok"
+
+    assert await with_retries(busy_for_minutes, wait_cap_s=5.0, sleep=sleep) == ("ok", 1)
+    assert waits == [5.0]
+
+    calls = 0
+
+    async def garbage() -> str:
+        nonlocal calls
+        calls += 1
+        raise BadResponseError("not JSON (text/html): b'<html>'", status_code=200)
+
+    with pytest.raises(BadResponseError):
+        await with_retries(garbage, attempts=4, sleep=sleep)
+    assert calls == 2  # once more, not three more times

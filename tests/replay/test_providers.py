@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bakeoff.replay.errors import ProviderError
+from bakeoff.replay.http.retry_after import retry_delay
 from bakeoff.replay.providers.base import make_client, make_provider
 from bakeoff.replay.providers.config import ProviderConfig
 from bakeoff.replay.providers.translate import to_canonical
@@ -151,3 +154,92 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError, match="not offered"):
         ProviderConfig(id="x", provider="anthropic", model="m", api="responses")
     assert ProviderConfig(id="x", provider="anthropic", model="m").api == "messages"
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "2"}, 2.0),
+        ({"retry-after": "0.5"}, 0.5),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),  # the precise one first
+        ({"retry-after": "Fri, 15 Jan 2027 08:00:07 GMT"}, 7.0),
+        ({"retry-after": "Fri, 15 Jan 2027 07:59:00 GMT"}, 0.0),  # already passed
+        ({"x-ratelimit-reset-requests": "1s", "x-ratelimit-reset-tokens": "6m0s"}, 360.0),
+        (
+            {
+                "x-ratelimit-reset-requests": "1s",
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-tokens": "6m0s",
+                "x-ratelimit-remaining-tokens": "5000",
+            },
+            1.0,  # only the exhausted limit must reset
+        ),
+        ({"x-ratelimit-reset-tokens": "1h2m3.5s"}, 3723.5),
+        ({"x-ratelimit-reset-requests": "120ms"}, 0.12),
+        ({"anthropic-ratelimit-requests-reset": "2027-01-15T08:00:30Z"}, 30.0),
+        (
+            {
+                "anthropic-ratelimit-input-tokens-reset": "2027-01-15T08:00:05+00:00",
+                "anthropic-ratelimit-output-tokens-reset": "2027-01-15T08:00:45+00:00",
+            },
+            45.0,
+        ),
+        ({"retry-after": "soon", "x-ratelimit-reset-requests": "2s"}, 2.0),  # unreadable: the next form
+        ({"retry-after": "-3"}, None),
+        ({"x-ratelimit-reset-requests": "1 fortnight"}, None),
+        ({"anthropic-ratelimit-requests-reset": "2027-01-15T08:00:30"}, None),  # no zone: no instant
+        ({}, None),
+    ],
+)
+def test_retry_delay_reads_every_form(headers: dict[str, str], seconds: float | None) -> None:
+    now = datetime(2027, 1, 15, 8, 0, 0, tzinfo=UTC).timestamp()
+    delay = retry_delay(headers, now=now)
+    assert delay == pytest.approx(seconds) if seconds is not None else delay is None
+
+
+async def _rate_limited(request: web.Request) -> web.Response:
+    headers = json.loads(request.headers["x-answer-headers"])
+    body = {"error": {"type": "rate_limit_error", "message": "slow down"}}
+    return web.json_response(body, status=429, headers=headers)
+
+
+@pytest.fixture
+async def limited_url() -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", _rate_limited)
+    app.router.add_post("/v1/messages", _rate_limited)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("provider", "headers", "seconds"),
+    [
+        ("openai", {"retry-after-ms": "1500"}, 1.5),
+        ("openai", {"x-ratelimit-reset-requests": "6m0s", "x-ratelimit-remaining-requests": "0"}, 360.0),
+        ("anthropic", {"retry-after": "3"}, 3.0),
+        ("anthropic", {"anthropic-ratelimit-tokens-reset": "2099-01-01T00:00:00Z"}, None),  # far: just > 0
+    ],
+)
+async def test_a_429_says_how_long_to_wait(
+    limited_url: str, provider: str, headers: dict[str, str], seconds: float | None
+) -> None:
+    kind = "openai-compatible" if provider == "openai" else provider
+    base = limited_url + "/v1" if provider == "openai" else limited_url
+    cfg = ProviderConfig(id="p", provider=kind, model="m", base_url=base)
+    client = make_client()
+    chosen = make_provider(cfg, client)
+    chosen.headers = lambda: {"Content-Type": "application/json", "x-answer-headers": json.dumps(headers)}  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ProviderError) as limited:
+            await chosen.acomplete(to_canonical("chat.completions", QUESTION), stream=False)
+    finally:
+        await client.close()
+    assert limited.value.status_code == 429 and limited.value.retryable and "slow down" in str(limited.value)
+    wait = limited.value.retry_after
+    assert wait is not None and (wait == pytest.approx(seconds) if seconds is not None else wait > 86_400)
