@@ -1,8 +1,9 @@
 """The dashboard's event browser: `GET /v1/search` (text search with the filters of `GET /v1/events`)
 and `GET /v1/facets/{field}` (the values of a filter, busiest first, for typeahead; no cap on choice).
 
-Search matches the stored event body (prompt, answer, tool calls, attributes) case-insensitively. The
-query is JSON-encoded the way the body is, so quotes, backslashes and line breaks match as typed.
+Search matches the stored event body (prompt, answer, tool calls, attributes) case-insensitively and
+literally. The query is JSON-encoded the way the body is, so quotes, backslashes and line breaks match
+as typed.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ FACET_COLUMNS = {
 }
 
 
-def like_pattern(text: str) -> str:
-    """An ILIKE pattern (escape character `\\`) matching `text` anywhere inside a JSON-encoded body."""
+def text_pattern(text: str) -> str:
+    """A case-insensitive RE2 pattern matching `text` literally inside a JSON-encoded body.
+
+    A regular expression rather than ILIKE: RE2's case folding scans bodies about 3x faster
+    (bench/bench_dashboard_api.py)."""
     encoded = orjson.dumps(text).decode()[1:-1]
-    escaped = encoded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return "(?i)\\Q" + encoded.replace("\\E", "\\E\\\\E\\Q") + "\\E"
 
 
 @router.get("/v1/search")
@@ -61,19 +64,15 @@ def search(
     }
     where, params = event_filters(filters)
     if q:
-        where += " AND body ILIKE ? ESCAPE '\\'"
-        params.append(like_pattern(q))
+        where += " AND regexp_matches(body, ?)"
+        params.append(text_pattern(q))
     cursor = store.cursor()
-    # The count over the whole match rides along the page (one scan); an empty page needs its own count.
+    (total,) = cursor.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone() or (0,)
     rows = cursor.execute(
-        f"SELECT body, count(*) OVER () FROM events WHERE {where} ORDER BY ts DESC, id LIMIT ? OFFSET ?",
+        f"SELECT body FROM events WHERE {where} ORDER BY ts DESC, id LIMIT ? OFFSET ?",
         [*params, limit, offset],
     ).fetchall()
-    if rows:
-        total = int(rows[0][1])
-    else:
-        (total,) = cursor.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone() or (0,)
-    return {"events": [orjson.loads(body) for body, _ in rows], "total": int(total)}
+    return {"events": [orjson.loads(body) for (body,) in rows], "total": int(total)}
 
 
 @router.get("/v1/facets/{field}")

@@ -1,0 +1,116 @@
+"""Server time of every API call behind a dashboard page on 1M events, beside the plain event page
+(`GET /v1/events?limit=25`, the store's own query) and a plain ILIKE scan measured in the same run.
+
+The handlers run in-process on a DuckDB file (what a request costs minus HTTP). Events are generated
+by DuckDB from `range()`: ~700-byte bodies with varied prompt and answer words, 5 tags, 4 models.
+
+Run: python bench/bench_dashboard_api.py [--events 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+
+from bakeoff.collector import routes_browse, routes_search, routes_stats
+from bakeoff.collector.datasets import create_sample
+from bakeoff.collector.runs import save_run
+from bakeoff.collector.sampling import SampleSpec
+from bakeoff.collector.store import Store
+
+GENERATE = """
+INSERT INTO events
+SELECT 'ev-' || i, 'default', TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i * 2),
+       CASE WHEN i % 4 < 2 THEN 'openai' ELSE 'anthropic' END, 'chat.completions',
+       ['gpt-4o-mini', 'gpt-4o', 'claude-haiku', 'claude-sonnet'][i % 4 + 1],
+       CASE WHEN i % 50 = 0 THEN 'error' ELSE 'ok' END, NULL, NULL,
+       100 + i % 3000, CASE WHEN i % 3 = 0 THEN 20 + i % 500 END, i % 3 = 0, 400, 60 + i % 90,
+       [['support', 'extraction', 'math', 'billing', 'search'][i * 7 % 5 + 1], 'tenant-' || (i % 5000)],
+       'sdk', i % 50000, TIMESTAMPTZ '2026-01-01 00:00:00+00', NULL, NULL,
+       '{"id":"ev-' || i || '","request":{"messages":[{"role":"user","content":"order '
+       || (i * 7919 % 1000003) || ' customer ' || (i % 9973) || ' asks about '
+       || ['refunds', 'shipping', 'invoices', 'passwords'][i % 4 + 1] || ' '
+       || repeat('lorem ipsum dolor sit amet ', 16) || '"}]},"response":{"text":"answer '
+       || (i * 31 % 99991) || ' ' || repeat('consectetur adipiscing elit ', 6)
+       || '","tool_calls":null},"tags":[]}'
+FROM range(?, ?) t(i)
+"""
+
+
+def timed(fn: Callable[[], object], repeats: int = 3) -> float:
+    fn()  # warm: the first call pays for reading the file
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def seed_run(store: Store) -> None:
+    create_sample(store, "bench", SampleSpec("random", 1000, seed=1))
+    ids = [r[0] for r in store.cursor().execute("SELECT event_id FROM dataset_rows").fetchall()]
+    rows = [
+        {
+            "event_id": event_id,
+            "provider": provider,
+            "output": {"text": f"answer {n % 7}", "tool_calls": None},
+            "scores": {"fuzzy": {"score": (n * (k + 3)) % 5 / 4}},
+            "tags": ["math"],
+        }
+        for n, event_id in enumerate(ids)
+        for k, provider in enumerate(["base", "cand"])
+    ]
+    benchmark = {"providers": ["base", "cand"], "primary_metric": "fuzzy", "metrics": {}}
+    save_run(store, {"run_id": "r1", "dataset": "bench"}, benchmark, {"baseline": "base"}, rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(os.path.join(tmp, "bench.duckdb"), memory_limit="2GB")
+        cursor = store.cursor()
+        for start in range(0, args.events, 250_000):
+            cursor.execute(GENERATE, [start, min(start + 250_000, args.events)])
+        cursor.execute("CHECKPOINT")
+        seed_run(store)
+        print(f"events: {store.count_events():,}")
+        plain = timed(lambda: store.query_events({}, 25, 0))
+        print(f"baseline GET /v1/events?limit=25 (plain page + total): {plain:.0f} ms")
+        ilike = "SELECT count(*) FROM events WHERE body ILIKE '%customer 4242 %'"
+        scan = timed(lambda: cursor.execute(ilike).fetchall())
+        print(f"baseline plain ILIKE count over every body: {scan:.0f} ms")
+        week = 7 * 86400
+        whole = routes_stats.Scope(store)
+        calls: list[tuple[str, Callable[[], object]]] = [
+            ("GET /v1/stats (all 1M)", lambda: routes_stats.stats(whole)),
+            ("GET /v1/stats?span=7d", lambda: routes_stats.stats(routes_stats.Scope(store, span=week))),
+            ("GET /v1/stats/series (all, auto bucket)", lambda: routes_stats.series(whole)),
+            ("GET /v1/stats/series?by=model", lambda: routes_stats.series(whole, None, "model")),
+            ("GET /v1/stats/series?by=tag", lambda: routes_stats.series(whole, None, "tag")),
+            ("GET /v1/search (no text, newest 25 + total)", lambda: routes_search.search(store)),
+            ("GET /v1/search?q=customer 4242", lambda: routes_search.search(store, q="customer 4242 ")),
+            (
+                "GET /v1/search?q=refunds&model=gpt-4o&tag=math",
+                lambda: routes_search.search(store, q="refunds", model="gpt-4o", tag="math"),
+            ),
+            ("GET /v1/facets/tag?q=tenant-42", lambda: routes_search.facets("tag", store, q="tenant-42")),
+            ("GET /v1/facets/model", lambda: routes_search.facets("model", store)),
+            ("GET /v1/datasets/bench/rows?limit=50", lambda: routes_browse.dataset_rows("bench", store)),
+            ("GET /v1/runs/r1/answers (1,000 pairs)", lambda: routes_browse.run_answers("r1", store)),
+        ]
+        for name, call in calls:
+            ms = timed(call)
+            versus = f", {ms / scan:.2f}x the ILIKE scan" if "?q=" in name else ""
+            print(f"{name}: {ms:.0f} ms ({ms / plain:.1f}x the plain page{versus})")
+        store.close()
+
+
+if __name__ == "__main__":
+    main()
