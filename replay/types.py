@@ -43,8 +43,10 @@ class Completion:
     text: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     finish_reason: str | None = None
-    input_tokens: int | None = None
+    input_tokens: int | None = None  # the whole input, cached and cache-written tokens included
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None  # read from the provider's prompt cache (cheaper)
+    cache_creation_input_tokens: int | None = None  # written to it (dearer, on some providers)
     latency_ms: float | None = None
     ttft_ms: float | None = None
     error: dict[str, Any] | None = None  # {"type", "message", "status_code"}

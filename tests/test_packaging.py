@@ -66,7 +66,6 @@ def test_wheel_holds_only_the_bakeoff_tree(wheel: Path) -> None:
         "bakeoff/replay/__init__.py",
         "bakeoff/collector/static/index.html",
         "bakeoff/bootstrap/sitecustomize.py",
-        "bakeoff/replay/data/prices.json",
         "bakeoff/replay/simulator/support_app.py",
     ):
         assert module in names

@@ -145,6 +145,12 @@ def _headline(
     ]
     if benchmark.get("simulated"):
         lines.append("SIMULATED providers: every answer, latency and price comes from simulated models")
+    if benchmark.get("unpriced_models"):
+        lines.append(
+            "warning: no price known for "
+            + ", ".join(benchmark["unpriced_models"])
+            + " (cost null; set price: in the config)"
+        )
     if benchmark.get("weighted"):
         lines.append(
             "the sample carries weights: see 'weighted' in benchmark_results.json for whole-traffic estimates"

@@ -200,6 +200,7 @@ def analyse(
         "primary_metric": primary,
         "weighted": bool(np.any(cols.weight != 1.0)),
         "simulated": bool(run.get("simulated", False)),
+        "unpriced_models": list(run.get("unpriced_models") or []),
     }
     if cols.feedback is not None:
         production = PRODUCTION if PRODUCTION in cols.providers else baseline
