@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 from bakeoff.collector.errors import describe_msgspec
 from bakeoff.collector.rows import to_columns
 from bakeoff.collector.sampling import Sample, SampleSpec, draw
 from bakeoff.collector.store import Store
+from bakeoff.collector.validation import oversized_integer
 from bakeoff.dataset_format import case_messages, case_tags, parse_json_lines
 from bakeoff.errors import UsageError
 from bakeoff.schema import Event, EventValidationError, validate_event
@@ -189,6 +191,19 @@ def case_to_event(case: dict[str, Any], index: int, source: str) -> tuple[Event,
     return event, case.get("expected")
 
 
+def _check_before_writing(
+    store: Store, name: str, cases: list[dict[str, Any]], source: str, replace: bool
+) -> None:
+    """Everything that could refuse an import once its events are written, checked before they are:
+    a failed import leaves nothing behind."""
+    if not replace and store.cursor().execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone():
+        raise DatasetExists(f"dataset {name!r} exists already")
+    for index, case in enumerate(cases):
+        oversized = oversized_integer(msgspec.json.encode(case))
+        if oversized is not None:
+            raise UsageError(f"{source}: row {index + 1}: {oversized}: integer outside 64 bits")
+
+
 def import_cases(
     store: Store,
     name: str,
@@ -210,6 +225,7 @@ def import_cases(
             raise UsageError(f"{source}: row {index + 1}: {describe_msgspec(exc)}") from exc
     if not pairs:
         raise UsageError(f"{source}: no test cases")
+    _check_before_writing(store, name, cases, source, replace)
     events = [event for event, _ in pairs]
     if write is None:
         store.insert_events(to_columns(events, "import", datetime.now(UTC)))

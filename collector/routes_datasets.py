@@ -44,7 +44,7 @@ class SampleRequest(BaseModel):
     n: int = Field(gt=0, le=1_000_000)
     by: Literal["tag", "model", "provider"] = "tag"
     allocation: Literal["proportional", "equal"] = "proportional"
-    seed: int = 0
+    seed: int = Field(default=0, ge=-(2**63), le=2**63 - 1)  # DuckDB's hash takes a BIGINT seed
     filters: Filters = Field(default_factory=Filters)
     replace: bool = False
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -30,19 +30,17 @@ class RunBody(BaseModel):
 async def save_run(request: Request, settings: SettingsDep, store: StoreDep) -> JSONResponse:
     """Store a run (replacing an earlier copy of it)."""
     body = parse(RunBody, await read_body(request, settings.max_body_bytes))
-    if not isinstance(body.run.get("run_id"), str) or not body.run["run_id"]:
-        raise ClientError(422, "run.run_id: a non-empty string is required")
-    for number, row in enumerate(body.rows):
-        if not isinstance(row.get("event_id"), str) or not isinstance(row.get("provider"), str):
-            raise ClientError(422, f"rows[{number}]: event_id and provider must be strings")
+    problem = runs.run_problem(body.run, body.benchmark, body.comparison, body.rows)
+    if problem is not None:
+        raise ClientError(422, problem)
     await asyncio.to_thread(runs.save_run, store, body.run, body.benchmark, body.comparison, body.rows)
     return JSONResponse({"run_id": body.run["run_id"], "rows": len(body.rows)}, status_code=201)
 
 
 @router.get("/v1/runs")
-async def list_runs(store: StoreDep, limit: int = 100) -> dict[str, Any]:
+async def list_runs(store: StoreDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """The newest runs."""
-    return {"runs": await asyncio.to_thread(runs.list_runs, store, max(1, min(limit, 1000)))}
+    return {"runs": await asyncio.to_thread(runs.list_runs, store, limit)}
 
 
 @router.get("/v1/runs/{run_id}")

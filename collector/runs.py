@@ -11,7 +11,39 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from bakeoff.collector.rows import parse_ts
 from bakeoff.collector.store import Store
+
+
+def run_problem(
+    run: dict[str, Any], benchmark: dict[str, Any], comparison: dict[str, Any], rows: list[dict[str, Any]]
+) -> str | None:
+    """Why a posted run cannot be stored so that every reader takes it back, or None when it can."""
+    run_id = run.get("run_id")
+    if not isinstance(run_id, str) or not run_id or len(run_id) > 256:
+        return "run.run_id: a non-empty string of at most 256 characters is required"
+    if "/" in run_id or run_id in (".", ".."):
+        return "run.run_id: must not contain '/' nor be '.' or '..' (ids are read back by URL)"
+    timestamp = run.get("timestamp")
+    if timestamp is not None:
+        try:
+            parse_ts(timestamp)
+        except (TypeError, ValueError, OverflowError, AttributeError):
+            return "run.timestamp: must be an RFC 3339 timestamp, e.g. 2026-01-31T12:00:00Z"
+    if run.get("dataset") is not None and not isinstance(run["dataset"], str):
+        return "run.dataset: must be a string"
+    samples = benchmark.get("total_samples")
+    if samples is not None and (type(samples) is not int or not 0 <= samples <= 2**62):
+        return "benchmark.total_samples: must be a non-negative integer"
+    for number, row in enumerate(rows):
+        if not isinstance(row.get("event_id"), str) or not isinstance(row.get("provider"), str):
+            return f"rows[{number}]: event_id and provider must be strings"
+    for name, part in (("run", run), ("benchmark", benchmark), ("comparison", comparison), ("rows", rows)):
+        try:
+            orjson.dumps(part)
+        except TypeError:
+            return f"{name}: holds an integer outside 64 bits or is nested too deeply"
+    return None
 
 
 def save_run(
@@ -23,7 +55,7 @@ def save_run(
 ) -> None:
     """Store (or replace) a run and its rows."""
     run_id = str(run["run_id"])
-    created = run.get("timestamp") or datetime.now(UTC).isoformat()
+    created = parse_ts(run["timestamp"]) if run.get("timestamp") else datetime.now(UTC)
     results = pa.table(
         {
             "run_id": pa.array([run_id] * len(rows), pa.string()),
@@ -36,7 +68,7 @@ def save_run(
         cursor.execute("DELETE FROM results WHERE run_id = ?", [run_id])
         cursor.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
         cursor.execute(
-            "INSERT INTO runs VALUES (?, ?::TIMESTAMPTZ, ?, ?, ?, ?)",
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 created,
@@ -57,8 +89,10 @@ def list_runs(store: Store, limit: int = 100) -> list[dict[str, Any]]:
         store.cursor()
         .execute(
             # As text: fetching TIMESTAMPTZ values as datetimes would need pytz.
+            # TRY_CAST: a run stored by an older collector may hold anything there.
             "SELECT run_id, strftime(created_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'), dataset, "
-            "benchmark->>'$.total_samples', comparison->>'$.baseline', benchmark->'$.providers' "
+            "TRY_CAST(benchmark->>'$.total_samples' AS BIGINT), comparison->>'$.baseline', "
+            "benchmark->'$.providers' "
             "FROM runs ORDER BY created_at DESC LIMIT ?",
             [limit],
         )
@@ -69,7 +103,7 @@ def list_runs(store: Store, limit: int = 100) -> list[dict[str, Any]]:
             "run_id": run_id,
             "created": created,
             "dataset": dataset,
-            "total_samples": None if samples is None else int(samples),
+            "total_samples": samples,
             "baseline": baseline,
             "providers": orjson.loads(providers) if providers else [],
         }

@@ -196,9 +196,16 @@ class Store:
             self.append_events(table)
         return set(table.column("id").to_pylist())
 
-    def insert_feedback(self, rows: list[tuple[str, float, str | None, datetime]]) -> None:
+    def insert_feedback(self, table: pa.Table) -> None:
+        """Insert feedback rows (event_id, score, comment, ts) in one statement."""
         with self.transaction() as cursor:
-            cursor.executemany("INSERT INTO feedback VALUES (?, ?, ?, ?)", rows)
+            cursor.register("incoming_feedback", table)
+            try:
+                cursor.execute(
+                    "INSERT INTO feedback SELECT event_id, score, comment, ts FROM incoming_feedback"
+                )
+            finally:
+                cursor.unregister("incoming_feedback")
 
     def delete_older_than(self, cutoff: datetime) -> int:
         """Retention: delete events (and their feedback) that started before `cutoff`; return how many."""

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
 
@@ -114,12 +113,14 @@ def encode_event(event: Event) -> bytes:
 _ENCODER = msgspec.json.Encoder()
 
 
-class Feedback(BaseModel):
-    """A user's score of one event's answer, in [0, 1]."""
+class Feedback(msgspec.Struct, forbid_unknown_fields=True):
+    """A user's score of one event's answer, in [0, 1].
 
-    model_config = ConfigDict(extra="forbid")
+    A msgspec struct like :class:`Event`: a batch of 100k of them validates in a fraction of the time
+    pydantic took (which held the collector's interpreter for over a second).
+    """
 
-    event_id: str = Field(min_length=1, max_length=128)
-    score: float = Field(ge=0.0, le=1.0)
-    comment: str | None = Field(default=None, max_length=10_000)
+    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    score: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+    comment: Annotated[str, msgspec.Meta(max_length=10_000)] | None = None
     ts: str | None = None

@@ -26,6 +26,21 @@ def _show_collector_logs(level: str) -> None:
     collector_logger.setLevel(level.upper())
 
 
+def _check_database_free(path: str) -> None:
+    """One line, not the server's traceback, when another process (a collector) holds the file."""
+    import duckdb
+
+    try:
+        duckdb.connect(path).close()
+    except duckdb.IOException as exc:
+        holder = "another process"
+        if "PID" in str(exc):
+            holder = "process " + str(exc).split("PID", 1)[1].split(")", 1)[0].strip()
+        raise UsageError(f"--db {path}: in use by {holder} (is a collector running on it?)") from exc
+    except duckdb.Error as exc:
+        raise UsageError(f"--db {path}: cannot open it: {str(exc).splitlines()[0]}") from exc
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db", default="./bakeoff.duckdb", metavar="PATH", help="DuckDB file (created if missing)"
@@ -89,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         monitors=monitors,
         monitor_interval_s=args.monitor_interval,
     )
+    _check_database_free(args.db)
     print(f"bakeoff collector on http://{args.host}:{args.port} (db: {args.db})", flush=True)
     _show_collector_logs(args.log_level)
     # The writer thread hands the GIL to DuckDB and takes it back a dozen times per commit; while the

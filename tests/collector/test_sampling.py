@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from bakeoff.collector.rows import to_columns
@@ -50,7 +51,17 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     events = make_events()
     store.insert_events(to_columns(events, "sdk", START))
     rng = random.Random(3)
-    store.insert_feedback([(e.id, rng.choice([0.0, 0.5, 1.0]), None, START) for e in events[::4]])
+    scored = events[::4]
+    store.insert_feedback(
+        pa.table(
+            {
+                "event_id": [e.id for e in scored],
+                "score": [rng.choice([0.0, 0.5, 1.0]) for _ in scored],
+                "comment": pa.array([None] * len(scored), pa.string()),
+                "ts": pa.array([START] * len(scored), pa.timestamp("us", tz="UTC")),
+            }
+        )
+    )
     yield store
     store.close()
 

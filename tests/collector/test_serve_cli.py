@@ -54,3 +54,19 @@ def test_events_left_in_the_journal_are_committed_on_start_and_said(tmp_path: Pa
     assert health["events"] == 1
     assert "journal: 1 acknowledged events committed on start" in log.read_text()
     assert not journal_folder(str(db)).exists()
+
+
+def test_a_second_collector_on_a_database_in_use_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "busy.duckdb"
+    first = CollectorProcess(db).start()
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "bakeoff.cli", "serve", "--db", str(db), "--port", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        first.stop()
+    assert second.returncode == 2
+    assert second.stderr.count("\n") == 1 and "in use by process" in second.stderr
