@@ -34,6 +34,9 @@ class Spool:
         self.max_bytes = max_bytes
         self._counters = counters  # items lost here count as `spool_dropped`
         self._seq = itertools.count()
+        # Bytes on disk as last listed plus what this process wrote since: the folder is listed again
+        # only when this passes the limit (listing on every write made a long outage quadratic).
+        self._bytes: int | None = None
 
     def _ensure(self) -> bool:
         try:
@@ -61,7 +64,9 @@ class Spool:
                 temporary.unlink()
             self._counters.lose("spool_dropped", count, f"spool {self.directory} not writable: {exc}")
             return False
-        self._enforce_limit()
+        self._bytes = None if self._bytes is None else self._bytes + len(gzipped)
+        if self._bytes is None or self._bytes > self.max_bytes:
+            self._enforce_limit()
         return True
 
     def _files(self) -> list[Path]:
@@ -89,6 +94,7 @@ class Spool:
                 continue
             total -= sizes[path]
             dropped += _count_of(path.name)
+        self._bytes = total
         self._counters.lose(
             "spool_dropped",
             dropped,
