@@ -7,10 +7,17 @@ from typing import Any
 
 import orjson
 
-from bakeoff.replay.errors import ProviderError
 from bakeoff.replay.http import sse
 from bakeoff.replay.http.client import Response
-from bakeoff.replay.providers.base import HttpProvider, event_object, expect, optional, tokens, unfinished
+from bakeoff.replay.providers.base import (
+    HttpProvider,
+    event_object,
+    expect,
+    optional,
+    stream_error,
+    tokens,
+    unfinished,
+)
 from bakeoff.replay.types import Completion
 
 API_VERSION = "2023-06-01"
@@ -81,7 +88,7 @@ class AnthropicProvider(HttpProvider):
             elif kind == "message_stop":
                 stopped = True  # read on to the body's end all the same: the connection is reused
             elif kind == "error":
-                raise ProviderError(f"stream error: {data[:300]}", retryable=True, error_type="StreamError")
+                raise stream_error(data)
         if not stopped:
             raise unfinished(reader, "message_stop", response)
         ordered = [blocks[i] for i in sorted(blocks)]

@@ -178,6 +178,11 @@ def event_object(data: str) -> dict[str, Any]:
     return expect(payload, dict, "a stream event")
 
 
+def stream_error(data: str) -> ProviderError:
+    """The error of a stream whose provider reported a failure in it (overloaded, an internal error)."""
+    return ProviderError(f"stream error: {data[:300]}", retryable=True, error_type="StreamError")
+
+
 def unfinished(reader: sse.EventReader, end: str, response: Response) -> BadResponseError:
     """The error of a stream that stopped before its end marker `end` (or that was no stream at all)."""
     if not reader.count:

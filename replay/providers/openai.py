@@ -14,6 +14,7 @@ from bakeoff.replay.providers.base import (
     expect,
     json_object,
     optional,
+    stream_error,
     tokens,
     unfinished,
 )
@@ -80,6 +81,8 @@ class OpenAIChatProvider(_OpenAIHeaders):
             if data == "[DONE]":
                 break
             chunk = event_object(data)
+            if chunk.get("error"):  # compatible servers report a failure mid-stream, then still end it
+                raise stream_error(data)
             if chunk.get("usage"):
                 completion.input_tokens = tokens(chunk["usage"], "prompt_tokens")
                 completion.output_tokens = tokens(chunk["usage"], "completion_tokens")
@@ -151,6 +154,8 @@ class OpenAIResponsesProvider(_OpenAIHeaders):
         final: dict[str, Any] | None = None
         reader = sse.events(response.content)
         async for _, data in reader:
+            if data == "[DONE]":  # some compatible servers end this stream the chat way too
+                continue
             event = event_object(data)
             kind = event.get("type", "")
             if ttft is None and kind in (
@@ -162,7 +167,7 @@ class OpenAIResponsesProvider(_OpenAIHeaders):
             if kind in ("response.completed", "response.incomplete", "response.failed"):
                 final = expect(event.get("response"), dict, f"{kind}'s response")
             elif kind == "error":
-                final = {"status": "failed", "error": event}
+                raise stream_error(data)
         if final is None:
             raise unfinished(reader, "response.completed", response)
         completion = self.parse(final)

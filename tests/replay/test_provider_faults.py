@@ -47,6 +47,7 @@ FAULTS: dict[str, tuple[str, str]] = {
     "sse-not-json": ("BadResponse", "a stream event that is not JSON"),
     "sse-wrong-shape": ("BadResponse", "a stream event is an array"),
     "cut": ("IncompleteStream", "the stream ended after"),
+    "stream-error": ("StreamError", "overloaded"),
     "drop": ("ConnectionError", "connection closed in the middle"),
 }
 # What differs for a plain request: a body cut short, or that is a stream or a page, is not JSON.
@@ -56,6 +57,7 @@ PLAIN = {
     "sse-not-json": ("BadResponse", "not JSON (text/event-stream)"),
     "sse-wrong-shape": ("BadResponse", "not JSON (text/event-stream)"),
     "cut": ("BadResponse", "not JSON (application/json)"),
+    "stream-error": ("BadResponse", "not JSON (text/event-stream)"),
 }
 PROVIDERS = ["chat", "chat-plain", "responses", "messages"]
 
@@ -85,6 +87,13 @@ def _fault_body(fault: str, api: str, stream: bool) -> tuple[str, bytes]:
         "output": [],
         "usage": {"prompt_tokens": "many", "input_tokens": "many"},
     }
+    stream_errors = {  # a failure reported inside a stream that then ends as usual
+        "chat.completions": b'data: {"choices": [{"delta": {"content": "The"}}]}\n\n'
+        b'data: {"error": {"message": "overloaded"}}\n\ndata: [DONE]\n\n',
+        "responses": b'data: {"type": "error", "code": "server_error", "message": "overloaded"}\n\n',
+        "messages": b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", '
+        b'"message": "overloaded"}}\n\n',
+    }
     wrong_types_events = {
         "chat.completions": b'data: {"choices": [], "usage": {"prompt_tokens": "many"}}\n\ndata: [DONE]\n\n',
         "responses": b'data: {"type": "response.completed", "response": {"output": [], "usage": '
@@ -105,6 +114,7 @@ def _fault_body(fault: str, api: str, stream: bool) -> tuple[str, bytes]:
         "sse-not-json": (sse, b"data: hello\n\ndata: [DONE]\n\n"),
         "sse-wrong-shape": (sse, b"data: [1, 2]\n\ndata: [DONE]\n\n"),
         "cut": (sse, b"".join(_valid(api, True)[:-1])) if stream else (js, _valid(api, False)[0][:40]),
+        "stream-error": (sse, stream_errors[api]),
     }[fault]
 
 
@@ -215,9 +225,10 @@ def test_every_fault_is_a_row_with_its_reason_and_the_run_completes(
     meta = json.loads((run / "run.json").read_text())
     assert meta["status"] == "completed"
     assert json.loads((run / "benchmark_results.json").read_text())["errors"]["chat"] == len(FAULTS)
-    # A bad answer is asked for once more, not as often as a connection error.
-    for (fault, _, _), requests in faulty.received.items():
-        assert requests == {"ok": 1, "drop": 4}.get(fault, 2), (fault, requests)
+    # A bad answer is asked for once more, not as often as a connection error or a provider's failure.
+    for (fault, _, stream), requests in faulty.received.items():
+        retried = {"ok": 0, "drop": 3, "stream-error": 3 if stream else 1}.get(fault, 1)
+        assert requests == 1 + retried, (fault, stream, requests)
 
     before = faulty.received.copy(), len(healthy.requests), (run / "detailed_results.jsonl").read_bytes()
     assert main(["replay", "--resume", str(run)]) == 0
