@@ -3,10 +3,11 @@
 Also the added CPU of a non-streamed call in the calling thread (median of alternating calls; the
 shipping thread's share is measured by bench_sdk_process_cpu.py).
 
-The real `openai` client reads a recorded chat-completion stream from an in-process transport
-(`httpx2.MockTransport`), so the figure is CPU only, without network noise. In each process the plain
-call (the original, unwrapped `create`) and the instrumented call alternate; each iterates its stream
-as an application does. The added cost per chunk is the slope between a short and a long stream,
+Streams are chat-completion chunks decoded beforehand (the client's own parsing costs ~100 us per
+chunk on a shared machine, and its noise would hide a few microseconds); non-streamed calls go through
+the real client to an in-process transport (`httpx2.MockTransport`). In each process the plain call
+(the original, unwrapped `create`) and the instrumented call alternate; each reads its answer as an
+application does. The added cost per chunk is the slope between a short and a long stream,
 which leaves out what a call costs once (starting and finishing the event or span). openai-v2
 (`opentelemetry-instrumentation-openai-v2`, with an SDK TracerProvider whose exporter discards) is
 measured in a second process of the same interpreter, by this same script.
@@ -18,11 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
+
+from servers import start_receiver
 
 SHORT, LONG = 20, 1020  # content chunks per stream
 MESSAGES = [{"role": "user", "content": "count"}]
@@ -79,9 +84,9 @@ def _client() -> Any:
 def _instrument(name: str) -> None:
     if name == "bakeoff":
         import bakeoff
-        from bakeoff.shipping.base import InMemorySink
 
-        bakeoff.init(sink=InMemorySink())
+        # The real shipping to a collector stand-in: events are built and sent off the calling thread.
+        bakeoff.init(os.environ["BENCH_COLLECTOR"], spool_dir=os.environ["BENCH_SPOOL"])
         return
     from opentelemetry import trace
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
@@ -98,9 +103,57 @@ def _instrument(name: str) -> None:
     OpenAIInstrumentor().instrument()
 
 
+class DecodedStream:
+    """A chat stream of chunks decoded beforehand: iterating it costs next to nothing, so what an
+    instrumentation adds per chunk is not lost in the client's own ~100 us of parsing per chunk."""
+
+    def __init__(self, chunks: list[Any]) -> None:
+        self._chunks = iter(chunks)
+        self.response = None
+
+    def __iter__(self) -> DecodedStream:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._chunks)
+
+    def __enter__(self) -> DecodedStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._chunks = iter(())
+
+
+def _decoded_streams() -> None:
+    """Make `create(stream=True)` answer with decoded streams (before an instrumentation wraps it)."""
+    from openai.resources.chat.completions import Completions
+    from openai.types.chat import ChatCompletionChunk
+
+    decoded = {
+        n: [
+            ChatCompletionChunk.model_validate_json(event[len(b"data: ") :])
+            for event in _body(n).split(b"\n\n")
+            if event.startswith(b"data: {")
+        ]
+        for n in (SHORT, LONG)
+    }
+    create = Completions.create
+
+    def create_decoded(self: Any, **kwargs: Any) -> Any:
+        if kwargs.get("stream"):
+            return DecodedStream(decoded[int(kwargs["extra_headers"]["x-chunks"])])
+        return create(self, **kwargs)
+
+    Completions.create = create_decoded  # type: ignore[method-assign,assignment]
+
+
 def _measure(name: str, rounds: int) -> dict[str, float]:
     import gc
 
+    _decoded_streams()
     _instrument(name)
     client = _client()
     resource = client.chat.completions
@@ -163,10 +216,20 @@ def main() -> None:
         print(json.dumps(_measure(args.measure, args.rounds)))
         return
     figures = {}
-    for name in ("bakeoff", "openai-v2"):
-        command = [sys.executable, __file__, "--measure", name, "--rounds", str(args.rounds)]
-        figures[name] = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
-    print(f"plain client CPU per chunk (baseline): {figures['bakeoff']['plain_chunk_us']:.2f} us")
+    receiver, collector = start_receiver()
+    env = {
+        **os.environ,
+        "BENCH_COLLECTOR": collector,
+        "BENCH_SPOOL": tempfile.mkdtemp(prefix="bakeoff-bench-"),
+    }
+    try:
+        for name in ("bakeoff", "openai-v2"):
+            command = [sys.executable, __file__, "--measure", name, "--rounds", str(args.rounds)]
+            run = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+            figures[name] = json.loads(run.stdout)
+    finally:
+        receiver.kill()
+    print(f"decoded stream CPU per chunk (baseline): {figures['bakeoff']['plain_chunk_us']:.2f} us")
     for name, measured in figures.items():
         print(f"{name} added CPU per streamed chunk: {measured['chunk_us']:.2f} us")
         stream_us = measured["stream_us"]

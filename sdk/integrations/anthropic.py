@@ -24,9 +24,15 @@ from bakeoff.integrations.common import (
     start,
     usage_dict,
 )
-from bakeoff.integrations.raw import is_streaming_response, streaming_response
+from bakeoff.integrations.raw import (
+    is_raw_response,
+    is_streaming_response,
+    raw_response,
+    streaming_response,
+    wrap_stream,
+)
 from bakeoff.recorder import Call
-from bakeoff.streams import AsyncRecordingStream, RecordingManager, RecordingStream, current_scope
+from bakeoff.streams import RecordingManager, current_scope
 
 PROVIDER = "anthropic"
 API = "messages"
@@ -188,13 +194,12 @@ def own_spans_enabled(resource: Any) -> bool:
 
 
 def _handle(call: Call, result: Any) -> Any:
+    if is_raw_response(result):
+        return raw_response(call, result, message_result, MessageEventAccumulator)
     if is_streaming_response(result):
         return streaming_response(call, result, message_result, MessageEventAccumulator())
     if call.stream:
-        accumulator = MessageEventAccumulator()
-        if hasattr(result, "__anext__"):
-            return AsyncRecordingStream(result, call, accumulator)
-        return RecordingStream(result, call, accumulator)
+        return wrap_stream(call, result, MessageEventAccumulator())
     finish_with(call, message_result(result))
     return result
 
@@ -238,8 +243,7 @@ def _message_stream_init_wrapper(wrapped: Any, instance: Any, args: Any, kwargs:
     if scope is not None and scope.call is not None and scope.make_accumulator is not None and args:
         raw, *rest = args
         accumulator = scope.make_accumulator()
-        proxy_type = AsyncRecordingStream if hasattr(raw, "__anext__") else RecordingStream
-        args = (proxy_type(raw, scope.call, accumulator), *rest)
+        args = (wrap_stream(scope.call, raw, accumulator), *rest)
     return wrapped(*args, **kwargs)
 
 

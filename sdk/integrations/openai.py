@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import wrapt
-
 from bakeoff.integrations.common import Answer, finish_with, make_wrapper
 from bakeoff.integrations.openai_answers import (
     ChatChunkAccumulator,
@@ -22,9 +20,15 @@ from bakeoff.integrations.openai_answers import (
     embeddings_result,
     responses_result,
 )
-from bakeoff.integrations.raw import is_streaming_response, streaming_response
+from bakeoff.integrations.raw import (
+    is_raw_response,
+    is_streaming_response,
+    raw_response,
+    streaming_response,
+    wrap_stream,
+)
 from bakeoff.recorder import Call
-from bakeoff.streams import AsyncRecordingStream, RecordingManager, RecordingStream
+from bakeoff.streams import RecordingManager
 
 PROVIDER = "openai"
 _CHAT = "openai.resources.chat.completions"
@@ -33,52 +37,18 @@ _BETA_RESPONSES = "openai.resources.beta.responses.responses"
 _EMBEDDINGS = "openai.resources.embeddings"
 
 
-def _is_raw_response(result: Any) -> bool:
-    return type(result).__name__ == "LegacyAPIResponse"
-
-
 def _handler(parse_result: Callable[[Any], Answer], make_accumulator: Callable[[], Any]) -> Any:
     def handle(call: Call, result: Any) -> Any:
-        if _is_raw_response(result):
-            return _handle_raw(call, result, parse_result, make_accumulator)
+        if is_raw_response(result):
+            return raw_response(call, result, parse_result, make_accumulator)
         if is_streaming_response(result):
             return streaming_response(call, result, parse_result, make_accumulator())
         if call.stream:
-            return _wrap_stream(call, result, make_accumulator())
+            return wrap_stream(call, result, make_accumulator())
         finish_with(call, parse_result(result))
         return result
 
     return handle
-
-
-def _wrap_stream(call: Call, stream: Any, accumulator: Any) -> Any:
-    if hasattr(stream, "__anext__"):
-        return AsyncRecordingStream(stream, call, accumulator)
-    return RecordingStream(stream, call, accumulator)
-
-
-class RawResponse(wrapt.ObjectProxy):
-    """A `with_raw_response` result of a streamed call: `.parse()` gives the recorded stream."""
-
-    def __init__(self, wrapped: Any, call: Call, accumulator: Any) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
-        self._self_accumulator = accumulator
-        self._self_stream: Any = None
-
-    def parse(self, *args: Any, **kwargs: Any) -> Any:
-        stream = self.__wrapped__.parse(*args, **kwargs)
-        if self._self_stream is None:
-            self._self_stream = _wrap_stream(self._self_call, stream, self._self_accumulator)
-        return self._self_stream
-
-
-def _handle_raw(call: Call, raw: Any, parse_result: Any, make_accumulator: Any) -> Any:
-    if call.stream:
-        return RawResponse(raw, call, make_accumulator())
-    # parse() caches its result, so parsing here costs the application nothing later.
-    finish_with(call, parse_result(raw.parse()))
-    return raw
 
 
 def _no_stream() -> Any:

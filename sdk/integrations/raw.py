@@ -1,4 +1,9 @@
-"""Recording of `with_streaming_response` results: the application reads the HTTP body itself.
+"""Recording of `with_raw_response` and `with_streaming_response` results: the application reads the
+HTTP body itself.
+
+`with_raw_response` hands back a `LegacyAPIResponse` whose body is read already: a plain answer is
+recorded at once (`parse()` caches its result, so the application pays nothing for it later); a streamed
+one when the application iterates the stream `.parse()` gives.
 
 The library hands back an `APIResponse` (or `AsyncAPIResponse`) before reading the body. The proxy
 records whichever way the application reads it: `.parse()` (the library's own objects, or its stream),
@@ -216,3 +221,41 @@ def streaming_response(
     if type(result).__name__ == "AsyncAPIResponse":
         return AsyncStreamingResponse(result, reader)
     return StreamingResponse(result, reader)
+
+
+class RawResponse(wrapt.ObjectProxy):
+    """A `with_raw_response` result of a streamed call: `.parse()` gives the recorded stream."""
+
+    def __init__(self, wrapped: Any, call: Call, accumulator: Accumulator) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_accumulator = accumulator
+        self._self_stream: Any = None
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        stream = self.__wrapped__.parse(*args, **kwargs)
+        if self._self_stream is None:
+            self._self_stream = wrap_stream(self._self_call, stream, self._self_accumulator)
+        return self._self_stream
+
+
+def wrap_stream(call: Call, stream: Any, accumulator: Accumulator) -> Any:
+    """The recording proxy of a client's stream (sync or async)."""
+    if hasattr(stream, "__anext__"):
+        return AsyncRecordingStream(stream, call, accumulator)
+    return RecordingStream(stream, call, accumulator)
+
+
+def is_raw_response(result: Any) -> bool:
+    """Whether a client method returned the `LegacyAPIResponse` of `with_raw_response`."""
+    return type(result).__name__ == "LegacyAPIResponse"
+
+
+def raw_response(
+    call: Call, raw: Any, parse_result: Callable[[Any], Answer], make_accumulator: Callable[[], Accumulator]
+) -> Any:
+    """Record a `with_raw_response` result; what the application gets back."""
+    if call.stream:
+        return RawResponse(raw, call, make_accumulator())
+    finish_with(call, parse_result(raw.parse()))
+    return raw

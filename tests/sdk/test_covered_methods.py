@@ -202,3 +202,13 @@ def test_same_results_with_and_without_bakeoff(llm_server: SimulatorServer) -> N
     assert len(sink.events) == 6
     # Response ids and timestamps come from the server and are the same: the objects are equal.
     assert with_bakeoff == without
+
+
+def test_anthropic_with_raw_response(claude: anthropic.Anthropic, recorded: InMemorySink) -> None:
+    raw = claude.messages.with_raw_response.create(model="c", max_tokens=50, messages=MESSAGES)
+    assert raw.parse().content[0].text == ANSWER  # type: ignore[union-attr]
+    assert only_event(recorded, "messages", False)["response"]["text"] == ANSWER
+    raw = claude.messages.with_raw_response.create(model="c", max_tokens=50, messages=MESSAGES, stream=True)
+    kinds = [event.type for event in raw.parse()]
+    assert kinds[-1] == "message_stop"
+    assert only_event(recorded, "messages", True)["response"]["text"] == ANSWER
