@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from bakeoff.replay.report.render import HEADERS, verdict_rows
+from bakeoff.replay.report.render import HEADERS, feedback_lines, segment_lines, verdict_rows
 from bakeoff.replay.run.loading import RunFiles
 
 MAX_EVENTS = 300  # side-by-side rows kept in the file; the rest are in detailed_results.jsonl
@@ -172,6 +172,9 @@ def write_report(
     verdict = _table(
         HEADERS, [[html.escape(cell) for cell in row] for row in verdict_rows(benchmark, comparison)]
     )
+    notes = segment_lines(comparison) + feedback_lines(benchmark)
+    segments = "".join(f"<li>{html.escape(line)}</li>" for line in notes)
+    segments = f"<h2>Segments and feedback</h2><ul>{segments}</ul>" if segments else ""
     title = f"bakeoff report · run {benchmark.get('run_id')}"
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
@@ -181,6 +184,7 @@ def write_report(
 primary metric {html.escape(str(benchmark.get("primary_metric")))} ·
 alpha {comparison.get("alpha")} with Holm's correction</p>
 <h2>Verdict</h2>{verdict}
+{segments}
 <h2>Charts</h2>{charts}
 <h2>Answers side by side</h2>{_side_by_side(run, benchmark["providers"])}
 </body></html>"""
