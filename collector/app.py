@@ -17,6 +17,7 @@ from bakeoff import __version__
 from bakeoff.collector import (
     dashboard,
     errors,
+    openapi,
     routes_browse,
     routes_datasets,
     routes_events,
@@ -101,6 +102,7 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     app.state.metrics = CollectorMetrics()
     app.state.api_keys = tuple(key.encode() for key in settings.api_keys)
     errors.install(app)
+    openapi.install(app)  # the bodies the ingest routes read themselves, and the API key
     dashboard.install(app)
     for router in API_ROUTERS:
         app.include_router(router, dependencies=[Depends(require_api_key)])
