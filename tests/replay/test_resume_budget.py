@@ -90,7 +90,8 @@ def _kill_in_flight(
         while time.monotonic() < deadline:
             for run in runs.glob("*") if runs.exists() else ():
                 rows = _rows(run)
-                if rows - before.get(run, 0) >= more_rows and len(server.requests) - rows > lost:
+                # two of its own in flight: one may still answer between this look and the kill
+                if rows - before.get(run, 0) >= more_rows and len(server.requests) - rows >= lost + 2:
                     process.send_signal(signal.SIGKILL)
                     process.wait()
                     return run
