@@ -216,7 +216,7 @@ def test_a_collector_refusing_whole_batches_loses_only_the_bad_event(
     assert_accounted(stats)
 
 
-@pytest.mark.parametrize("status", [500, 503, 507])
+@pytest.mark.parametrize("status", [500, 503, 507, 429, 401])
 def test_a_failing_collector_is_retried_with_backoff_until_it_takes_everything(
     client: openai.OpenAI, receiver: Receiver, start: Any, status: int
 ) -> None:
