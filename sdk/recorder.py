@@ -307,11 +307,20 @@ def strip_content(event: dict[str, Any]) -> None:
         elif value is not None:
             request[key] = None
     event["request"] = request
-    response = dict(event["response"])
-    response["text"] = None
-    if response.get("tool_calls"):
-        response["tool_calls"] = [
-            {**call, "function": {"name": call.get("function", {}).get("name"), "arguments": None}}
-            for call in response["tool_calls"]
-        ]
+    response = _without_text(event["response"])
+    if response.get("refusal") is not None:
+        response["refusal"] = ""  # that the model refused stays known, not what it said
+    if response.get("choices"):
+        response["choices"] = [_without_text(choice) for choice in response["choices"]]
     event["response"] = response
+
+
+def _without_text(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer (or one of its choices) without its text and tool-call arguments."""
+    answer = {**answer, "text": None}
+    if answer.get("tool_calls"):
+        answer["tool_calls"] = [
+            {**call, "function": {"name": call.get("function", {}).get("name"), "arguments": None}}
+            for call in answer["tool_calls"]
+        ]
+    return answer

@@ -27,6 +27,7 @@ from bakeoff.integrations.common import (
 from bakeoff.integrations.raw import (
     is_raw_response,
     is_streaming_response,
+    json_default,
     raw_response,
     streaming_response,
     wrap_stream,
@@ -42,8 +43,13 @@ def _tool_call(block: Any) -> dict[str, Any]:
     return {
         "id": getattr(block, "id", None),
         "type": "function",
-        "function": {"name": getattr(block, "name", None), "arguments": orjson.dumps(block.input).decode()},
+        "function": {"name": getattr(block, "name", None), "arguments": _arguments(block.input)},
     }
+
+
+def _arguments(value: Any) -> str:
+    # A block decoded from a body the application read itself is made of `Fields`.
+    return orjson.dumps(value, default=json_default).decode()
 
 
 def _usage(

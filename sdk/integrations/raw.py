@@ -39,6 +39,13 @@ class Fields:
         return fields_of(self._data.get(name))
 
 
+def json_default(value: Any) -> Any:
+    """`orjson.dumps(..., default=json_default)`: a :class:`Fields` is written as the JSON it came from."""
+    if isinstance(value, Fields):
+        return value._data
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def fields_of(value: Any) -> Any:
     """JSON objects (and lists of them) as :class:`Fields`; scalars unchanged."""
     if isinstance(value, dict):

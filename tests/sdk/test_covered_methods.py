@@ -212,3 +212,20 @@ def test_anthropic_with_raw_response(claude: anthropic.Anthropic, recorded: InMe
     kinds = [event.type for event in raw.parse()]
     assert kinds[-1] == "message_stop"
     assert only_event(recorded, "messages", True)["response"]["text"] == ANSWER
+
+
+def test_anthropic_streaming_response_body_with_tool_use(
+    claude: anthropic.Anthropic, recorded: InMemorySink
+) -> None:
+    tools = [{"name": "lookup", "input_schema": {"type": "object"}}]
+    create = claude.messages.with_streaming_response.create
+    with create(model="c", max_tokens=50, messages=MESSAGES, tools=tools) as response:
+        body = response.json()
+    (block,) = [b for b in body["content"] if b["type"] == "tool_use"]  # type: ignore[index]
+    (call,) = only_event(recorded, "messages", False)["response"]["tool_calls"]
+    assert json.loads(call["function"]["arguments"]) == block["input"]
+    with create(model="c", max_tokens=50, messages=MESSAGES, tools=tools, stream=True) as response:
+        lines = list(response.iter_lines())
+    assert any(line.startswith("event: ") for line in lines)
+    (call,) = only_event(recorded, "messages", True)["response"]["tool_calls"]
+    assert json.loads(call["function"]["arguments"]) == {"text": ANSWER}

@@ -109,3 +109,36 @@ def test_feedback_goes_to_the_sink_and_bad_scores_are_refused(client: openai.Ope
     assert sink.feedback == [
         {"event_id": event_id, "score": 0.75, "comment": "good", "ts": sink.feedback[0]["ts"]}
     ]
+
+
+def test_capture_content_false_strips_refusals_and_every_choice() -> None:
+    from bakeoff.recorder import strip_content
+
+    event = {
+        "request": {"messages": [{"role": "user", "content": "secret"}]},
+        "response": {
+            "text": "secret answer",
+            "finish_reason": "stop",
+            "tool_calls": None,
+            "refusal": "I won't repeat the secret",
+            "incomplete": False,
+            "choices": [
+                {"text": "secret answer", "finish_reason": "stop", "tool_calls": None},
+                {
+                    "text": None,
+                    "finish_reason": "tool_calls",
+                    "tool_calls": [
+                        {
+                            "id": "c",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": '{"s": "secret"}'},
+                        }
+                    ],
+                },
+            ],
+        },
+    }
+    strip_content(event)
+    assert "secret" not in json.dumps(event)
+    assert event["response"]["refusal"] == "" and len(event["response"]["choices"]) == 2
+    assert event["response"]["choices"][1]["tool_calls"][0]["function"] == {"name": "f", "arguments": None}
