@@ -43,7 +43,10 @@ def init(
     before it leaves the process (return None to drop the event). `sink` replaces the shipping to the
     collector (for tests and tools, e.g. :class:`bakeoff.shipping.base.InMemorySink`); further
     keyword arguments tune shipping (`batch_size`, `flush_interval_s`, `queue_size`, `spool_max_bytes`).
-    With `BAKEOFF_DISABLED=1` nothing is patched.
+    With `BAKEOFF_DISABLED=1` (or, when that is unset, `OTEL_SDK_DISABLED=true`) nothing is patched;
+    `OTEL_SERVICE_NAME` is the default project, and
+    `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false` turns content off unless
+    `BAKEOFF_CAPTURE_CONTENT` says otherwise.
     """
     from bakeoff import instrument
 

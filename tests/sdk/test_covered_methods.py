@@ -141,6 +141,11 @@ def test_anthropic_parse_and_beta(claude: anthropic.Anthropic, recorded: InMemor
     assert event["response"]["text"] == ANSWER and "output_format" not in event["request"]
     claude.beta.messages.create(model="c", max_tokens=50, messages=MESSAGES)
     assert only_event(recorded, "messages", False)["response"]["text"] == ANSWER
+    beta = claude.beta.messages.parse(model="c", max_tokens=50, messages=MESSAGES, output_format=Weather)
+    assert beta.parsed_output == Weather(city="Paris", degrees=21)
+    assert (
+        only_event(recorded, "messages", False)["request"]["output_config"]["format"]["type"] == "json_schema"
+    )
     with claude.beta.messages.stream(model="c", max_tokens=50, messages=MESSAGES) as stream:
         text = "".join(stream.text_stream)
     assert only_event(recorded, "messages", True)["response"]["text"] == text == ANSWER
