@@ -215,13 +215,13 @@ def _grouped(scope: Scope, width: int, by: str) -> list[dict[str, Any]]:
 
 def bucket_width(scope: Scope, chosen: int | None) -> int:
     """The chosen bucket (refused when it would draw more than MAX_BUCKETS bars), else the narrowest
-    standard width giving at most MAX_AUTO_BUCKETS buckets."""
-    span = (scope.until - scope.since).total_seconds() if scope.since and scope.until else None
-    if span is None:
-        (first, last) = scope.store.cursor().execute(
-            "SELECT epoch(min(ts)), epoch(max(ts)) FROM events"
-        ).fetchone() or (None, None)
-        span = float(last - first) if first is not None and last is not None else 0.0
+    standard width giving at most MAX_AUTO_BUCKETS buckets over the events in range: a week's range
+    holding an hour of traffic is drawn in minutes, not in one bar."""
+    where, params = scope.where()
+    (first, last) = scope.store.cursor().execute(
+        f"SELECT epoch(min(ts)), epoch(max(ts)) FROM events WHERE {where}", params
+    ).fetchone() or (None, None)
+    span = float(last - first) if first is not None and last is not None else 0.0
     if chosen is not None:
         if span / chosen > MAX_BUCKETS:
             raise ClientError(

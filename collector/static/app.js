@@ -2,7 +2,7 @@
 // Text is always set as text (see dom.js), so recorded prompts cannot inject markup.
 import { apiKey, setApiKey } from "./api.js";
 import { $ } from "./dom.js";
-import { createSample, loadDatasets } from "./datasets.js";
+import { loadDatasets, setupDatasets } from "./datasets.js";
 import { loadEvents, setupEvents } from "./events.js";
 import { loadOverview } from "./overview.js";
 import { loadRuns, setupRuns } from "./runs.js";
@@ -32,7 +32,7 @@ function start() {
   $("#api-key").addEventListener("change", (e) => { setApiKey(e.target.value); show("overview"); });
   for (const button of document.querySelectorAll("nav button")) button.addEventListener("click", () => show(button.dataset.view));
   $("#overview-form").addEventListener("change", () => loadOverview().catch(showError));
-  $("#sample-form").addEventListener("submit", (e) => { e.preventDefault(); createSample(e.target).catch(showError); });
+  setupDatasets(showError);
   setupEvents(showError);
   setupRuns(showError);
   show("overview");

@@ -1,8 +1,14 @@
 // Datasets: every sample option, the list, one dataset's rows with weights and strata, the download.
 import { api, download, withQuery } from "./api.js";
-import { $, el, fillTable, fmt } from "./dom.js";
+import { $, el, fillTable, fmt, typeahead } from "./dom.js";
+import { facetValues } from "./events.js";
 
-export async function createSample(form) {
+export function setupDatasets(showError) {
+  for (const field of ["tag", "model", "provider"]) typeahead($(`#sample-form input[name=${field}]`), field, facetValues);
+  $("#sample-form").addEventListener("submit", (e) => { e.preventDefault(); createSample(e.target).catch(showError); });
+}
+
+async function createSample(form) {
   const data = Object.fromEntries(new FormData(form));
   const filters = {};
   for (const key of ["tag", "model", "provider", "status", "project"]) if (data[key]) filters[key] = data[key];

@@ -4,7 +4,7 @@ import { $, answer, el, fillTable, fmt, jsonBlock, promptOf, typeahead } from ".
 
 const state = { offset: 0, limit: 25, filters: {} };
 
-async function facetValues(field, text) {
+export async function facetValues(field, text) {
   return (await api(withQuery(`/v1/facets/${field}`, { q: text, limit: 50 }))).values;
 }
 

@@ -149,6 +149,9 @@ def test_feedback_in_detail_and_sample_with_every_option(
     expect(page.locator("#sample-result")).to_contain_text("dataset from-ui: 8 of 40 events")
     expect(page.locator("#dataset-table tbody tr")).to_have_count(1)
     form.locator("input[name=n]").fill("4")
+    form.locator("input[name=model]").fill("gpt")
+    expect(form.locator("datalist option")).to_have_count(2)  # typeahead: gpt-a, gpt-b
+    form.locator("input[name=model]").fill("")
     form.locator("select[name=status]").select_option("ok")
     page.click("#sample-form button[type=submit]")  # the name is taken: the collector says so
     expect(page.locator("#error")).to_contain_text("409: dataset 'from-ui'")
