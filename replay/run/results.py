@@ -87,16 +87,23 @@ class Ledger:
         """Record what the request of `ticket` cost (None or 0 when it was not billed)."""
         self._lines.append({"settled": ticket, "cost": cost})
 
+    def carry(self, cost: float) -> None:
+        """Record a spend from before the ledger (a run written by an older version, resumed)."""
+        self._lines.append({"carried": cost})
+
     def spent(self) -> float:
         """What every request recorded cost: settled ones as billed, unsettled ones at their maximum."""
         maximum: dict[str, float] = {}
         settled: dict[str, float] = {}
+        carried = 0.0
         for line in _json_lines(self.file):
             if "sent" in line:
                 maximum[line["sent"]] = line.get("max") or 0.0
             elif "settled" in line:
                 settled[line["settled"]] = line.get("cost") or 0.0
-        return sum(settled.get(ticket, most) for ticket, most in maximum.items())
+            else:
+                carried += line.get("carried") or 0.0
+        return carried + sum(settled.get(ticket, most) for ticket, most in maximum.items())
 
     def close(self) -> None:
         self._lines.close()
@@ -123,13 +130,17 @@ class RunDirectory:
     def spent(self, rows: list[dict[str, Any]]) -> float:
         """What the run has cost so far, requests in flight when it stopped included (at their maximum).
 
-        From the ledger; a run written before the ledger existed is counted from its `rows`.
+        From the ledger. A run written before the ledger existed is counted from its `rows`, and that
+        sum carried into a new ledger, so that later resumes count it too.
         """
         if self.ledger.file.exists():
             return self.ledger.spent()
-        return sum((r.get("cost") or 0.0) for r in rows if not r.get("cached")) + sum(
+        before = sum((r.get("cost") or 0.0) for r in rows if not r.get("cached")) + sum(
             r.get("judge_cost") or 0.0 for r in rows
         )
+        if before:
+            self.ledger.carry(before)
+        return before
 
     def done(self) -> set[RunKey]:
         """Keys of the rows already written, to skip on resume."""

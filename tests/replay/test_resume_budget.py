@@ -140,4 +140,8 @@ def test_the_ledger_counts_unsettled_requests_at_their_maximum(tmp_path: Path) -
     second.close()
     assert RunDirectory(tmp_path / "run").spent([]) == 1.5
     rows = [{"cost": 0.5, "judge_cost": 0.25}, {"cost": 1.0, "cached": True}]
-    assert RunDirectory(tmp_path / "old-run").spent(rows) == 0.75  # a run from before the ledger
+    old = RunDirectory(tmp_path / "old-run")
+    assert old.spent(rows) == 0.75  # a run from before the ledger: its rows, carried into a new ledger
+    old.ledger.settled(old.ledger.sent(0.5), 0.5)
+    old.close()
+    assert RunDirectory(tmp_path / "old-run").spent(rows) == 1.25  # resumed again: both counted
