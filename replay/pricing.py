@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from bakeoff.replay.types import Completion
+
 # Which catalogue provider a configured provider kind's models are looked up in.
 _CATALOGUE_OF = {
     "openai": "openai",
@@ -167,6 +169,17 @@ def _simulated_price(model: str) -> Price | None:
         if simulated.name == model:
             return Price(simulated.input_per_mtok, simulated.output_per_mtok)
     return None
+
+
+def completion_cost(price: Price | None, completion: Completion) -> float | None:
+    """USD for one answer, its cached and cache-written input tokens priced as such."""
+    return cost(
+        price,
+        completion.input_tokens,
+        completion.output_tokens,
+        completion.cached_input_tokens,
+        completion.cache_creation_input_tokens,
+    )
 
 
 def cost(

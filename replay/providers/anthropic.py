@@ -52,12 +52,15 @@ class AnthropicProvider(HttpProvider):
             if b.get("type") == "tool_use"
         ]
         usage = payload.get("usage")
+        input_tokens, cached, written = _input_usage(usage)
         return Completion(
             text="".join(texts) if texts else None,  # a block whose text is not a string fails the join
             tool_calls=calls or None,
             finish_reason=optional(payload, "stop_reason", str, "stop_reason"),
-            input_tokens=tokens(usage, "input_tokens"),
+            input_tokens=input_tokens,
             output_tokens=tokens(usage, "output_tokens"),
+            cached_input_tokens=cached,
+            cache_creation_input_tokens=written,
         )
 
     async def read_stream(self, response: Response, started: float) -> Completion:
@@ -70,7 +73,11 @@ class AnthropicProvider(HttpProvider):
             kind = event.get("type", name)
             if kind == "message_start":
                 usage = (event.get("message") or {}).get("usage")
-                completion.input_tokens = tokens(usage, "input_tokens")
+                (
+                    completion.input_tokens,
+                    completion.cached_input_tokens,
+                    completion.cache_creation_input_tokens,
+                ) = _input_usage(usage)
             elif kind == "content_block_start":
                 blocks[event["index"]] = {**event.get("content_block", {}), "parts": []}
             elif kind == "content_block_delta":
@@ -97,3 +104,11 @@ class AnthropicProvider(HttpProvider):
         completion.text = "".join(texts) if texts else None
         completion.tool_calls = calls or None
         return completion
+
+
+def _input_usage(usage: Any) -> tuple[int | None, int | None, int | None]:
+    """Anthropic counts cache reads and writes apart from `input_tokens`; an event's input is the whole."""
+    plain = tokens(usage, "input_tokens")
+    read, written = tokens(usage, "cache_read_input_tokens"), tokens(usage, "cache_creation_input_tokens")
+    total = None if plain is None else plain + (read or 0) + (written or 0)
+    return total, read, written  # input_tokens, cached_input_tokens, cache_creation_input_tokens

@@ -70,6 +70,7 @@ class OpenAIChatProvider(_OpenAIHeaders):
             finish_reason=optional(choice, "finish_reason", str, "finish_reason"),
             input_tokens=tokens(usage, "prompt_tokens"),
             output_tokens=tokens(usage, "completion_tokens"),
+            cached_input_tokens=_cached(usage, "prompt_tokens_details"),
         )
 
     async def read_stream(self, response: Response, started: float) -> Completion:
@@ -86,6 +87,7 @@ class OpenAIChatProvider(_OpenAIHeaders):
             if chunk.get("usage"):
                 completion.input_tokens = tokens(chunk["usage"], "prompt_tokens")
                 completion.output_tokens = tokens(chunk["usage"], "completion_tokens")
+                completion.cached_input_tokens = _cached(chunk["usage"], "prompt_tokens_details")
             for choice in chunk.get("choices") or ():
                 delta = choice.get("delta") or {}
                 if delta.get("content") or delta.get("tool_calls"):
@@ -147,6 +149,7 @@ class OpenAIResponsesProvider(_OpenAIHeaders):
             finish_reason=optional(payload, "status", str, "status"),
             input_tokens=tokens(usage, "input_tokens"),
             output_tokens=tokens(usage, "output_tokens"),
+            cached_input_tokens=_cached(usage, "input_tokens_details"),
         )
 
     async def read_stream(self, response: Response, started: float) -> Completion:
@@ -173,3 +176,8 @@ class OpenAIResponsesProvider(_OpenAIHeaders):
         completion = self.parse(final)
         completion.ttft_ms = ttft
         return completion
+
+
+def _cached(usage: Any, details: str) -> int | None:
+    """The prompt-cache hits of a usage object (`prompt_tokens_details.cached_tokens` and the like)."""
+    return tokens(usage.get(details), "cached_tokens") if isinstance(usage, dict) else None

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bakeoff.replay.errors import BudgetExhausted, ProviderError
-from bakeoff.replay.pricing import Price, cost, price_for
+from bakeoff.replay.pricing import Price, completion_cost, cost, price_for
 from bakeoff.replay.providers.base import DEFAULT_TIMEOUT_S, Provider, make_client, make_provider
 from bakeoff.replay.providers.config import ProviderConfig
 from bakeoff.replay.run.budget import Budget, estimate_input_tokens
@@ -122,7 +122,7 @@ class Dispatcher:
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit is not None:
                 self.stats.cache_hits += 1
-                return hit, cost(lane.price, hit.input_tokens, hit.output_tokens)
+                return hit, completion_cost(lane.price, hit)
         input_tokens = estimate_input_tokens(canonical)
         while True:
             # Projections sharpen as answers arrive, so a request that does not fit while others are in
@@ -142,11 +142,7 @@ class Dispatcher:
         try:
             completion = await self._send(lane, canonical, input_tokens + output_tokens, maximum)
         finally:  # an untranslatable request raises: its reservation is released all the same
-            actual = (
-                None
-                if completion is None
-                else cost(lane.price, completion.input_tokens, completion.output_tokens)
-            )
+            actual = None if completion is None else completion_cost(lane.price, completion)
             self.budget.settle(
                 provider_id, projected, actual, None if completion is None else completion.output_tokens
             )
@@ -243,7 +239,7 @@ def _max_output_tokens(params: dict[str, Any], canonical: dict[str, Any]) -> int
 def _cost_of(result: object, price: Price | None) -> float | None:
     """What an answer was billed: a completion's tokens, or an embedding's (vectors, input tokens)."""
     if isinstance(result, Completion):
-        return cost(price, result.input_tokens, result.output_tokens)
+        return completion_cost(price, result)
     if isinstance(result, tuple):
         return cost(price, result[1], 0)
     return None  # no answer: a failure, billed nothing as far as we know

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bakeoff.replay.errors import BudgetExhausted, UntranslatableError
-from bakeoff.replay.pricing import cost, price_for
+from bakeoff.replay.pricing import completion_cost, price_for
 from bakeoff.replay.providers.translate import to_canonical
 from bakeoff.replay.run.dispatch import Dispatcher
 from bakeoff.replay.run.results import RunDirectory, RunKey
@@ -112,9 +112,7 @@ class ReplayEngine:
         if variant is None:
             assert case.recorded is not None
             completion = case.recorded
-            request_cost = cost(
-                price_for(case.provider, case.model), completion.input_tokens, completion.output_tokens
-            )
+            request_cost = completion_cost(price_for(case.provider, case.model), completion)
         else:
             try:
                 canonical = ablated(self._canonical_of(case), variant.ablate)
@@ -188,7 +186,12 @@ class ReplayEngine:
             "scores": {name: result.to_json() for name, result in scores.items()},
             "latency_ms": completion.latency_ms,
             "ttft_ms": completion.ttft_ms,
-            "usage": {"input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens},
+            "usage": {
+                "input_tokens": completion.input_tokens,
+                "output_tokens": completion.output_tokens,
+                "cached_input_tokens": completion.cached_input_tokens,
+                "cache_creation_input_tokens": completion.cache_creation_input_tokens,
+            },
             "cost": request_cost if completion.ok else None,
             "error": completion.error,
             "repeat": repeat,

@@ -65,6 +65,8 @@ def _recorded(row: dict[str, Any]) -> Completion:
         finish_reason=response.get("finish_reason"),
         input_tokens=usage.get("input_tokens"),
         output_tokens=usage.get("output_tokens"),
+        cached_input_tokens=usage.get("cached_input_tokens"),
+        cache_creation_input_tokens=usage.get("cache_creation_input_tokens"),
         latency_ms=row.get("latency_ms"),
         ttft_ms=row.get("ttft_ms"),
     )

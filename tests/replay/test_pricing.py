@@ -5,9 +5,12 @@ Reference figures are the providers' published list prices, worked by hand.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from bakeoff.replay.pricing import CatalogPrice, Price, cost, price_for
+from bakeoff.replay.pricing import CatalogPrice, Price, completion_cost, cost, price_for
+from bakeoff.replay.types import Completion
 
 
 def test_catalogue_lookup_exact_and_by_dated_name() -> None:
@@ -53,3 +56,70 @@ def test_unknown_models_have_no_price_overrides_win_and_simulated_models_keep_th
     assert price_for("ollama", "llama3") is None
     assert price_for("openai", "gpt-4o", Price(1.0, 2.0)) == Price(1.0, 2.0)
     assert price_for("openai", "sim-medium") == Price(0.4, 1.6)
+
+
+def test_cached_tokens_reach_the_cost_of_an_answer() -> None:
+    sonnet = price_for("anthropic", "claude-sonnet-4-5")
+    answer = Completion(input_tokens=10_000, output_tokens=0, cached_input_tokens=8000)
+    assert completion_cost(sonnet, answer) == pytest.approx(2000 * 3e-6 + 8000 * 0.3e-6)
+
+
+async def _answered_with_cache(kind: str, body: dict[str, Any]) -> Completion:
+    """One request to a local server that answers `body`, through the replay provider of `kind`."""
+    from aiohttp import web
+
+    from bakeoff.replay.providers.base import make_client, make_provider
+    from bakeoff.replay.providers.config import ProviderConfig
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    app.router.add_post("/v1/messages", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}" + ("/v1" if kind == "openai-compatible" else "")
+    config = ProviderConfig(id="p", provider=kind, model="m", base_url=base, api_key_env=None)
+    client = make_client()
+    try:
+        canonical = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+        return await make_provider(config, client).acomplete(canonical, stream=False)
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+async def test_replayed_answers_carry_their_cached_tokens() -> None:
+    chat = {
+        "choices": [{"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": 1000,
+            "completion_tokens": 5,
+            "prompt_tokens_details": {"cached_tokens": 768},
+        },
+    }
+    openai = await _answered_with_cache("openai-compatible", chat)
+    assert (openai.input_tokens, openai.cached_input_tokens) == (1000, 768)
+    message = {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "text", "text": "ok"}],
+        "stop_reason": "end_turn",
+        "usage": {
+            "input_tokens": 100,
+            "output_tokens": 5,
+            "cache_read_input_tokens": 800,
+            "cache_creation_input_tokens": 100,
+        },
+    }
+    anthropic = await _answered_with_cache("anthropic", message)
+    # Anthropic counts cache reads and writes apart; the whole input is their sum.
+    assert (anthropic.input_tokens, anthropic.cached_input_tokens, anthropic.cache_creation_input_tokens) == (
+        1000,
+        800,
+        100,
+    )
