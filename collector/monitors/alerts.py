@@ -33,11 +33,12 @@ def save(
         if alert["state"] == "firing":
             fired[alert["id"]] = alert
     with store.transaction() as cursor:
-        for state in states:
-            cursor.execute(
-                "INSERT OR REPLACE INTO monitor_state VALUES (?, ?, ?, ?)",
-                [state["name"], state["fingerprint"], orjson.dumps(state).decode(), now],
-            )
+        if states:  # one statement: an upsert costs DuckDB ~15 ms however few its rows
+            values = ", ".join(["(?, ?, ?, to_timestamp(?))"] * len(states))
+            params: list[Any] = []
+            for state in states:  # times as epoch seconds: a datetime parameter costs a failed pytz import
+                params += [state["name"], state["fingerprint"], orjson.dumps(state).decode(), now.timestamp()]
+            cursor.execute(f"INSERT OR REPLACE INTO monitor_state VALUES {values}", params)
         for alert_id, alert in final.items():
             notified = alert["state"] if alert_id in silent else None
             if alert_id not in fired:  # resolved in this tick, fired in an earlier one
@@ -48,12 +49,12 @@ def save(
                 continue
             resolved = orjson.dumps(alert).decode() if alert["state"] == "resolved" else None
             cursor.execute(
-                "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, to_timestamp(?), ?, ?, ?)",
                 [
                     alert_id,
                     alert["monitor"],
                     alert["state"],
-                    parse_ts(alert["started_at"]),
+                    parse_ts(alert["started_at"]).timestamp(),
                     orjson.dumps(fired[alert_id]).decode(),
                     resolved,
                     notified,
@@ -99,8 +100,8 @@ def list_alerts(
         clauses.append("state = ?")
         params.append(state)
     if since is not None:
-        clauses.append("started_at >= ?")
-        params.append(since)
+        clauses.append("started_at >= to_timestamp(?)")
+        params.append(since.timestamp())
     rows = (
         store.cursor()
         .execute(

@@ -50,13 +50,53 @@ def log_start_weight(k: int) -> float:
     return -math.log(k + 1) - 2.0 * math.log(math.log(k + 1)) - _log_normaliser()
 
 
-def bernoulli_log_e(n: int, bad: int, p0: float) -> np.ndarray:
-    """log e-values of one window with `bad` of `n` indicators set, for each bet, against mean <= p0."""
-    if n == 0 or p0 >= 1.0:
-        return np.zeros(len(BET_FRACTIONS))  # no data, or a null that nothing can contradict: no bet
+def _log_weights(first: int, count: int) -> np.ndarray:
+    k = np.arange(first, first + count, dtype=float)
+    return -np.log(k + 1) - 2.0 * np.log(np.log(k + 1)) - _log_normaliser()
+
+
+def _kl(p: float, q: float) -> float:
+    eps = 1e-12
+    p, q = min(max(p, eps), 1 - eps), min(max(q, eps), 1 - eps)
+    return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+
+
+def mean_upper_bound(mean: float, n: float, alpha: float) -> float:
+    """An upper confidence bound at level 1 - alpha for the mean of n observations in [0, 1].
+
+    Chernoff's bound: the largest q >= mean with n * KL(mean || q) <= log(1/alpha), found by bisection;
+    valid for any variable in [0, 1], and tight for rare events (a 1% error rate), unlike Hoeffding's.
+    """
+    if n <= 0:
+        return 1.0
+    low, high, budget = mean, 1.0, math.log(1.0 / alpha) / n
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _kl(mean, middle) <= budget else (low, middle)
+    return high
+
+
+def bernoulli_log_e_rows(n: np.ndarray, bad: np.ndarray, p0: float) -> np.ndarray:
+    """log e-values, one row per window with `bad` of `n` indicators set, one column per bet: mean <= p0."""
+    rows = np.zeros((len(n), len(BET_FRACTIONS)))
+    if p0 >= 1.0:
+        return rows  # a null that nothing can contradict: no bet
     p0 = max(p0, 1e-9)
     lam = BET_FRACTIONS / p0
-    return bad * np.log1p(lam * (1.0 - p0)) + (n - bad) * np.log1p(-lam * p0)
+    bad = np.asarray(bad, dtype=float)[:, None]
+    return bad * np.log1p(lam * (1.0 - p0)) + (np.asarray(n, dtype=float)[:, None] - bad) * np.log1p(
+        -lam * p0
+    )
+
+
+def bernoulli_log_e(n: int, bad: int, p0: float) -> np.ndarray:
+    """log e-values of one window with `bad` of `n` indicators set, for each bet, against mean <= p0."""
+    return bernoulli_log_e_rows(np.array([n]), np.array([bad]), p0)[0]
+
+
+def bets(p0: float) -> np.ndarray:
+    """The bets `lam` of the grid against mean <= p0 (empty when the null cannot be contradicted)."""
+    return BET_FRACTIONS / max(p0, 1e-9) if p0 < 1.0 else np.zeros(0)
 
 
 def bounded_log_e(values: np.ndarray, p0: float) -> np.ndarray:
@@ -89,6 +129,30 @@ class Detector:
         self.index += 1
         self.log_s = log_e + np.logaddexp(self.log_s, log_start_weight(self.index))
         return self.log_evidence >= math.log(1.0 / self.alpha)
+
+    def run(self, log_e: np.ndarray, eligible: np.ndarray) -> int | None:
+        """Take the rows of `log_e` (one window each) up to the first alarm among `eligible` windows.
+
+        Vectorised: with P_t the product of the e-values of rows 1..t, S_t = P_t (S_0 + sum over k <= t of
+        w_k / P_(k-1)), a cumulative log-sum-exp. Returns the alarm's row (the detector then stands right
+        after it), or None when no eligible row alarms (the detector then stands after the last row).
+        """
+        rows = len(log_e)
+        if rows == 0:
+            return None
+        log_w = _log_weights(self.index + 1, rows)[:, None]
+        total = np.cumsum(log_e, axis=0)
+        before = np.vstack([np.zeros((1, log_e.shape[1])), total[:-1]])
+        terms = np.vstack([self.log_s[None, :], log_w - before])
+        log_s = total + np.logaddexp.accumulate(terms, axis=0)[1:]
+        top = log_s.max(axis=1, keepdims=True)
+        safe = np.where(np.isfinite(top), top, 0.0)
+        evidence = safe[:, 0] + np.log(np.mean(np.exp(log_s - safe), axis=1))
+        hits = np.flatnonzero(eligible & (evidence >= math.log(1.0 / self.alpha)))
+        stop = int(hits[0]) if len(hits) else rows - 1
+        self.log_s = log_s[stop]
+        self.index += stop + 1
+        return int(hits[0]) if len(hits) else None
 
     def restart(self) -> None:
         """Drop the start points spent so far (after a resolution); the life's window count goes on."""

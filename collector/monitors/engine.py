@@ -9,21 +9,25 @@ which the monitor cannot fire again. The state is plain JSON, so a store can kee
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from bakeoff.collector.monitors.detector import Detector, bernoulli_log_e, bounded_log_e
-from bakeoff.collector.monitors.signals import Signal, Test, Window
+from bakeoff.collector.monitors.detector import Detector
+from bakeoff.collector.monitors.signals import Counts, Signal
 from bakeoff.monitor_config import TrafficMonitor
 
 # The evidence a resolution needs: less than an alarm's, since a wrong resolution costs only a new alarm
 # later, while waiting for 1/alpha would keep a recovered monitor firing for as long again as it took to fire.
 RESOLVE_ALPHA = 0.1
+
+ValueOf = Callable[[int], float | None]  # a window's value in the signal's unit, looked up when needed
 
 
 @dataclass
@@ -77,16 +81,6 @@ def new_state(monitor: TrafficMonitor, start: float) -> MonitorState:
     return MonitorState(monitor.name, monitor.fingerprint(), origin)
 
 
-def _log_e(window: Window, test: Test, resolving: bool) -> np.ndarray:
-    """log e-values of one window against the test's null (or, resolving, against its mirror image)."""
-    p0 = 1.0 - test.p0 if resolving else test.p0
-    if window.scores is not None:
-        values = window.scores if test.direction == "up" else 1.0 - window.scores
-        return bounded_log_e(1.0 - values if resolving else values, p0)
-    bad = (window.bad or {}).get(test.direction, 0)
-    return bernoulli_log_e(window.n, window.n - bad if resolving else bad, p0)
-
-
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
@@ -98,7 +92,10 @@ class Engine:
         self.monitor = monitor
         self.signal = Signal(monitor)
         directions = 2 if monitor.direction == "both" else 1
-        self.alpha = alpha / directions  # a union bound over the directions watched
+        # A union bound: each direction watched gets alpha / directions, half for its baseline's bound
+        # and half for its detector.
+        self.alpha = alpha / directions / 2
+        self.baseline_alpha = alpha / directions / 2
         self.cooldown_windows = math.ceil(cooldown / monitor.window)
 
     def set_baseline(self, state: MonitorState, baseline: dict[str, float] | None) -> None:
@@ -107,30 +104,63 @@ class Engine:
             return
         state.baseline = baseline
         state.next_window = self.monitor.baseline_windows
-        state.detectors = {t.direction: Detector(self.alpha) for t in self.signal.tests(baseline["value"])}
+        state.detectors = {t.direction: Detector(self.alpha) for t in self.signal.tests(baseline)}
 
-    def feed(self, state: MonitorState, window: Window) -> list[dict[str, Any]]:
-        """One window (in order, empty ones included); the alerts it opens or resolves."""
+    def feed(self, state: MonitorState, counts: Counts, value_of: ValueOf) -> list[dict[str, Any]]:
+        """Windows counts.first.. (in order, empty ones included); the alerts they open or resolve."""
         assert state.baseline is not None
-        tests = {t.direction: t for t in self.signal.tests(state.baseline["value"])}
-        state.next_window = window.index + 1
+        size = len(counts.n)
+        indices = counts.first + np.arange(size)
         changed: list[dict[str, Any]] = []
-        if state.firing is not None:
-            test = tests[state.firing["direction"]]
-            if state.firing["resolver"].update(_log_e(window, test, resolving=True)):
-                changed.append(self._resolve(state, window))
-        for direction, detector in state.detectors.items():
-            if state.firing is not None and state.firing["direction"] == direction:
-                continue  # its evidence is spent on the open alert
-            alarm = detector.update(_log_e(window, tests[direction], resolving=False))
-            if alarm and state.firing is None and window.index >= state.quiet_until and window.n:
-                changed.append(self._fire(state, window, direction))
+        at = 0
+        while at < size:
+            if state.firing is not None:
+                direction = state.firing["direction"]
+                hit = state.firing["resolver"].run(counts.resolve[direction][at:], np.ones(size - at, bool))
+                end = size if hit is None else at + hit + 1
+                self._advance_others(state, counts, direction, at, end)
+                if hit is None:
+                    break
+                changed.append(self._resolve(state, int(indices[at + hit]), value_of))
+            else:
+                eligible = (counts.n[at:] > 0) & (indices[at:] >= state.quiet_until)
+                hit, direction = self._first_alarm(state, counts, at, eligible)
+                if hit is None:
+                    break
+                changed.append(self._fire(state, int(indices[at + hit]), direction, value_of))
+            at += hit + 1
+        state.next_window = counts.first + size
         return changed
 
-    def _window_fields(self, state: MonitorState, window: Window) -> dict[str, Any]:
-        start = state.origin + window.index * self.monitor.window
+    def _advance_others(self, state: MonitorState, counts: Counts, firing: str, start: int, end: int) -> None:
+        """The detectors of the other direction take the windows too; they cannot fire meanwhile."""
+        for direction, detector in state.detectors.items():
+            if direction != firing:
+                detector.run(counts.alarm[direction][start:end], np.zeros(end - start, bool))
+
+    def _first_alarm(
+        self, state: MonitorState, counts: Counts, start: int, eligible: np.ndarray
+    ) -> tuple[int | None, str]:
+        """Run the detectors from window `start` to the first alarm of any; (its offset, its direction)."""
+        if len(state.detectors) == 1:
+            ((direction, detector),) = state.detectors.items()
+            return detector.run(counts.alarm[direction][start:], eligible), direction
+        trials = {d: copy.deepcopy(det) for d, det in state.detectors.items()}
+        hits = {d: det.run(counts.alarm[d][start:], eligible) for d, det in trials.items()}
+        found = [(h, d) for d, h in hits.items() if h is not None]
+        if not found:
+            state.detectors = trials
+            return None, next(iter(state.detectors))
+        hit, direction = min(found)
+        for d, detector in state.detectors.items():
+            block = counts.alarm[d][start : start + hit + 1]
+            detector.run(block, np.zeros(len(block), bool))
+        return hit, direction
+
+    def _window_fields(self, state: MonitorState, index: int, value_of: ValueOf) -> dict[str, Any]:
+        start = state.origin + index * self.monitor.window
         base = state.baseline["value"] if state.baseline else None
-        value = window.value
+        value = value_of(index)
         change = None if value is None or base is None else value - base
         return {
             "value": value,
@@ -140,9 +170,9 @@ class Engine:
             "window_end": _iso(start + self.monitor.window),
         }
 
-    def _fire(self, state: MonitorState, window: Window, direction: str) -> dict[str, Any]:
-        fields = self._window_fields(state, window)
-        key = f"{state.name}|{state.fingerprint}|{window.index}"
+    def _fire(self, state: MonitorState, index: int, direction: str, value_of: ValueOf) -> dict[str, Any]:
+        fields = self._window_fields(state, index, value_of)
+        key = f"{state.name}|{state.fingerprint}|{index}"
         alert = {
             "id": hashlib.sha256(key.encode()).hexdigest()[:20],
             "monitor": state.name,
@@ -157,9 +187,9 @@ class Engine:
         state.firing = {"alert": alert, "direction": direction, "resolver": Detector(RESOLVE_ALPHA)}
         return dict(alert)
 
-    def _resolve(self, state: MonitorState, window: Window) -> dict[str, Any]:
+    def _resolve(self, state: MonitorState, index: int, value_of: ValueOf) -> dict[str, Any]:
         assert state.firing is not None
-        fields = self._window_fields(state, window)
+        fields = self._window_fields(state, index, value_of)
         direction = state.firing["direction"]
         alert = {
             **state.firing["alert"],
@@ -170,7 +200,7 @@ class Engine:
         }
         state.detectors[direction].restart()
         state.firing = None
-        state.quiet_until = window.index + 1 + self.cooldown_windows
+        state.quiet_until = index + 1 + self.cooldown_windows
         return alert
 
     def _message(self, fields: dict[str, Any], direction: str, state: str) -> str:

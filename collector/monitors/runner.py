@@ -19,7 +19,6 @@ from typing import Any
 
 from bakeoff.collector.monitors import alerts as alert_store
 from bakeoff.collector.monitors.engine import Engine, MonitorState, new_state
-from bakeoff.collector.monitors.signals import Window
 from bakeoff.collector.monitors.sinks import deliver
 from bakeoff.collector.store import Store
 from bakeoff.monitor_config import MonitoringConfig, Sink, StderrSink, TrafficMonitor
@@ -51,17 +50,16 @@ def advance(store: Store, engine: Engine, state: MonitorState, closed_until: flo
         end = state.origin + engine.monitor.baseline_windows * width
         if end > closed_until:
             return changed
-        engine.set_baseline(state, engine.signal.baseline(store, state.origin, end))
+        engine.set_baseline(state, engine.signal.baseline(store, state.origin, end, engine.baseline_alpha))
         if state.baseline is None:  # no traffic in it: start again at the next traffic
             first = _first_ts(store, engine, end)
             state.origin = end if first is None else math.floor(first / width) * width
     last = math.floor((closed_until - state.origin) / width) - 1
     if last < state.next_window:
         return changed
-    base = state.baseline["value"]
-    found = engine.signal.windows(store, state.origin, state.next_window, last, base)
-    for index in range(state.next_window, last + 1):
-        changed += engine.feed(state, found.get(index) or Window(index))
+    signal = engine.signal
+    counts = signal.counts(store, state.origin, state.next_window, last, state.baseline)
+    changed += engine.feed(state, counts, lambda index: signal.value(store, state.origin, index))
     return changed
 
 

@@ -18,11 +18,12 @@ quantile minus min_change), and "both" runs the two at alpha / 2 each.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
+from bakeoff.collector.monitors.detector import BET_FRACTIONS, bernoulli_log_e_rows, mean_upper_bound
+from bakeoff.collector.monitors.detector import bets as bets_of
 from bakeoff.collector.store import Store, event_filters
 from bakeoff.monitor_config import TrafficMonitor
 
@@ -38,14 +39,17 @@ class Test:
 
 
 @dataclass
-class Window:
-    """One window's data: its count, its value in the signal's unit, and the indicators of each test."""
+class Counts:
+    """Windows first..last of one monitor: calls in each, and log e-values per test and bet.
 
-    index: int
-    n: int = 0
-    value: float | None = None
-    bad: dict[str, int] | None = None  # direction -> indicators set (Bernoulli signals)
-    scores: np.ndarray | None = None  # feedback scores (the mean signal)
+    `alarm[d]` holds, one row per window, the evidence against direction d's null; `resolve[d]` the
+    evidence against its mirror image (that the signal is back within baseline + min_change).
+    """
+
+    first: int
+    n: np.ndarray
+    alarm: dict[str, np.ndarray]
+    resolve: dict[str, np.ndarray]
 
 
 def _x(monitor: TrafficMonitor) -> str:
@@ -84,32 +88,49 @@ class Signal:
         self.source, self.ts, self.where, self.params = _source(monitor)
 
     def _range(self, start: float, end: float) -> tuple[str, list[Any]]:
-        clause = f"{self.where} AND {self.ts} >= ? AND {self.ts} < ? AND {self.x} IS NOT NULL"
-        return clause, [*self.params, _dt(start), _dt(end)]
+        # Times as epoch seconds: a datetime parameter costs DuckDB a failed import of pytz per query.
+        clause = f"{self.where} AND {self.ts} >= to_timestamp(?) AND {self.ts} < to_timestamp(?)"
+        return f"{clause} AND {self.x} IS NOT NULL", [*self.params, float(start), float(end)]
 
     def first_ts(self, store: Store, after: float) -> float | None:
         """The `ts` (epoch seconds) of the first data point at or after `after`, if any."""
         where, params = event_filters({str(k): v for k, v in self.monitor.filters.items()})
-        where += f" AND {self.ts} >= ? AND {self.x} IS NOT NULL"
+        where += f" AND {self.ts} >= to_timestamp(?) AND {self.x} IS NOT NULL"
         sql = f"SELECT epoch(min({self.ts})) FROM {self.source} WHERE {where}"
-        row = store.cursor().execute(sql, [*params, _dt(after)]).fetchone()
+        row = store.cursor().execute(sql, [*params, float(after)]).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def baseline(self, store: Store, start: float, end: float) -> dict[str, float] | None:
-        """The baseline over [start, end): its value and size; None when it holds no data."""
+    def baseline(self, store: Store, start: float, end: float, alpha: float) -> dict[str, float] | None:
+        """The baseline over [start, end): its value, size, and bounds at level 1 - alpha each way.
+
+        The nulls are taken from the bounds rather than the estimate, so that a baseline estimated a
+        little too low (too high) cannot by itself make unchanged traffic look worse: with probability
+        1 - alpha the bound holds, and the detector spends the rest of the false-alarm budget.
+        """
         where, params = self._range(start, end)
-        stat = f"quantile_cont({self.x}, {self.quantile})" if self.quantile else f"avg({self.x})"
         row = (
             store.cursor()
-            .execute(f"SELECT count(*), {stat} FROM {self.source} WHERE {where}", params)
+            .execute(f"SELECT count(*), avg({self.x}) FROM {self.source} WHERE {where}", params)
             .fetchone()
         )
         if row is None or not row[0] or row[1] is None:
             return None
-        return {"n": float(row[0]), "value": float(row[1])}
+        n, mean = float(row[0]), float(row[1])
+        if self.quantile is None:
+            upper = mean_upper_bound(mean, n, alpha)
+            lower = 1.0 - mean_upper_bound(1.0 - mean, n, alpha)
+            return {"n": n, "value": mean, "upper": upper, "lower": lower}
+        # A quantile's bounds: the empirical quantiles at the bounds of the level itself.
+        levels = [self.quantile, mean_upper_bound(self.quantile, n, alpha)]
+        levels.append(1.0 - mean_upper_bound(1.0 - self.quantile, n, alpha))
+        stats = ", ".join(f"quantile_cont({self.x}, {float(level)!r})" for level in levels)
+        value, upper, lower = store.cursor().execute(
+            f"SELECT {stats} FROM {self.source} WHERE {where}", params
+        ).fetchone() or (None, None, None)
+        return {"n": n, "value": float(value), "upper": float(upper), "lower": float(lower)}
 
-    def tests(self, baseline: float) -> list[Test]:
-        """The null of each direction to watch, given the baseline's value."""
+    def tests(self, baseline: dict[str, float]) -> list[Test]:
+        """The null of each direction to watch, given the baseline."""
         mc = self.monitor.min_change
         directions = ("up", "down") if self.monitor.direction == "both" else (self.monitor.direction,)
         tests = []
@@ -117,53 +138,85 @@ class Signal:
             if self.quantile is not None:  # share above (below) the moved quantile
                 p0 = 1.0 - self.quantile if direction == "up" else self.quantile
             else:  # the mean itself; "down" watches 1 - x
-                p0 = baseline + mc if direction == "up" else 1.0 - baseline + mc
+                p0 = baseline["upper"] + mc if direction == "up" else 1.0 - baseline["lower"] + mc
             tests.append(Test(direction, p0))
         return tests
 
-    def _indicator(self, direction: str, baseline: float) -> str:
+    def _indicator(self, direction: str, baseline: dict[str, float]) -> str:
         mc = self.monitor.min_change
         if self.quantile is None:  # error_rate: x is 0 or 1
             return f"{self.x} > 0.5" if direction == "up" else f"{self.x} < 0.5"
         if direction == "up":
-            return f"{self.x} > {baseline + mc!r}"
-        return f"{self.x} < {baseline - mc!r}"
+            return f"{self.x} > {float(baseline['upper'] + mc)!r}"
+        return f"{self.x} < {float(baseline['lower'] - mc)!r}"
 
-    def windows(
-        self, store: Store, origin: float, first: int, last: int, baseline: float
-    ) -> dict[int, Window]:
-        """The non-empty windows first..last (window i spans origin + i * width, one width long)."""
+    def _bucket(self, origin: float) -> str:
+        return f"CAST(floor((epoch({self.ts}) - {origin!r}) / {self.monitor.window!r}) AS BIGINT)"
+
+    def value(self, store: Store, origin: float, index: int) -> float | None:
+        """The signal's value in window `index`, in its unit (for an alert's message)."""
+        start = origin + index * self.monitor.window
+        where, params = self._range(start, start + self.monitor.window)
+        stat = f"quantile_cont({self.x}, {self.quantile})" if self.quantile else f"avg({self.x})"
+        row = store.cursor().execute(f"SELECT {stat} FROM {self.source} WHERE {where}", params).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def counts(
+        self, store: Store, origin: float, first: int, last: int, baseline: dict[str, float]
+    ) -> Counts:
+        """Windows first..last (window i spans origin + i * width, one width long), in one query."""
         width = self.monitor.window
         where, params = self._range(origin + first * width, origin + (last + 1) * width)
-        bucket = f"CAST(floor((epoch({self.ts}) - {origin!r}) / {width!r}) AS BIGINT)"
+        tests = self.tests(baseline)
         if self.monitor.signal == "feedback":
-            select = f"avg({self.x}), list({self.x})"
+            columns = [_bet_sums(self.x, t) for t in tests]
         else:
-            value = f"quantile_cont({self.x}, {self.quantile})" if self.quantile else f"avg({self.x})"
-            counts = [
-                f"count(*) FILTER (WHERE {self._indicator(t.direction, baseline)})"
-                for t in self.tests(baseline)
-            ]
-            select = ", ".join([value, *counts])
+            columns = [f"count(*) FILTER (WHERE {self._indicator(t.direction, baseline)})" for t in tests]
         rows = (
             store.cursor()
             .execute(
-                f"SELECT {bucket} AS w, count(*), {select} FROM {self.source} WHERE {where} GROUP BY w",
+                f"SELECT {self._bucket(origin)} AS w, count(*), {', '.join(columns)} "
+                f"FROM {self.source} WHERE {where} GROUP BY w",
                 params,
             )
             .fetchall()
         )
-        found: dict[int, Window] = {}
-        directions = [t.direction for t in self.tests(baseline)]
+        size = last - first + 1
+        table = np.zeros((size, 1 + (len(rows[0]) - 2 if rows else 0)))
         for row in rows:
-            window = Window(int(row[0]), int(row[1]), None if row[2] is None else float(row[2]))
-            if self.monitor.signal == "feedback":
-                window.scores = np.asarray(row[3], dtype=float)
-            else:
-                window.bad = {d: int(c) for d, c in zip(directions, row[3:], strict=True)}
-            found[window.index] = window
-        return found
+            table[int(row[0]) - first] = [float(v or 0.0) for v in row[1:]]
+        n = table[:, 0]
+        alarm, resolve = {}, {}
+        if self.monitor.signal == "feedback":
+            offset = 1
+            for test in tests:
+                bets = len(bets_of(test.p0))
+                alarm[test.direction] = _padded(table[:, offset : offset + bets])
+                resolve[test.direction] = _padded(table[:, offset + bets : offset + 2 * bets])
+                offset += 2 * bets
+        else:
+            for column, test in enumerate(tests, start=1):
+                bad = table[:, column]
+                alarm[test.direction] = bernoulli_log_e_rows(n, bad, test.p0)
+                resolve[test.direction] = bernoulli_log_e_rows(n, n - bad, 1.0 - test.p0)
+        return Counts(first, n, alarm, resolve)
 
 
-def _dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
+def _values(x: str, test: Test) -> str:
+    return x if test.direction == "up" else f"(1.0 - {x})"
+
+
+def _bet_sums(x: str, test: Test) -> str:
+    """SQL sums of log(1 + lam (v - p0)) for each bet, then of the mirror image's, for a mean signal."""
+    v = _values(x, test)
+    p0 = float(test.p0)
+    alarm = [f"sum(ln(1 + {float(lam)!r} * ({v} - {p0!r})))" for lam in bets_of(p0)]
+    mirror = [f"sum(ln(1 - {float(lam)!r} * ({v} - {p0!r})))" for lam in bets_of(1.0 - p0)]
+    return ", ".join(alarm + mirror) if alarm + mirror else "0"
+
+
+def _padded(block: np.ndarray) -> np.ndarray:
+    """A block of bet columns, or zeros for every bet when the null could not be contradicted."""
+    if block.shape[1] == len(BET_FRACTIONS):
+        return block
+    return np.zeros((len(block), len(BET_FRACTIONS)))

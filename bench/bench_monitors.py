@@ -1,0 +1,186 @@
+"""Traffic monitors over a store of 1M events (30 days): one incremental tick of 20 monitors, a backtest of
+30 days of 5-minute windows, and ingest throughput with the monitors running beside ingest vs without.
+
+Baselines, measured in the same run: for the backtest, one scan of the store aggregating every event by
+window (what any backtest must read at least); for the tick, the first tick (a catch-up over its 7 days of
+backfill); for ingest, the same collector on the same data without `--monitors`, arms alternated.
+
+Run: python bench/bench_monitors.py [--events 1000000] [--batches 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_collector_ingest import load, wait_healthy
+
+from bakeoff.collector.monitors.runner import TrafficRunner, backtest
+from bakeoff.collector.store import Store
+from bakeoff.monitor_config import parse_monitoring
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+DAYS = 30
+TAGS = [f"t{i}" for i in range(5)]
+SIGNALS = {"error_rate": 0.01, "latency_p95_ms": 100.0, "ttft_p95_ms": 30.0, "feedback": 0.05}
+
+
+def monitors_yaml(alerts_file: str) -> dict[str, object]:
+    monitors = [
+        {"name": f"{tag}-{signal}", "filters": {"tag": tag}, "signal": signal, "min_change": change}
+        | ({"direction": "down"} if signal == "feedback" else {})
+        for tag in TAGS
+        for signal, change in SIGNALS.items()
+    ]
+    return {"monitors": monitors, "alerts": {"sinks": [{"file": alerts_file}]}}
+
+
+def fill(
+    store: Store, events: int, first: int = 0, start: datetime = START, span_s: float = DAYS * 86400
+) -> None:
+    """`events` events spread evenly over `span_s` from `start`, in ts order; feedback on one in ten."""
+    step_us = int(span_s * 1e6 / events)
+    store.connection.execute(
+        f"""
+        INSERT INTO events (id, project, ts, provider, api, model, status, latency_ms, ttft_ms, stream,
+                            input_tokens, output_tokens, tags, source, prompt_hash, received_at, body)
+        SELECT 'e' || (i + {first}), 'bench', ?::TIMESTAMPTZ + to_microseconds(i * {step_us}), 'openai',
+               'chat.completions', 'gpt-a', CASE WHEN random() < 0.01 THEN 'error' ELSE 'ok' END,
+               exp(6.3 + 0.33 * sqrt(-2 * ln(random())) * cos(2 * pi() * random())),
+               exp(5.1 + 0.33 * sqrt(-2 * ln(random())) * cos(2 * pi() * random())),
+               true, 100, CAST(180 + 40 * random() AS INTEGER),
+               ['t' || ((i + {first}) % 5)], 'import', 0, now(), '{{}}'
+        FROM range({events}) r(i)
+        """,
+        [start],
+    )
+    store.connection.execute(
+        "INSERT INTO feedback SELECT id, random(), NULL, ts + INTERVAL 1 SECOND FROM events "
+        f"WHERE hash(id) % 10 = 0 AND id >= 'e{first}' AND ts >= ?",
+        [start],
+    )
+
+
+def timed(function: object, *args: object) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function(*args)  # type: ignore[operator]
+    return time.perf_counter() - started, result
+
+
+def bench_store(folder: str, events: int) -> str:
+    path = os.path.join(folder, "bench.duckdb")
+    config = parse_monitoring(monitors_yaml(os.path.join(folder, "alerts.jsonl")))
+    store = Store(path)
+    try:
+        fill_s, _ = timed(fill, store, events)
+        print(f"store: {events:,} events over {DAYS} days written in {fill_s:.1f} s")
+        scan_s, _ = timed(
+            lambda: (
+                store.cursor()
+                .execute(
+                    "SELECT floor(epoch(ts) / 300) AS w, count(*), avg(latency_ms) FROM events GROUP BY w"
+                )
+                .fetchall()
+            )
+        )
+        backtest_s, alerts = timed(backtest, store, config)
+        print(f"backtest of 20 monitors, {DAYS} days of 5-minute windows: {backtest_s:.2f} s")
+        print(f"backtest baseline, one scan aggregating by window: {scan_s:.3f} s")
+        print(
+            f"backtest / one scan: {backtest_s / scan_s:.1f}x; alerts raised on null traffic: {len(alerts)}"
+        )
+        runner = TrafficRunner(store, config)
+        catch_up_s, _ = timed(runner.tick)
+        # the next ten minutes of traffic, then a tick as the collector's monitor thread runs it
+        fill(store, 1200, first=events, start=START + timedelta(days=DAYS), span_s=600)
+        tick_s, _ = timed(runner.tick)
+    finally:
+        store.close()
+    print(f"tick of 20 monitors after 10 new minutes, over {events + 1200:,} events: {tick_s * 1000:.0f} ms")
+    print(f"tick baseline, the first tick (7 days of catch-up): {catch_up_s * 1000:.0f} ms")
+    print(f"tick / first tick: {tick_s / catch_up_s:.3f}")
+    return path
+
+
+def make_batches(count: int, start: datetime) -> list[bytes]:
+    """Batches of 100 events, ts advancing 0.5 s per event past the store's history."""
+    batches = []
+    for b in range(count):
+        events = [
+            {
+                "id": f"live-{b}-{i}",
+                "ts": (start + timedelta(seconds=0.5 * (100 * b + i))).isoformat().replace("+00:00", "Z"),
+                "provider": "openai",
+                "api": "chat.completions",
+                "model": "gpt-a",
+                "tags": [TAGS[i % 5]],
+                "latency_ms": 600.0 + i,
+                "status": "error" if i == 0 else "ok",
+                "request": {"messages": [{"role": "user", "content": "lorem ipsum " * 100}]},
+                "usage": {"input_tokens": 400, "output_tokens": 60},
+            }
+            for i in range(100)
+        ]
+        batches.append(orjson.dumps({"events": events}))
+    return batches
+
+
+def ingest_rate(db: str, folder: str, batches: list[bytes], monitors: bool, port: int) -> float:
+    command = [sys.executable, "-m", "bakeoff.cli", "serve", "--db", db, "--port", str(port)]
+    if monitors:
+        config = os.path.join(folder, "monitors.yaml")
+        with open(config, "wb") as file:
+            file.write(orjson.dumps(monitors_yaml(os.path.join(folder, "live-alerts.jsonl"))))  # JSON is YAML
+        command += ["--monitors", config, "--monitor-interval", "1"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url)
+        elapsed, latencies = asyncio.run(load(url, batches, 4))
+        return 100 * len(latencies) / elapsed
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
+def bench_ingest(folder: str, source: str, batches: int, rounds: int) -> None:
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for round_ in range(rounds):
+        for monitors in (False, True):  # alternated, each on a fresh copy of the 1M-event store
+            db = os.path.join(folder, f"ingest-{round_}-{monitors}.duckdb")
+            shutil.copy(source, db)
+            start = START + timedelta(days=DAYS, hours=1)
+            rates[monitors].append(
+                ingest_rate(db, folder, make_batches(batches, start), monitors, 7850 + round_)
+            )
+            os.remove(db)
+    without, with_ = statistics.median(rates[False]), statistics.median(rates[True])
+    print(f"ingest without monitors: {without:,.0f} events/s (median of {rounds})")
+    print(f"ingest with 20 monitors ticking every second: {with_:,.0f} events/s (median of {rounds})")
+    print(f"ingest with / without monitors: {with_ / without:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batches", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        path = bench_store(folder, args.events)
+        bench_ingest(folder, path, args.batches, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
