@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from bakeoff.collector.bodies import decode, read_body
 from bakeoff.collector.deps import IngestDep, SettingsDep, StoreDep
 from bakeoff.collector.errors import ClientError, describe_msgspec
-from bakeoff.collector.validation import oversized_integer, raw_id
+from bakeoff.collector.validation import may_hold_oversized, oversized_integer, raw_id
 from bakeoff.schema import Event
 
 router = APIRouter()
@@ -30,6 +30,7 @@ class _RawBatch(msgspec.Struct):
     events: list[msgspec.Raw]  # each event decoded on its own: one bad event costs only itself
 
 
+_TYPED = msgspec.json.Decoder(EventBatch)
 _BATCH = msgspec.json.Decoder(_RawBatch)
 _EVENT = msgspec.json.Decoder(Event)
 
@@ -69,6 +70,20 @@ def split_batch(raws: list[msgspec.Raw]) -> tuple[list[Event], list[dict[str, An
     return events, rejected
 
 
+def _validate(body: bytes) -> tuple[list[Event], list[dict[str, Any]]]:
+    """The batch's valid events and its refusals. Most batches are wholly valid: decoded in one pass,
+    they are taken apart event by event only when that fails or some integer may be too long."""
+    try:
+        batch: EventBatch = _TYPED.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        pass
+    else:
+        if not may_hold_oversized(body):
+            return batch.events, []
+    raws: _RawBatch = decode(_BATCH, body)
+    return split_batch(raws.events)
+
+
 @router.post("/v1/events", status_code=202, response_model=IngestResult)
 async def ingest_events(request: Request, settings: SettingsDep, ingest: IngestDep) -> JSONResponse:
     """Store the valid events of a batch; answered once they are durable. Idempotent on event id.
@@ -76,12 +91,12 @@ async def ingest_events(request: Request, settings: SettingsDep, ingest: IngestD
     Events that are not valid are refused one by one (`rejected`, with reasons); when none is valid
     the answer is 422.
     """
-    batch: _RawBatch = decode(_BATCH, await read_body(request, settings.max_body_bytes))
-    if len(batch.events) > settings.max_batch_events:
+    body = await read_body(request, settings.max_body_bytes)
+    events, rejected = _validate(body)
+    if len(events) + len(rejected) > settings.max_batch_events:
         raise ClientError(
-            413, f"{len(batch.events)} events in one batch: at most {settings.max_batch_events}"
+            413, f"{len(events) + len(rejected)} events in one batch: at most {settings.max_batch_events}"
         )
-    events, rejected = split_batch(batch.events)
     if rejected and not events:
         reasons = "; ".join(r["reason"] for r in rejected[:5])
         more = f"; and {len(rejected) - 5} more" if len(rejected) > 5 else ""
@@ -89,8 +104,8 @@ async def ingest_events(request: Request, settings: SettingsDep, ingest: IngestD
     accepted, duplicates = (0, 0)
     if events:
         accepted, duplicates = await asyncio.wrap_future(ingest.submit(events))
-    body = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
-    return JSONResponse(body, status_code=202)
+    outcome = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+    return JSONResponse(outcome, status_code=202)
 
 
 @router.get("/v1/events")

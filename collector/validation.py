@@ -3,23 +3,30 @@
 Every reader of stored events (the API, dataset exports, replay) parses JSON with orjson, which refuses
 integers outside 64 bits; an event holding one anywhere (say a 401-digit integer in `request`) is
 refused here with the path of the value, rather than stored and unreadable ever after. Integers that
-long are rare, so the search for one runs only over events whose bytes hold a run of 20 digits.
+long are rare, so the search for one runs only over bodies whose bytes hold a run of 20 digits.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
 
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what orjson (and so every reader) takes
-_LONG_DIGITS = re.compile(rb"\d{20}")
+# Digits to "0", every other byte to " ": then a run of 20 digits is a plain substring search, some
+# ten times faster than a regular expression over the same bytes.
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_RUN = b"0" * 20
+
+
+def may_hold_oversized(raw: bytes) -> bool:
+    """False when `raw` surely holds no integer outside 64 bits (no run of 20 digits)."""
+    return _RUN in bytes(raw).translate(_DIGITS)
 
 
 def oversized_integer(raw: bytes) -> str | None:
     """The path of an integer outside 64 bits in the JSON `raw`, e.g. `request.extra.0`, or None."""
-    if not _LONG_DIGITS.search(raw):
+    if not may_hold_oversized(raw):
         return None
     stack: list[tuple[str, Any]] = [("", msgspec.json.decode(raw))]
     while stack:  # iterative: a value nested hundreds deep must not exhaust the stack
