@@ -1,18 +1,19 @@
 """Traffic signals from the store, by windows of the events' own `ts`: one aggregate query per range.
 
-Every signal is tested through indicators in [0, 1] (see :mod:`.detector`), with its baseline fixed from
-the monitor's first `baseline_windows` windows:
+Every signal is tested through observations in [0, 1] (see :mod:`.detector`), against a baseline fixed
+from the monitor's first `baseline_windows` windows and taken at its confidence bound (so that a baseline
+estimated too low cannot by itself make unchanged traffic alarm):
 
-- `error_rate`: x = 1 for a failed call; "up" tests mean(x) <= baseline + min_change.
-- `latency_p95_ms`, `ttft_p95_ms`: the share of calls slower than the baseline's p95 + min_change, which
-  is at most 5% exactly while the p95 has not moved by more than min_change: a Bernoulli test with a
-  known null, whatever the latency distribution.
+- `error_rate`: x = 1 for a failed call; "up" tests mean(x) <= baseline's upper bound + min_change.
+- `latency_p95_ms`, `ttft_p95_ms`: the share of calls slower than the baseline's p95 (its upper bound) +
+  min_change, which is at most 5% while the p95 has not moved by more than min_change: a Bernoulli test
+  with a known null, whatever the latency distribution.
 - `cost_per_request`: the same on the median (the share dearer than the baseline's median + min_change,
   at most 50% under the null). Cost is tokens times the monitor's `price`: the store keeps no prices.
 - `feedback`: the scores in [0, 1] given in the window (placed by the feedback's own `ts`), on their mean.
 
-"down" tests the mirror image (1 - x against 1 - (baseline - min_change), or the share below the
-quantile minus min_change), and "both" runs the two at alpha / 2 each.
+"down" tests the mirror image (1 - x against 1 - (lower bound - min_change), or the share below the
+quantile's lower bound minus min_change), and "both" runs the two at alpha / 2 each.
 """
 
 from __future__ import annotations
