@@ -39,6 +39,7 @@ class PerEvent:
     def __init__(self, cols: Columns) -> None:
         self.cols = cols
         self._cache: dict[tuple[str, str], np.ndarray] = {}
+        self._both: dict[tuple[str, str, str], np.ndarray] = {}
 
     def values(self, metric: str, provider: str) -> np.ndarray:
         key = (metric, provider)
@@ -49,15 +50,23 @@ class PerEvent:
                 self._cache[key] = self.cols.per_event(self.cols.scores[metric], provider)
         return self._cache[key]
 
+    def both(self, metric: str, baseline: str, provider: str) -> np.ndarray:
+        """The events where both providers have a value (reused by every segment)."""
+        key = (metric, baseline, provider)
+        if key not in self._both:
+            a, b = self.values(metric, baseline), self.values(metric, provider)
+            self._both[key] = ~(np.isnan(a) | np.isnan(b))
+        return self._both[key]
+
 
 def evidence(
     per_event: PerEvent, metric: str, baseline: str, provider: str, mask: np.ndarray | None = None
 ) -> st.Evidence | None:
     """The paired test of `provider` against `baseline` on `metric` (on the `mask`ed events); None below 2."""
     a, b = per_event.values(metric, baseline), per_event.values(metric, provider)
-    both = ~(np.isnan(a) | np.isnan(b))
+    both = per_event.both(metric, baseline, provider)
     if mask is not None:
-        both &= mask
+        both = both & mask
     if int(both.sum()) < 2:
         return None
     a, b = a[both], b[both]
@@ -71,8 +80,7 @@ def _binary(values: np.ndarray) -> bool:
 
 
 def _paired_n(per_event: PerEvent, metric: str, baseline: str, provider: str, mask: Any) -> int:
-    a, b = per_event.values(metric, baseline), per_event.values(metric, provider)
-    both = ~(np.isnan(a) | np.isnan(b))
+    both = per_event.both(metric, baseline, provider)
     return int((both & mask).sum() if mask is not None else both.sum())
 
 
