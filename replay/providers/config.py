@@ -26,9 +26,12 @@ class PriceConfig(BaseModel):
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_per_mtok: float | None = Field(default=None, ge=0)
 
     def to_price(self) -> Price:
-        return Price(self.input_per_mtok, self.output_per_mtok, self.cached_input_per_mtok)
+        return Price(
+            self.input_per_mtok, self.output_per_mtok, self.cached_input_per_mtok, self.cache_write_per_mtok
+        )
 
 
 class ProviderConfig(BaseModel):

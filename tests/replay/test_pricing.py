@@ -123,3 +123,15 @@ async def test_replayed_answers_carry_their_cached_tokens() -> None:
         800,
         100,
     )
+
+
+def test_the_configs_price_overrides_with_cached_and_cache_write_rates() -> None:
+    from bakeoff.replay.providers.config import PriceConfig
+
+    price = PriceConfig(
+        input_per_mtok=1.0, output_per_mtok=2.0, cached_input_per_mtok=0.1, cache_write_per_mtok=1.25
+    ).to_price()
+    assert price_for("anthropic", "claude-sonnet-4-5", price) is price
+    assert cost(price, 1000, 100, cached_input_tokens=500, cache_creation_input_tokens=300) == pytest.approx(
+        (200 * 1.0 + 500 * 0.1 + 300 * 1.25 + 100 * 2.0) / 1e6
+    )
