@@ -18,6 +18,7 @@ import numpy as np
 
 from bakeoff.replay.stats import inference as st
 from bakeoff.replay.stats.columns import DEFAULT_MARGIN, AnalysisOptions, Columns, columns
+from bakeoff.replay.stats.columns import rounded as _round
 from bakeoff.replay.stats.verdicts import ERROR_METRIC, PerEvent, compare_all
 
 __all__ = ["AnalysisOptions", "Columns", "analyse", "columns", "compare_all", "metric_summary"]
@@ -32,10 +33,6 @@ def _number(value: Any) -> float:
 
 def _finite(values: np.ndarray) -> np.ndarray:
     return values[~np.isnan(values)]
-
-
-def _round(value: float, digits: int = 6) -> float | None:
-    return None if value is None or math.isnan(value) else round(float(value), digits)
 
 
 def _interval(interval: tuple[float, float], digits: int = 6) -> list[float | None]:

@@ -78,6 +78,11 @@ class Columns:
         return self.per_event(self.error.astype(float), provider)
 
 
+def rounded(value: float | None, digits: int = 6) -> float | None:
+    """A figure as written to the result files: rounded, None for no value (NaN)."""
+    return None if value is None or math.isnan(value) else round(float(value), digits)
+
+
 def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 

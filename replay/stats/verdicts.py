@@ -25,12 +25,9 @@ import numpy as np
 
 from bakeoff.replay.stats import inference as st
 from bakeoff.replay.stats.columns import AnalysisOptions, Columns
+from bakeoff.replay.stats.columns import rounded as _round
 
 ERROR_METRIC = "error_rate"  # lower is better
-
-
-def _round(value: float | None, digits: int = 6) -> float | None:
-    return None if value is None or math.isnan(value) else round(float(value), digits)
 
 
 class PerEvent:
