@@ -233,3 +233,22 @@ def test_a_db_command_commits_what_a_crashed_collector_left(tmp_path: Path) -> N
     finally:
         store.close()
     assert not journal_folder(path).exists()
+
+
+def test_a_journal_that_cannot_be_written_refuses_with_507(tmp_path: Path) -> None:
+    path = str(tmp_path / "j.duckdb")
+    store = Store(path)
+    pipeline = IngestPipeline(store, CollectorMetrics())
+    try:
+        # The next segment is /dev/full: every write to it fails with ENOSPC, as on a full disk.
+        (journal_folder(path) / f"{pipeline.journal.current + 1:012d}.seg").symlink_to("/dev/full")
+        pipeline.journal.seal()
+        with pytest.raises(StorageUnavailable) as refused:
+            pipeline.submit(batch("lost")).result(timeout=10)
+        assert refused.value.status == 507 and "disk is full" in refused.value.reason
+        with pytest.raises(StorageUnavailable):  # and so every write while it lasts: none acknowledged
+            pipeline.submit(batch("again")).result(timeout=10)
+        assert pipeline.commit_now([], "sdk") == (0, 0) and stored_ids(store) == set()
+    finally:
+        pipeline.close()
+        store.close()
