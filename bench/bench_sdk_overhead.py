@@ -2,7 +2,9 @@
 
 Against one simulated OpenAI-compatible server in its own process (no latency), the same process makes
 plain and instrumented calls alternately (the plain call goes to the original, unwrapped method), and
-reports medians of the calling thread's CPU time and of wall time per call, and CPU per streamed chunk.
+reports medians of the calling thread's CPU time and of wall time per call, and CPU per streamed chunk;
+the shipping thread's CPU over the non-streamed calls (their events flushed) is added per call to make
+the figure that counts every thread.
 OpenTelemetry's `opentelemetry-instrumentation-openai-v2` imports only beside `opentelemetry-util-genai`
 1.1b0 (pinned in the dev extra); it is measured in a separate process of the same (or the
 BAKEOFF_BENCH_V2_PYTHON) interpreter, by this same script.
@@ -18,6 +20,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -28,9 +31,18 @@ MESSAGES = [{"role": "user", "content": "one two three four five six seven eight
 LONG_MESSAGES = [{"role": "user", "content": " ".join(["word"] * 72)}]
 
 
+def _shipper_cpu_ns() -> int:
+    """CPU time of bakeoff's shipping thread so far (0 when there is none)."""
+    for thread in threading.enumerate():
+        if thread.name == "bakeoff-shipper" and thread.ident is not None:
+            return time.clock_gettime_ns(time.pthread_getcpuclockid(thread.ident))
+    return 0
+
+
 def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
     import openai
 
+    flush: Any = lambda: True  # noqa: E731
     if instrument == "bakeoff":
         import bakeoff
         from bakeoff.shipping.shipper import HttpShipper  # noqa: F401  (the real shipping path)
@@ -41,6 +53,7 @@ def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
             bakeoff.init(sink=InMemorySink())
         else:
             bakeoff.init(os.environ["BENCH_COLLECTOR"], spool_dir=os.environ["BENCH_SPOOL"])
+        flush = lambda: bakeoff.flush(30)  # noqa: E731
     else:
         from opentelemetry import trace
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
@@ -92,7 +105,11 @@ def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
         gc.disable()
     for _ in range(50):  # warm up connections and caches
         resource.create(model="m", messages=MESSAGES)
+    flush()
+    shipping_start = _shipper_cpu_ns()
     plain_run = run(stream=False)
+    flush()  # the non-streamed calls' events, shipped: the shipping thread's CPU is theirs
+    shipping_ns = _shipper_cpu_ns() - shipping_start
     stream_run = run(stream=True)
     long_run = run(stream=True, messages=LONG_MESSAGES)
     chunks = sum(1 for _ in plain(model="m", messages=MESSAGES, stream=True))
@@ -101,6 +118,8 @@ def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
     long_added = (median(long_run["inst_cpu"]) - median(long_run["plain_cpu"])) / 1000
     stream_added = (median(stream_run["inst_cpu"]) - median(stream_run["plain_cpu"])) / 1000
     return {
+        "shipping_cpu_us": shipping_ns / calls / 1000,
+        "plain_cpu_us": median(plain_run["plain_cpu"]) / 1000,
         "chunk_cpu_us": (long_added - stream_added) / (long_chunks - chunks),
         "call_cpu_us": (median(plain_run["inst_cpu"]) - median(plain_run["plain_cpu"])) / 1000,
         "call_wall_us": (median(plain_run["inst_wall"]) - median(plain_run["plain_wall"])) / 1000,
@@ -112,6 +131,14 @@ def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
 
 def _report(name: str, figures: dict[str, float]) -> None:
     print(f"{name} added CPU per call (median): {figures['call_cpu_us']:.1f} us")
+    if figures["shipping_cpu_us"]:
+        every = figures["call_cpu_us"] + figures["shipping_cpu_us"]
+        print(f"{name} shipping thread CPU per non-streamed call: {figures['shipping_cpu_us']:.1f} us")
+        plain = figures["plain_cpu_us"]
+        print(
+            f"{name} added CPU per call, calling and shipping threads: {every:.1f} us, "
+            f"{100 * every / plain:.2f} % of the plain call's {plain:.0f} us"
+        )
     print(f"{name} added CPU per stream of {figures['chunks']} chunks: {figures['stream_cpu_us']:.1f} us")
     print(
         f"{name} added CPU per streamed chunk (slope over stream lengths): {figures['chunk_cpu_us']:.2f} us"
