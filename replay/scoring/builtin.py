@@ -45,7 +45,20 @@ def normalize(text: str) -> str:
     return " ".join(text.casefold().split()).strip(_EDGE_PUNCTUATION)
 
 
-class ExactMatch(Metric):
+TOOL_CALL_REFERENCE = MetricResult(None, None, "not applicable: the reference is a tool call, not text")
+
+
+class _TextMetric(Metric):
+    """A metric comparing the answer's text with the reference's: a tool-call reference is not its
+    business (not applicable, left out of the figures), never a 0."""
+
+    def score(self, completion: Completion, case: Case) -> MetricResult:
+        if case.reference.tool_calls and reference_text(case.reference) is None:
+            return TOOL_CALL_REFERENCE
+        return super().score(completion, case)
+
+
+class ExactMatch(_TextMetric):
     """The answer equals the reference (normalised unless `normalize: false`)."""
 
     name = "exact_match"
@@ -179,7 +192,7 @@ class NumericMatch(Metric):
         return result, result.copy()
 
 
-class Fuzzy(Metric):
+class Fuzzy(_TextMetric):
     """Normalised edit similarity (Indel ratio) of answer and reference; passes from `threshold`."""
 
     name = "fuzzy"
@@ -325,7 +338,7 @@ def _cosine(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) ->
     return 0.0 if norm == 0 else max(0.0, float(va @ vb) / norm)
 
 
-class SemanticSimilarity(Metric):
+class SemanticSimilarity(_TextMetric):
     """Cosine similarity of answer and reference embeddings from `provider`'s embeddings endpoint.
 
     Without a provider it falls back to a lexical cosine (hashed word unigrams and bigrams) and says so

@@ -218,3 +218,17 @@ def test_feedback_agreement_is_reported_where_events_carry_feedback(n: int) -> N
     assert "correct vs user feedback on baseline's answers: Spearman" in render(
         benchmark, comparison, "text", result
     )
+
+
+@pytest.mark.parametrize("name", ["exact_match", "fuzzy", "semantic_similarity"])
+def test_text_metrics_do_not_apply_to_a_tool_call_reference(name: str) -> None:
+    from bakeoff.replay.scoring.registry import build_metric
+    from bakeoff.replay.types import Case, Completion, Reference
+
+    call = [{"name": "lookup", "arguments": {"id": 7}}]
+    case = Case("e", "chat.completions", "openai", "m", {}, Reference(tool_calls=call))
+    for answer in (Completion(tool_calls=call), Completion(text="some words")):
+        result = build_metric(name).score(answer, case)
+        assert result.score is None and result.passed is None and "not applicable" in (result.reason or "")
+    text_case = Case("e", "chat.completions", "openai", "m", {}, Reference(text="hello"))
+    assert build_metric(name).score(Completion(text="hello"), text_case).score == pytest.approx(1.0)
