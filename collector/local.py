@@ -71,16 +71,18 @@ class LocalCollector:
         )
         return create_sample(self._store, str(body["name"]), spec, replace=bool(body.get("replace")))
 
-    def save_run(
-        self,
-        run: dict[str, Any],
-        benchmark: dict[str, Any],
-        comparison: dict[str, Any],
-        rows: list[dict[str, Any]],
-    ) -> None:
-        """Store a replay run (the `runs` and `results` tables), as `POST /v1/runs` does."""
-        from bakeoff.collector.runs import save_run
+    def save_run(self, body: Mapping[str, Any]) -> None:
+        """Store a replay run from a `POST /v1/runs` body (`run`, `benchmark`, `comparison`, `rows`).
 
+        The checks are the endpoint's: a run that could not be read back is a UsageError naming why.
+        """
+        from bakeoff.collector.runs import run_problem, save_run
+
+        run, benchmark, comparison = body["run"], body["benchmark"], body["comparison"]
+        rows = list(body.get("rows") or [])
+        problem = run_problem(run, benchmark, comparison, rows)
+        if problem is not None:
+            raise UsageError(f"{self.path}: the run cannot be stored: {problem}")
         save_run(self._store, run, benchmark, comparison, rows)
 
     def backtest_monitors(

@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -22,6 +22,9 @@ from bakeoff.dataset_format import parse_json_lines
 from bakeoff.errors import UsageError
 from bakeoff.monitor_config import MonitoringConfig
 from bakeoff.replay.config import ReplayConfig
+
+if TYPE_CHECKING:
+    from bakeoff.collector import LocalCollector
 
 DEFAULT_COLLECTOR = "http://127.0.0.1:7800"
 
@@ -37,14 +40,8 @@ class RecordedData(Protocol):
     def create_sample(self, body: dict[str, Any]) -> dict[str, Any]:
         """Draw and store a dataset (a `POST /v1/samples` body); its summary."""
 
-    def save_run(
-        self,
-        run: dict[str, Any],
-        benchmark: dict[str, Any],
-        comparison: dict[str, Any],
-        rows: list[dict[str, Any]],
-    ) -> None:
-        """Store a finished run for the dashboard."""
+    def save_run(self, body: dict[str, Any]) -> None:
+        """Store a finished run for the dashboard (a `POST /v1/runs` body)."""
 
     def backtest_monitors(
         self, config: MonitoringConfig, since: datetime | None, until: datetime | None
@@ -90,14 +87,7 @@ class CollectorHttp:
     def create_sample(self, body: dict[str, Any]) -> dict[str, Any]:
         return dict(orjson.loads(self._call("POST", "/v1/samples", body)))
 
-    def save_run(
-        self,
-        run: dict[str, Any],
-        benchmark: dict[str, Any],
-        comparison: dict[str, Any],
-        rows: list[dict[str, Any]],
-    ) -> None:
-        body = {"run": run, "benchmark": benchmark, "comparison": comparison, "rows": rows}
+    def save_run(self, body: dict[str, Any]) -> None:
         self._call("POST", "/v1/runs", body)
 
     def backtest_monitors(
@@ -123,42 +113,31 @@ class DuckDBFile:
     def __init__(self, path: str) -> None:
         self.where = path
 
-    def dataset_lines(self, name: str) -> bytes | None:
+    def _open(self) -> LocalCollector:
         from bakeoff.collector import open_local
 
-        with open_local(self.where) as local:
+        return open_local(self.where)
+
+    def dataset_lines(self, name: str) -> bytes | None:
+        with self._open() as local:
             return local.dataset_lines(name)
 
     def create_sample(self, body: dict[str, Any]) -> dict[str, Any]:
-        from bakeoff.collector import open_local
-
-        with open_local(self.where) as local:
+        with self._open() as local:
             return local.create_sample(body)
 
-    def save_run(
-        self,
-        run: dict[str, Any],
-        benchmark: dict[str, Any],
-        comparison: dict[str, Any],
-        rows: list[dict[str, Any]],
-    ) -> None:
-        from bakeoff.collector import open_local
-
-        with open_local(self.where) as local:
-            local.save_run(run, benchmark, comparison, rows)
+    def save_run(self, body: dict[str, Any]) -> None:
+        with self._open() as local:
+            local.save_run(body)
 
     def backtest_monitors(
         self, config: MonitoringConfig, since: datetime | None, until: datetime | None
     ) -> list[dict[str, Any]]:
-        from bakeoff.collector import open_local
-
-        with open_local(self.where) as local:
+        with self._open() as local:
             return local.backtest_monitors(config, since, until)
 
     def tick_monitors(self, config: MonitoringConfig) -> list[dict[str, Any]]:
-        from bakeoff.collector import open_local
-
-        with open_local(self.where) as local:
+        with self._open() as local:
             return local.tick_monitors(config)
 
 

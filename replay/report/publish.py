@@ -21,9 +21,8 @@ def publish(
     Raises a UsageError, OSError or DuckDB error when the target cannot take it; the caller reports it and the
     run's files stay the record.
     """
-    run = state.to_json()
     target = recorded_data(config)
     if target is None:
         return None
-    target.save_run(run, benchmark, comparison, rows)
+    target.save_run({"run": state.to_json(), "benchmark": benchmark, "comparison": comparison, "rows": rows})
     return target.where
