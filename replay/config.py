@@ -8,17 +8,15 @@ there, before any dataset is read.
 
 from __future__ import annotations
 
-import re
-import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from bakeoff.config_file import explain, read_yaml_mapping
 from bakeoff.errors import ConfigError
 from bakeoff.monitor_config import AlertsSection, Monitor
 from bakeoff.replay.providers.config import ProviderConfig
-from bakeoff.replay.registry import did_you_mean
 
 if TYPE_CHECKING:
     from bakeoff.replay.scoring.registry import MetricPlan
@@ -118,75 +116,19 @@ class ReplayConfig(BaseModel):
         return self._plan
 
 
-def _path(location: tuple[Any, ...]) -> str:
-    text = ""
-    for part in location:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in typing.get_args(annotation):
-        found = _model_in(argument)
-        if found is not None:
-            return found
-    return None
-
-
-def _keys_at(location: tuple[Any, ...]) -> list[str]:
-    """The keys the section at `location` accepts (for a suggestion), found by walking the models."""
-    model: type[BaseModel] | None = ReplayConfig
-    for part in location:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part)) if model is not None else None
-        model = _model_in(field.annotation) if field is not None else None
-    return list(model.model_fields) if model is not None else []
-
-
-def _explain(error: ValidationError) -> str:
-    problems = error.errors()
-    # A misspelt key is also a required key missing (`modle:` for `model:`): the spelling is the news.
-    problem = next((p for p in problems if p["type"] == "extra_forbidden"), problems[0])
-    location = tuple(p for p in problem["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    where = _path(location)
-    if problem["type"] == "extra_forbidden":
-        key = str(location[-1])
-        return f"{where}: unknown key{did_you_mean(key, _keys_at(location[:-1]))}"
-    if problem["type"] == "literal_error":
-        value = str(problem.get("input"))
-        choices = re.findall(r"'([^']*)'", str((problem.get("ctx") or {}).get("expected", "")))
-        return f"{where}: {problem['msg']}, not {value!r}{did_you_mean(value, choices)}"
-    if problem["type"] == "value_error":
-        return f"{where}: {(problem.get('ctx') or {}).get('error', problem['msg'])}"
-    return f"{where}: {problem['msg']}"
-
-
 def parse_config(data: dict[str, Any], source: str = "config") -> ReplayConfig:
     """Validate a parsed config; raises ConfigError naming the first problem's key path."""
     try:
         config = ReplayConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_explain(exc)}") from None
+        raise ConfigError(f"{source}: {explain(exc, ReplayConfig)}") from None
     config._source = source
     return config
 
 
 def load_config(path: str | Path) -> ReplayConfig:
     """Read and validate a YAML config file and build its metrics."""
-    import yaml
-
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with a 'replay' section")
+    data = read_yaml_mapping(path, "a mapping with a 'replay' section")
     config = parse_config(data, str(path))
     config.metric_plan  # noqa: B018  # built now: a bad metric fails before any dataset is read
     return config

@@ -14,19 +14,14 @@ same name.
 
 from __future__ import annotations
 
-import difflib
 import importlib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar, cast
 
+from bakeoff.config_file import did_you_mean
+
 T = TypeVar("T")
-
-
-def did_you_mean(word: str, choices: Collection[str]) -> str:
-    """``"; did you mean 'x'?"`` for the nearest of `choices`, or ``""`` when none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class RegistryError(LookupError):

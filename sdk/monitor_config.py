@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
+from bakeoff.config_file import explain, read_yaml_mapping
 from bakeoff.errors import ConfigError
 
 TRAFFIC_SIGNALS = ("error_rate", "latency_p95_ms", "ttft_p95_ms", "cost_per_request", "feedback")
@@ -155,15 +156,8 @@ class MonitoringConfig(BaseModel):
         return [m for m in self.monitors if isinstance(m, TrafficMonitor)]
 
 
-def _explain(error: ValidationError) -> str:
-    problem = error.errors()[0]
-    # pydantic puts the union's tag in the path (monitors.0.traffic.signal): leave it out
-    parts = [
-        p for p in problem["loc"] if p not in ("traffic", "replay") and not str(p).startswith("function-")
-    ]
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".") or "(top)"
-    message = (problem.get("ctx") or {}).get("error", problem["msg"])
-    return f"{where}: {message}"
+# The tags of the monitor union, which pydantic puts in error paths.
+_UNION_TAGS = ("traffic", "replay")
 
 
 def parse_monitoring(data: dict[str, Any], source: str = "config") -> MonitoringConfig:
@@ -172,24 +166,10 @@ def parse_monitoring(data: dict[str, Any], source: str = "config") -> Monitoring
     try:
         return MonitoringConfig.model_validate({k: data[k] for k in keys if k in data})
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_explain(exc)}") from None
+        raise ConfigError(f"{source}: {explain(exc, MonitoringConfig, _UNION_TAGS)}") from None
 
 
 def load_monitoring(path: str | Path) -> MonitoringConfig:
     """Read a YAML config file's monitoring part; a mistake is one ConfigError line naming the key."""
-    try:
-        import yaml
-    except ImportError:  # pragma: no cover - pyyaml comes with the collector and replay extras
-        from bakeoff.errors import MissingDependencyError
-
-        raise MissingDependencyError("pyyaml", "collector") from None
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with a `monitors:` section")
+    data = read_yaml_mapping(path, "a mapping with a `monitors:` section")
     return parse_monitoring(data, str(path))

@@ -14,9 +14,10 @@ import inspect
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from bakeoff.config_file import did_you_mean
 from bakeoff.errors import ConfigError
 from bakeoff.replay.errors import BudgetExhausted
-from bakeoff.replay.registry import Registry, RegistryError, did_you_mean, import_target
+from bakeoff.replay.registry import Registry, RegistryError, import_target
 from bakeoff.replay.scoring.base import Metric, ScoringContext
 from bakeoff.replay.types import Case, Completion, MetricResult
 
