@@ -22,7 +22,7 @@ from bakeoff.collector.store import Store
 from bakeoff.collector.validation import oversized_integer
 from bakeoff.dataset_format import case_messages, case_tags, parse_json_lines
 from bakeoff.errors import UsageError
-from bakeoff.schema import Event, EventValidationError, validate_event
+from bakeoff.schema import Event, EventValidationError, utc_timestamp, validate_event
 
 
 class DatasetExists(UsageError):
@@ -78,7 +78,7 @@ def _save(
         "population": sample.population,
         "seed": seed,
         "weighting": sample.weighting,
-        "created": created.isoformat().replace("+00:00", "Z"),
+        "created": utc_timestamp(created),
         "params": params,
     }
 
@@ -180,7 +180,7 @@ def case_to_event(case: dict[str, Any], index: int, source: str) -> tuple[Event,
     event = validate_event(
         {
             "id": str(case.get("id") or f"{source}-{index + 1}"),
-            "ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "ts": utc_timestamp(),
             "provider": "dataset",
             "api": "chat.completions",
             "model": str(case.get("model") or ""),

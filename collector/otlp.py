@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from bakeoff.collector.errors import describe_msgspec
-from bakeoff.schema import Event, EventValidationError, validate_event
+from bakeoff.schema import Event, EventValidationError, utc_timestamp, validate_event
 
 _LLM_MARKERS = ("gen_ai.operation.name", "gen_ai.system", "gen_ai.provider.name", "gen_ai.request.model")
 _PARAMS = {
@@ -207,7 +207,7 @@ def span_to_event(span: Any, resource: dict[str, Any]) -> Event | None:
         dict(
             id=f"otlp-{trace_id}-{span_id}",
             project=str(resource.get("service.name") or "default"),
-            ts=datetime.fromtimestamp(start_ns / 1e9, UTC).isoformat().replace("+00:00", "Z"),
+            ts=utc_timestamp(datetime.fromtimestamp(start_ns / 1e9, UTC)),
             provider=provider,
             api=api,
             model=model,

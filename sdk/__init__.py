@@ -12,7 +12,6 @@ Public API: :func:`init`, :func:`tag`, :func:`last_event_id`, :func:`feedback`, 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from bakeoff.config import Redactor, resolve_settings
@@ -81,6 +80,7 @@ def feedback(event_id: str, score: float, comment: str | None = None) -> None:
     if not 0.0 <= float(score) <= 1.0:
         raise ValueError(f"feedback score must be in [0, 1], got {score}")
     from bakeoff import instrument
+    from bakeoff.schema import utc_timestamp
 
     sink = instrument.state.sink
     if sink is None:
@@ -91,7 +91,7 @@ def feedback(event_id: str, score: float, comment: str | None = None) -> None:
                 "event_id": str(event_id),
                 "score": float(score),
                 "comment": comment,
-                "ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "ts": utc_timestamp(),
             }
         )
 

@@ -28,6 +28,7 @@ def did_you_mean(word: str, choices: Collection[str]) -> str:
 def read_yaml_mapping(path: str | Path, expected: str) -> dict[str, Any]:
     """The mapping a YAML file holds; a missing file, bad YAML or another shape is one ConfigError."""
     import yaml  # missing, the command line names the extra that installs it
+
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"{path}: no such config file")

@@ -100,6 +100,12 @@ class Event(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("ts is out of range once converted to UTC") from None
 
 
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """`moment` (default: now) as the wire format writes times: RFC 3339 in UTC, `Z` for the zone."""
+    moment = datetime.now(UTC) if moment is None else moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def validate_event(data: dict[str, Any]) -> Event:
     """An event from a dict of the wire format; :data:`EventValidationError` names what is wrong."""
     return msgspec.convert(data, Event)

@@ -22,6 +22,7 @@ import numpy as np
 from bakeoff.collector.monitors.detector import Detector
 from bakeoff.collector.monitors.signals import Counts, Signal
 from bakeoff.monitor_config import TrafficMonitor
+from bakeoff.schema import utc_timestamp
 
 # The evidence a resolution needs: less than an alarm's, since a wrong resolution costs only a new alarm
 # later, while waiting for 1/alpha would keep a recovered monitor firing for as long again as it took to fire.
@@ -82,7 +83,7 @@ def new_state(monitor: TrafficMonitor, start: float) -> MonitorState:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    return utc_timestamp(datetime.fromtimestamp(epoch, UTC))
 
 
 class Engine:
