@@ -45,7 +45,10 @@ def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
     threads = [threading.Thread(target=client, args=(w,)) for w in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(2.0)
+    # Kill mid-load once enough has been acknowledged (a loaded machine takes longer to get there).
+    deadline = time.monotonic() + 60
+    while len(acked) <= 1000 and time.monotonic() < deadline:
+        time.sleep(0.05)
     collector.kill()
     stop.set()
     for thread in threads:
