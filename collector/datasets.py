@@ -120,21 +120,27 @@ def list_datasets(store: Store) -> list[dict[str, Any]]:
 
 
 def export_lines(store: Store, name: str) -> Iterator[bytes] | None:
-    """The dataset as JSON lines (event + `weight` [+ `expected`]), or None when there is no such dataset."""
+    """The dataset as JSON lines (event, `weight` [, `expected`, `stratum`, `feedback`]), or None."""
     cursor = store.cursor()
     if cursor.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone() is None:
         return None
+    # Each row carries the users' mean feedback on its event, when there is any: replay reports how
+    # well each metric agrees with what users said.
     rows = cursor.execute(
-        "SELECT e.body, r.weight, r.expected, r.stratum "
+        "SELECT e.body, r.weight, r.expected, r.stratum, f.score "
         "FROM dataset_rows r JOIN events e ON e.id = r.event_id "
+        "LEFT JOIN (SELECT event_id, avg(score) AS score FROM feedback GROUP BY event_id) f "
+        "ON f.event_id = r.event_id "
         "WHERE r.dataset = ? ORDER BY r.position",
         [name],
     ).fetchall()
 
     def lines() -> Iterator[bytes]:
-        for body, weight, expected, stratum in rows:
+        for body, weight, expected, stratum, feedback in rows:
             # The stored event's JSON as it is (never parsed and re-encoded), its extra fields joined.
             extra = {"weight": weight} | ({} if stratum is None else {"stratum": stratum})
+            if feedback is not None:
+                extra["feedback"] = feedback
             tail = orjson.dumps(extra)[1:]
             if expected is not None:
                 tail = b'"expected":' + expected.encode() + b"," + tail
@@ -172,7 +178,7 @@ def case_to_event(case: dict[str, Any], index: int, source: str) -> tuple[Event,
     """An imported row as an event plus its expected answer; plain test cases become chat requests."""
     if "request" in case and "provider" in case:
         expected = case.get("expected")
-        body = {k: v for k, v in case.items() if k not in ("expected", "weight", "stratum")}
+        body = {k: v for k, v in case.items() if k not in ("expected", "weight", "stratum", "feedback")}
         return validate_event(body), expected
     if "input" not in case:
         raise UsageError(f"{source}: row {index + 1} has neither 'input' nor an event's 'request'")

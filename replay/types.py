@@ -34,6 +34,7 @@ class Case:
     weight: float = 1.0  # inverse inclusion probability from sampling
     tags: tuple[str, ...] = ()
     recorded: Completion | None = None  # production's own answer, timing and usage (events only)
+    feedback: float | None = None  # the users' mean feedback score on the recorded answer, if any
 
 
 @dataclass

@@ -197,6 +197,7 @@ class ReplayEngine:
             "repeat": repeat,
             "weight": case.weight,
             "tags": list(case.tags),
+            "feedback": case.feedback,
             "cached": completion.cached,
             "judge_cost": sum(r.cost or 0.0 for r in scores.values()) or None,
         }

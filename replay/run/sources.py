@@ -52,7 +52,15 @@ def _case_from_event(row: dict[str, Any]) -> Case:
         weight=float(row.get("weight", 1.0)),
         tags=tuple(row.get("tags") or ()),
         recorded=_recorded(row),
+        feedback=_feedback(row.get("feedback")),
     )
+
+
+def _feedback(value: Any) -> float | None:
+    """A dataset row's `feedback`: the users' mean score in [0, 1] (anything else is no feedback)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0:
+        return float(value)
+    return None
 
 
 def _recorded(row: dict[str, Any]) -> Completion:

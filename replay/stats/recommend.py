@@ -16,7 +16,7 @@ do not depend on units and never tie two different providers the way min-max sca
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +101,7 @@ def recommend(
     if not ranking:
         return {"recommended": None, "reason": "no provider meets the constraints", **result}
     best = ranking[0]
-    reason = _explain(best, benchmark, comparison, primary, margin)
+    reason = _explain(best, ranking, benchmark, comparison, primary, margin)
     if best["provider"] == baseline and promising:
         reason += "; promising: " + "; ".join(_promise_text(p) for p in promising)
     return {"recommended": best["provider"], "reason": reason, **result, "weights": constraints.weights}
@@ -216,6 +216,7 @@ def _rank(candidates: dict[str, dict[str, float]], weights: Mapping[str, float])
 
 def _explain(
     best: Mapping[str, Any],
+    ranking: Sequence[Mapping[str, Any]],
     benchmark: Mapping[str, Any],
     comparison: Mapping[str, Any],
     primary: str,
@@ -225,11 +226,16 @@ def _explain(
     baseline = comparison.get("baseline")
     parts = [f"{primary} {best['score']:.3f}"]
     if provider == baseline:
-        parts.append(
-            "the baseline: no candidate is shown non-inferior"
-            if len(benchmark["providers"]) > 1
-            else "the only provider"
-        )
+        # Candidates shown non-inferior may still rank below the baseline on the weights.
+        qualified = [r["provider"] for r in ranking if r["provider"] != baseline]
+        if qualified:
+            parts.append(
+                f"the baseline: {', '.join(qualified)} shown non-inferior but ranked lower on the weights"
+            )
+        elif len(benchmark["providers"]) > 1:
+            parts.append("the baseline: no candidate is shown non-inferior")
+        else:
+            parts.append("the only provider")
         return f"{provider}: " + ", ".join(parts)
     match = next(
         (

@@ -59,6 +59,11 @@ def test_demo_verdict_matches_the_simulations_ground_truth(demo: dict[str, Any])
     assert verdicts["sim-medium"] != "worse"
     assert "sim-medium" in comparison["pareto"]
     assert "HTML report:" in out and "done in" in out
+    # The app's users gave feedback on some answers: it travels with the dataset rows to the verdict.
+    benchmark = json.loads((demo["run"] / "benchmark_results.json").read_text())
+    agreement = benchmark["feedback_agreement"]["metrics"]["correct"]
+    assert 20 <= agreement["n"] < benchmark["total_samples"]
+    assert "correct vs user feedback on sim-prod-large's answers: Spearman" in out
 
 
 def test_compare_is_a_regression_gate(demo: dict[str, Any]) -> None:
