@@ -38,7 +38,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     parser.add_argument("--seed", type=int, default=0, help="seed of retries' jitter and the bootstrap")
     parser.add_argument(
-        "--margin", type=non_negative_float, default=0.0, help="non-inferiority margin (e.g. 0.02)"
+        "--margin",
+        type=non_negative_float,
+        default=None,
+        help="non-inferiority margin (default replay.margin, else 0.02)",
     )
     parser.add_argument("--alpha", type=probability, default=0.05, help="significance level")
 

@@ -282,7 +282,7 @@ def sequential_decisions(run: Run) -> list[Decision]:
             diffs = (b - a)[both]
             low, high = inference.confidence_sequence(diffs, run.options.alpha / max(tests, 1))
             decision = inference.sequential_decision(
-                diffs, run.options.margin, run.options.alpha / max(tests, 1)
+                diffs, run.options.margin or 0.0, run.options.alpha / max(tests, 1)
             )
             decisions.append(
                 Decision(
@@ -298,7 +298,7 @@ def summarise(run: Run, baseline: str | None = None) -> tuple[dict[str, Any], di
     options = AnalysisOptions(
         baseline=baseline or run.baseline,
         alpha=run.options.alpha,
-        margin=run.options.margin or None,  # 0 is the flag's default: the config's margin, else 0.02
+        margin=run.options.margin,  # None: the config's margin, else 0.02
         seed=run.options.seed,
     )
     meta = run.meta.to_json()

@@ -39,7 +39,7 @@ class ReplayOptions:
     until_decided: bool = False
     seed: int = 0
     alpha: float = 0.05
-    margin: float = 0.0
+    margin: float | None = None  # None: the config's `replay.margin`, else 0.02
     round_size: int = 50
 
 

@@ -153,3 +153,10 @@ def test_sweep_with_a_configured_baseline(runs: dict[str, Path], tmp_path: Path)
     assert {"prod", "prod[temperature=0]", "prod[temperature=1]", "medium[temperature=1]"} <= set(
         state["providers"]
     )
+
+
+def test_an_explicit_margin_of_zero_beats_the_configs(runs: dict[str, Path], tmp_path: Path) -> None:
+    dataset = _dataset(tmp_path / "zero.jsonl", 30, 3)
+    assert replay(runs["config"], dataset, tmp_path / "out", "--margin", "0", "--format", "json") == 0
+    written = json.loads((next((tmp_path / "out").glob("*")) / "provider_comparison.json").read_text())
+    assert written["margin"] == 0.0  # not the config's 0.05: 0 is a margin, not "unset"
