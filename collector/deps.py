@@ -7,9 +7,10 @@ thread pool, a thread hop per dependency per request that costs more than the wh
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from bakeoff.collector.ingest import IngestPipeline
 from bakeoff.collector.metrics import CollectorMetrics
@@ -49,3 +50,32 @@ StoreDep = Annotated[Store, Depends(get_store)]
 IngestDep = Annotated[IngestPipeline, Depends(get_ingest)]
 SettingsDep = Annotated[CollectorSettings, Depends(get_settings)]
 MetricsDep = Annotated[CollectorMetrics, Depends(get_metrics)]
+
+
+# Offsets reach DuckDB as BIGINT: a larger one is the client's mistake (422), never a 500.
+MAX_OFFSET = 2**31 - 1
+
+
+async def event_filter_params(
+    tag: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    status: Annotated[str | None, Query(pattern="^(ok|error)$")] = None,
+    project: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """The event filters every listing takes as query parameters (`GET /v1/events` and the like)."""
+    return {
+        "tag": tag,
+        "model": model,
+        "provider": provider,
+        "status": status,
+        "project": project,
+        "since": since,
+        "until": until,
+    }
+
+
+EventFiltersDep = Annotated[dict[str, Any], Depends(event_filter_params)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET)]

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Query
 
-from bakeoff.collector.deps import StoreDep
+from bakeoff.collector.deps import OffsetQuery, StoreDep
 from bakeoff.collector.errors import ClientError
 from bakeoff.collector.rows import prompt_text
 
@@ -26,7 +26,7 @@ def dataset_rows(
     name: str,
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
     """A page of the dataset's rows (event summary, weight, stratum, reference) and its strata."""
     cursor = store.cursor()
@@ -74,7 +74,7 @@ def run_answers(
     outcome: Outcome = "all",
     tag: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
     """Per event: the prompt, the reference, the baseline's and the candidate's answers and scores on
     `metric` (default: the run's primary metric), and whether the candidate lost, won or tied there."""

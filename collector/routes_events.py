@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -12,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from bakeoff.collector.bodies import decode, read_body
-from bakeoff.collector.deps import IngestDep, SettingsDep, StoreDep
+from bakeoff.collector.deps import EventFiltersDep, IngestDep, OffsetQuery, SettingsDep, StoreDep
 from bakeoff.collector.errors import ClientError, describe_msgspec
 from bakeoff.collector.validation import may_hold_oversized, oversized_integer, raw_id
 from bakeoff.schema import Event
@@ -111,26 +110,11 @@ async def ingest_events(request: Request, settings: SettingsDep, ingest: IngestD
 @router.get("/v1/events")
 def list_events(
     store: StoreDep,
-    tag: str | None = None,
-    model: str | None = None,
-    provider: str | None = None,
-    status: Annotated[str | None, Query(pattern="^(ok|error)$")] = None,
-    project: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    filters: EventFiltersDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    offset: OffsetQuery = 0,
 ) -> Response:
     """Events matching the filters, newest first, with the total count."""
-    filters = {
-        "tag": tag,
-        "model": model,
-        "provider": provider,
-        "status": status,
-        "project": project,
-        "since": since,
-        "until": until,
-    }
     bodies, total = store.query_events(filters, limit, offset)
     # The stored JSON as it is, never parsed and re-encoded: what was accepted is what is read.
     content = b'{"events":[' + b",".join(bodies) + b'],"total":' + str(total).encode() + b"}"

@@ -8,13 +8,12 @@ as typed.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query
 
-from bakeoff.collector.deps import StoreDep
+from bakeoff.collector.deps import EventFiltersDep, OffsetQuery, StoreDep
 from bakeoff.collector.store import event_filters
 
 router = APIRouter()
@@ -41,27 +40,12 @@ def text_pattern(text: str) -> str:
 @router.get("/v1/search")
 def search(
     store: StoreDep,
+    filters: EventFiltersDep,
     q: Annotated[str, Query(max_length=500)] = "",
-    tag: str | None = None,
-    model: str | None = None,
-    provider: str | None = None,
-    status: Annotated[str | None, Query(pattern="^(ok|error)$")] = None,
-    project: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 25,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
     """Events whose body contains `q` (all when empty) and that match the filters, newest first."""
-    filters = {
-        "tag": tag,
-        "model": model,
-        "provider": provider,
-        "status": status,
-        "project": project,
-        "since": since,
-        "until": until,
-    }
     where, params = event_filters(filters)
     if q:
         where += " AND regexp_matches(body, ?)"

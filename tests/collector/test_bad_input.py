@@ -103,3 +103,11 @@ def test_bad_queries(collector: CollectorProcess) -> None:
     assert httpx.get(collector.url + "/v1/events", params={"status": "maybe"}).status_code == 422
     assert httpx.get(collector.url + "/v1/events", params={"since": "last week"}).status_code == 422
     assert httpx.get(collector.url + "/v1/events/nope").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/search", "/v1/datasets/none/rows"])
+def test_offsets_past_bigint_are_refused_on_every_listing(collector: CollectorProcess, path: str) -> None:
+    for offset in (2**63, 10**20):
+        answer = httpx.get(collector.url + path, params={"offset": offset})
+        assert answer.status_code == 422, (path, offset, answer.text)
+        assert "offset" in answer.json()["error"]
