@@ -64,6 +64,7 @@ class LineReader:
         self.accumulator = accumulator
         self.data: list[str] = []
         self.body: list[str] = []
+        self.stream: Any = None  # the recording stream `parse()` gave, the same for every call
 
     def line(self, line: str) -> None:
         with internal_errors("reading a streamed response"):
@@ -96,6 +97,23 @@ class LineReader:
         if not self.call.done and isinstance(body, dict):
             finish_with(self.call, self.parse_result(fields_of(body)))
 
+    def read_whole(self, body: Any, encoded: bool) -> None:
+        """A body the application read at once: JSON text or bytes when `encoded`, else decoded."""
+        if not self.call.stream and not self.call.done:
+            with internal_errors("reading a response body"):
+                self.whole(orjson.loads(body) if encoded else body)
+
+    def parsed(self, result: Any, stream_class: type) -> Any:
+        """What the proxy's `parse()` returns: a streamed call's recording stream, else `result`, recorded."""
+        if self.call.stream:
+            if self.stream is None:
+                self.stream = stream_class(result, self.call, self.accumulator)
+            return self.stream
+        if not self.call.done:
+            with internal_errors("recording a parsed response"):
+                finish_with(self.call, self.parse_result(result))
+        return result
+
 
 class StreamingResponse(wrapt.ObjectProxy):
     """An `APIResponse` of `with_streaming_response` whose body is recorded however it is read."""
@@ -103,20 +121,11 @@ class StreamingResponse(wrapt.ObjectProxy):
     def __init__(self, wrapped: Any, reader: LineReader) -> None:
         super().__init__(wrapped)
         self._self_reader = reader
-        self._self_stream: Any = None
         weakref.finalize(self, finish_from, reader.call, reader.accumulator)
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         result = self.__wrapped__.parse(*args, **kwargs)
-        reader = self._self_reader
-        if reader.call.stream:
-            if self._self_stream is None:
-                self._self_stream = RecordingStream(result, reader.call, reader.accumulator)
-            return self._self_stream
-        if not reader.call.done:
-            with internal_errors("recording a parsed response"):
-                finish_with(reader.call, reader.parse_result(result))
-        return result
+        return self._self_reader.parsed(result, RecordingStream)
 
     def iter_lines(self) -> Iterator[str]:
         reader = self._self_reader
@@ -131,23 +140,18 @@ class StreamingResponse(wrapt.ObjectProxy):
 
     def read(self) -> bytes:
         body: bytes = self.__wrapped__.read()
-        self._self_whole(body)
+        self._self_reader.read_whole(body, encoded=True)
         return body
 
     def text(self) -> str:
         body: str = self.__wrapped__.text()
-        self._self_whole(body)
+        self._self_reader.read_whole(body, encoded=True)
         return body
 
     def json(self) -> Any:
         body = self.__wrapped__.json()
-        self._self_reader.whole(body)
+        self._self_reader.read_whole(body, encoded=False)
         return body
-
-    def _self_whole(self, body: bytes | str) -> None:
-        if not self._self_reader.call.stream and not self._self_reader.call.done:
-            with internal_errors("reading a response body"):
-                self._self_reader.whole(orjson.loads(body))
 
     def close(self) -> None:
         try:
@@ -162,20 +166,11 @@ class AsyncStreamingResponse(wrapt.ObjectProxy):
     def __init__(self, wrapped: Any, reader: LineReader) -> None:
         super().__init__(wrapped)
         self._self_reader = reader
-        self._self_stream: Any = None
         weakref.finalize(self, finish_from, reader.call, reader.accumulator)
 
     async def parse(self, *args: Any, **kwargs: Any) -> Any:
         result = await self.__wrapped__.parse(*args, **kwargs)
-        reader = self._self_reader
-        if reader.call.stream:
-            if self._self_stream is None:
-                self._self_stream = AsyncRecordingStream(result, reader.call, reader.accumulator)
-            return self._self_stream
-        if not reader.call.done:
-            with internal_errors("recording a parsed response"):
-                finish_with(reader.call, reader.parse_result(result))
-        return result
+        return self._self_reader.parsed(result, AsyncRecordingStream)
 
     async def iter_lines(self) -> AsyncIterator[str]:
         reader = self._self_reader
@@ -190,23 +185,18 @@ class AsyncStreamingResponse(wrapt.ObjectProxy):
 
     async def read(self) -> bytes:
         body: bytes = await self.__wrapped__.read()
-        self._self_whole(body)
+        self._self_reader.read_whole(body, encoded=True)
         return body
 
     async def text(self) -> str:
         body: str = await self.__wrapped__.text()
-        self._self_whole(body)
+        self._self_reader.read_whole(body, encoded=True)
         return body
 
     async def json(self) -> Any:
         body = await self.__wrapped__.json()
-        self._self_reader.whole(body)
+        self._self_reader.read_whole(body, encoded=False)
         return body
-
-    def _self_whole(self, body: bytes | str) -> None:
-        if not self._self_reader.call.stream and not self._self_reader.call.done:
-            with internal_errors("reading a response body"):
-                self._self_reader.whole(orjson.loads(body))
 
     async def close(self) -> None:
         try:
