@@ -66,6 +66,19 @@ async def event_filter_params(
     until: datetime | None = None,
 ) -> dict[str, Any]:
     """The event filters every listing takes as query parameters (`GET /v1/events` and the like)."""
+    return filters_of(tag, model, provider, status, project, since, until)
+
+
+def filters_of(
+    tag: str | None,
+    model: str | None,
+    provider: str | None,
+    status: str | None,
+    project: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, Any]:
+    """The filters dict that :func:`~bakeoff.collector.store.event_filters` turns into SQL."""
     return {
         "tag": tag,
         "model": model,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from bakeoff.collector.deps import StoreDep
+from bakeoff.collector.deps import StoreDep, filters_of
 from bakeoff.collector.errors import ClientError
 from bakeoff.collector.store import Store, event_filters
 
@@ -48,15 +48,7 @@ class Scope:
         if since is None and span is not None and until is not None:
             since = until - timedelta(seconds=span)
         self.since, self.until = since, until
-        self.filters = {
-            "tag": tag,
-            "model": model,
-            "provider": provider,
-            "status": status,
-            "project": project,
-            "since": since,
-            "until": until,
-        }
+        self.filters = filters_of(tag, model, provider, status, project, since, until)
 
     def where(self) -> tuple[str, list[Any]]:
         """The WHERE clause over `events` and its parameters."""
