@@ -162,6 +162,10 @@ class Call:
         trace_id, span_id = trace_ids
         settings = self._recorder.settings
         tags = list(settings.tags) + [t for t in self.tags if t not in settings.tags]
+        attributes = self.attributes
+        if settings.tags:
+            # How many leading tags came from init(): stratifying by tag uses the ones after them.
+            attributes = {**attributes, "bakeoff.init_tags": len(settings.tags)}
         return {
             "id": self.event_id,
             "schema_version": 1,
@@ -179,7 +183,7 @@ class Call:
             "status": "error" if error is not None else "ok",
             "error": error,
             "tags": tags,
-            "attributes": self.attributes,
+            "attributes": attributes,
             "trace_id": trace_id,
             "span_id": span_id,
         }
