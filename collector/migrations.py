@@ -1,10 +1,19 @@
 """DuckDB schema of the collector, as an ordered list of migrations.
 
-`schema_migrations` records which versions ran; :func:`bakeoff.collector.store` applies the missing
-ones at open. Never edit a released migration: append a new one.
+`schema_migrations` records which versions ran; :meth:`bakeoff.collector.store.Store.migrate` applies
+the missing ones at open. Never edit a released migration: append a new one.
+
+The same migrations build both stores. The embedded DuckDB file runs them as written (its existing
+databases keep their keys). DuckLake has no keys and no indexes, so :func:`for_store` rewrites them for
+it: `PRIMARY KEY` and `UNIQUE` constraints are dropped and `CREATE INDEX` statements skipped (an index
+only speeds the file's reads). Where uniqueness matters on DuckLake the code keeps it: event ids by the
+claims of :mod:`bakeoff.collector.ducklake`, dataset and run names by delete-then-insert in one
+transaction. New migrations need nothing special: write them for the file, as before.
 """
 
 from __future__ import annotations
+
+import re
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -92,4 +101,32 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        3,
+        """
+        -- How many leading tags came from the SDK's init (the tags every call of a process shares):
+        -- stratifying by tag uses the tags after them. 0 for OTLP spans and older SDKs.
+        ALTER TABLE events ADD COLUMN init_tags INTEGER;
+        """,
+    ),
 ]
+
+
+_COMMENT = re.compile(r"--[^\n]*")
+_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.IGNORECASE)
+# A column's `PRIMARY KEY` / `UNIQUE`, or a table's `PRIMARY KEY (a, b)` / `UNIQUE (a)` line.
+_TABLE_KEY = re.compile(r",\s*(PRIMARY\s+KEY|UNIQUE)\s*\([^)]*\)", re.IGNORECASE)
+_COLUMN_KEY = re.compile(r"\s+(PRIMARY\s+KEY|UNIQUE)\b", re.IGNORECASE)
+
+
+def for_store(sql: str, kind: str) -> str:
+    """`sql` (one migration's statements) as the store of `kind` runs it: unchanged for "embedded";
+    for "ducklake" without keys, unique constraints or indexes (see the module docstring)."""
+    if kind != "ducklake":
+        return sql
+    statements = []
+    for statement in _COMMENT.sub("", sql).split(";"):
+        if not statement.strip() or _INDEX.match(statement):
+            continue
+        statements.append(_COLUMN_KEY.sub("", _TABLE_KEY.sub("", statement)).strip())
+    return ";\n".join(statements)

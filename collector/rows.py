@@ -33,8 +33,12 @@ EVENT_SCHEMA = pa.schema(
         ("trace_id", pa.string()),
         ("span_id", pa.string()),
         ("body", pa.string()),
+        ("init_tags", pa.int32()),
     ]
 )
+
+# The event attribute in which the SDK says how many of the leading tags came from init().
+INIT_TAGS_ATTRIBUTE = "bakeoff.init_tags"
 
 
 def parse_ts(value: str) -> datetime:
@@ -75,6 +79,18 @@ def prompt_hash(request: dict[str, Any]) -> int:
     return int.from_bytes(hashlib.blake2b(normalised, digest_size=8).digest(), "big")
 
 
+def init_tag_count(event: Event) -> int:
+    """How many of the event's leading tags are the process's own (from init), not the call's kind.
+
+    Read from the SDK's attribute, bounded by the number of tags; 0 when absent or not an integer
+    (OTLP spans, older SDKs, other senders).
+    """
+    value = event.attributes.get(INIT_TAGS_ATTRIBUTE) if event.attributes else None
+    if type(value) is not int or value <= 0:
+        return 0
+    return min(value, len(event.tags))
+
+
 def to_columns(events: list[Event], source: str, received_at: datetime) -> pa.Table:
     """An Arrow table of `events` in the `events` table's column order (built column by column)."""
     count = len(events)
@@ -101,6 +117,7 @@ def to_columns(events: list[Event], source: str, received_at: datetime) -> pa.Ta
         [e.trace_id for e in events],
         [e.span_id for e in events],
         [encode_event(e).decode() for e in events],
+        [init_tag_count(e) for e in events],
     ]
     return pa.Table.from_arrays(
         [pa.array(c, type=f.type) for c, f in zip(columns, EVENT_SCHEMA, strict=True)], schema=EVENT_SCHEMA
