@@ -109,6 +109,23 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE events ADD COLUMN init_tags INTEGER;
         """,
     ),
+    (
+        4,
+        """
+        -- GenAI log records (OTLP logs): the prompts and answers instrumentations send apart from their
+        -- spans. Each joins the event of its span; all are kept, so that the joined event is the same
+        -- whichever of span and records arrived first, and however often either was sent.
+        CREATE TABLE otlp_log_records (
+            record_id   VARCHAR NOT NULL,      -- hash of the record as sent: a re-sent export adds nothing
+            event_id    VARCHAR NOT NULL,      -- the event of its span: otlp-<trace id>-<span id>
+            name        VARCHAR NOT NULL,      -- gen_ai.user.message, gen_ai.choice, ...
+            time_ns     BIGINT NOT NULL,       -- when it happened (else when it was observed), Unix ns
+            position    INTEGER NOT NULL,      -- its place in its export: orders records of equal time
+            received_at TIMESTAMPTZ NOT NULL,
+            part        JSON NOT NULL          -- what it says of the call (messages, answer), decoded
+        );
+        """,
+    ),
 ]
 
 
