@@ -61,11 +61,12 @@ async def _retention_loop(store: Store, days: float, interval_s: float) -> None:
 
 
 def create_app(settings: CollectorSettings) -> FastAPI:
-    """A collector app over `settings.db_path`; nothing is opened until the app starts."""
+    """A collector app over the store of `settings` (`settings.target`); nothing is opened until the
+    app starts."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.db_path, settings.memory_limit)
+        store = settings.target.open(settings.memory_limit)
         app.state.store = store
         app.state.ingest = ingest = IngestPipeline(
             store, app.state.metrics, settings.commit_max_rows, settings.storage_retry_s

@@ -10,6 +10,10 @@ columns on the caller's thread and returns a future. Two threads do the rest:
 - the **applier** takes every journaled row not yet in DuckDB, seals the journal's segment, inserts the
   rows in one commit and deletes the segment.
 
+On DuckLake every replica runs this pipeline over its own journal; the idempotency check above covers
+the ids this replica knows, and the store's claims make the commit exact across replicas (see
+:mod:`bakeoff.collector.ducklake`).
+
 A DuckDB insert has a fixed cost of a few milliseconds, so committing per group of requests would bind
 clients to it; batches of thousands of rows cost ~20 µs a row. Readers see every acknowledged event:
 :meth:`IngestPipeline.barrier` waits until the rows journaled so far are committed (routes reading the
@@ -59,7 +63,7 @@ class _Request:
 
 
 def journal_folder(db_path: str) -> Path:
-    """Where the journal of the database at `db_path` lives: next to it."""
+    """Where the journal of the DuckDB file at `db_path` lives by default: next to it."""
     return Path(f"{db_path}.journal")
 
 
@@ -73,7 +77,9 @@ class IngestPipeline:
         self.metrics = metrics
         self.max_rows = max_rows
         self.retry_s = retry_s
-        self.journal = Journal(journal_folder(store.path))
+        if store.journal_dir is None:
+            raise ValueError("an ingest pipeline needs a store opened with a journal folder")
+        self.journal = Journal(store.journal_dir)
         self.recovered = _replay(self.journal, store)
         metrics.journal_corrupt_ranges.inc(self.journal.corrupt_ranges)
         metrics.journal_corrupt_bytes.inc(self.journal.corrupt_bytes)
@@ -344,9 +350,9 @@ def _replay(journal: Journal, store: Store) -> int:
 
 def recover_journal(store: Store) -> int:
     """Commit what a collector that stopped abruptly left in the journal of `store`; return how many."""
-    if not journal_folder(store.path).is_dir():
+    if store.journal_dir is None or not store.journal_dir.is_dir():
         return 0
-    journal = Journal(journal_folder(store.path))
+    journal = Journal(store.journal_dir)
     try:
         return _replay(journal, store)
     finally:

@@ -12,14 +12,21 @@ remain hold rows that were acknowledged and perhaps not committed: they are repl
 A record cut short by a crash was never acknowledged (its fsync had not returned). A damaged record
 (a bad disk, a stray write) costs only itself: decoding resumes at the next header whose magic and CRC
 hold, the segment is kept in `quarantine/` rather than deleted, and the damage is logged and counted.
+
+On DuckLake, every replica has a journal of its own (`bakeoff serve --journal DIR`), and the journal
+folder keeps the replica's identity: a `replica` file with a stable id (the owner of the event ids it
+claims, see :mod:`bakeoff.collector.ducklake`), locked while a collector runs on it, so that two
+processes never share one journal or one identity.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import struct
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -249,3 +256,39 @@ class Journal:
             self._path(self._current).unlink(missing_ok=True)
         if not any(self.folder.iterdir()):
             self.folder.rmdir()
+
+
+class JournalInUse(OSError):
+    """Another process holds this journal (and the replica identity it keeps)."""
+
+
+@dataclass
+class ReplicaIdentity:
+    """The stable id of the replica whose journal is `folder`, locked for this process until `release()`."""
+
+    folder: Path
+    replica_id: str
+    _fd: int
+
+    def release(self) -> None:
+        """Unlock the identity (the process is stopping)."""
+        os.close(self._fd)
+
+
+def hold_replica(folder: str | os.PathLike[str]) -> ReplicaIdentity:
+    """The identity kept in journal `folder` (made on first use), locked: raises :class:`JournalInUse`
+    when another process holds it."""
+    path = Path(folder) / "replica"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalInUse(f"journal {folder} is in use by another collector") from None
+    replica_id = os.read(fd, 100).decode().strip()
+    if not replica_id:
+        replica_id = uuid.uuid4().hex
+        os.write(fd, replica_id.encode() + b"\n")
+        os.fsync(fd)  # the id must outlive a crash: claims made under it are found again by it
+    return ReplicaIdentity(Path(folder), replica_id, fd)

@@ -10,6 +10,8 @@ through :func:`open_local`, never through the collector's internals or its comma
 
 Opening replays the journal a stopped collector left (the events it acknowledged), so what a collector
 acknowledged is visible here too. A file a running collector holds cannot be opened: the error says so.
+A DuckLake (``open_local(StoreTarget("ducklake", catalog=URL, data_path=DIR))``) can be opened while
+collectors run on it; a replica's journal is replayed by that replica when it starts again.
 """
 
 from __future__ import annotations
@@ -19,35 +21,47 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from bakeoff.collector.settings import StoreTarget
 from bakeoff.errors import UsageError
 
 if TYPE_CHECKING:
+    from bakeoff.collector.monitors.records import MonitorRecords
     from bakeoff.monitor_config import MonitoringConfig
 
 
-def open_store(path: str) -> Any:
-    """The raw :class:`~bakeoff.collector.store.Store` of a DuckDB file, its journal recovered."""
+def open_store(where: str | StoreTarget) -> Any:
+    """The raw :class:`~bakeoff.collector.store.Store` of a DuckDB file (a path) or of a
+    :class:`~bakeoff.collector.settings.StoreTarget` (a DuckLake), its journal recovered."""
     import duckdb
 
+    from bakeoff.collector.ducklake import CatalogError
     from bakeoff.collector.ingest import recover_journal
-    from bakeoff.collector.store import Store
+    from bakeoff.collector.journal import JournalInUse
 
+    target = StoreTarget(db_path=where) if isinstance(where, str) else where
     try:
-        store = Store(path)
+        store = target.open(journal=False)
     except duckdb.IOException as exc:
+        if target.kind == "ducklake":
+            raise UsageError(f"{target.where}: cannot open it: {str(exc).splitlines()[0]}") from exc
         raise UsageError(
-            f"--db {path}: cannot open it ({exc}); is a collector using it? use --collector"
+            f"--db {target.db_path}: cannot open it ({exc}); is a collector using it? use --collector"
         ) from exc
+    except CatalogError as exc:
+        raise UsageError(str(exc)) from exc
+    except JournalInUse as exc:
+        raise UsageError(f"--journal: {exc}") from exc
     recover_journal(store)  # events a collector acknowledged before it stopped abruptly
     return store
 
 
 class LocalCollector:
-    """Datasets, samples and runs of one DuckDB file; a context manager that closes the file."""
+    """Datasets, samples and runs of one store (a DuckDB file, or a DuckLake); a context manager that
+    closes it."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._store = open_store(path)
+    def __init__(self, where: str | StoreTarget) -> None:
+        self.path = where if isinstance(where, str) else where.where
+        self._store = open_store(where)
 
     def dataset_lines(self, name: str) -> bytes | None:
         """Dataset `name` as JSON lines (the format of `GET /v1/datasets/{name}`), or None if absent."""
@@ -93,14 +107,11 @@ class LocalCollector:
 
         return backtest(self._store, config, since, until)
 
-    def tick_monitors(self, config: MonitoringConfig) -> list[dict[str, Any]]:
-        """One tick of the config's traffic monitors (state kept in the file, alerts sent); those firing."""
-        from bakeoff.collector.monitors.alerts import list_alerts
-        from bakeoff.collector.monitors.runner import TrafficRunner
+    def monitor_records(self) -> MonitorRecords:
+        """Monitor states, alerts and the outbox of this file, for `bakeoff watch` (see its methods)."""
+        from bakeoff.collector.monitors.records import MonitorRecords
 
-        TrafficRunner(self._store, config).tick()
-        names = {m.name for m in config.traffic}
-        return [a for a in list_alerts(self._store, state="firing") if a["monitor"] in names]
+        return MonitorRecords(self._store)
 
     def close(self) -> None:
         """Close the DuckDB file."""
@@ -115,6 +126,8 @@ class LocalCollector:
         self.close()
 
 
-def open_local(path: str) -> LocalCollector:
-    """The recorded data of the DuckDB file at `path`, opened in this process (see the module docstring)."""
-    return LocalCollector(path)
+def open_local(where: str | StoreTarget) -> LocalCollector:
+    """The recorded data of the DuckDB file at `where` (a path), or of the DuckLake a
+    :class:`~bakeoff.collector.settings.StoreTarget` names, opened in this process (see the module
+    docstring)."""
+    return LocalCollector(where)

@@ -1,4 +1,10 @@
-"""All of the collector's SQL over one DuckDB file: schema migrations, event and feedback writes, reads.
+"""All of the collector's SQL: schema migrations, event and feedback writes, reads.
+
+:class:`Store` is the interface every part of the collector queries through (`cursor()`,
+`transaction()` and the methods below), and its first implementation, the embedded DuckDB file (the
+default). The second, :class:`~bakeoff.collector.ducklake.DuckLakeStore`, is the same class over a
+DuckDB connection with a DuckLake attached and `USE`d: one SQL dialect runs on both. `store.kind`
+("embedded" or "ducklake") says which, for what only one of them has (the file's full-text index).
 
 One connection is opened per store; each thread works through its own cursor. Events are written by
 the ingest pipeline (see :mod:`bakeoff.collector.ingest`), which decides what is new with a Bloom filter
@@ -14,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -22,7 +29,7 @@ import pyarrow as pa
 
 from bakeoff.collector.errors import StorageUnavailable
 from bakeoff.collector.idfilter import IdFilter
-from bakeoff.collector.migrations import MIGRATIONS
+from bakeoff.collector.migrations import MIGRATIONS, for_store
 
 logger = logging.getLogger("bakeoff.collector")
 
@@ -42,6 +49,8 @@ def storage_failure(exc: BaseException) -> StorageUnavailable | None:
         return StorageUnavailable("the collector's disk is full: retry later")
     if isinstance(exc, duckdb.FatalException | duckdb.IOException | OSError):
         return StorageUnavailable(f"the collector's storage is failing: {message}", status=503)
+    if any(c.__module__ == "psycopg" and c.__name__ == "OperationalError" for c in type(exc).__mro__):
+        return StorageUnavailable(f"the DuckLake catalog (PostgreSQL) is unreachable: {message}", status=503)
     return None
 
 
@@ -56,11 +65,18 @@ def first_occurrences(ids: list[str], excluded: set[str]) -> list[bool]:
 
 
 class Store:
-    """The collector's DuckDB database."""
+    """The collector's database: the interface of both stores, and the embedded DuckDB file at `path`.
 
-    def __init__(self, path: str, memory_limit: str = "512MB") -> None:
+    `journal_dir` is where the ingest journal of a collector on this store lives (by default next to the
+    file, `<path>.journal`).
+    """
+
+    kind = "embedded"
+
+    def __init__(self, path: str, memory_limit: str = "512MB", journal_dir: str | None = None) -> None:
         self.path = path
         self.memory_limit = memory_limit
+        self.journal_dir: Path | None = Path(journal_dir or f"{path}.journal")
         self.connection = self._connect()
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -84,12 +100,20 @@ class Store:
             self._local = threading.local()  # cursors of the old connection are dead
             self._ids = None
 
+    @property
+    def where(self) -> str:
+        """The store, as messages name it."""
+        return self.path
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on the shared connection."""
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
-            cursor = self._local.cursor = self.connection.cursor()
+            cursor = self._local.cursor = self._new_cursor()
         return cursor
+
+    def _new_cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.connection.cursor()
 
     def close(self) -> None:
         """Checkpoint and close; on a full disk the checkpoint fails and the write-ahead log keeps all."""
@@ -104,17 +128,20 @@ class Store:
 
     def migrate(self) -> int:
         """Apply the migrations not yet applied; return the schema version."""
-        con = self.connection
+        con = self.cursor()
         con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
+            for_store(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)",
+                self.kind,
+            )
         )
         applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
         for version, sql in MIGRATIONS:
             if version in applied:
                 continue
             con.execute("BEGIN")
-            con.execute(sql)
+            con.execute(for_store(sql, self.kind))
             con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
             con.execute("COMMIT")
         return max(v for v, _ in MIGRATIONS)
@@ -158,29 +185,36 @@ class Store:
         candidates = [i for i, maybe in zip(ids, id_filter.might_contain(ids), strict=True) if maybe]
         if not candidates:
             return set()
-        rows = cursor.execute(
-            "SELECT id FROM events WHERE id IN (SELECT unnest(?::VARCHAR[]))", [candidates]
-        ).fetchall()
-        return {row[0] for row in rows}
+        return self._known_ids(cursor, candidates)
 
-    def append_events(self, table: pa.Table) -> None:
-        """Insert every row of `table` in one commit; the caller has made sure none is stored yet."""
+    def _known_ids(self, cursor: duckdb.DuckDBPyConnection, candidates: list[str]) -> set[str]:
+        """Those of `candidates` stored: looked up exactly (the Bloom filter may be wrong about them)."""
+        return ids_in_events(cursor, candidates)
+
+    def append_events(self, table: pa.Table) -> list[str]:
+        """Insert the rows of `table` in one commit; return the ids inserted. The caller has made sure
+        none is stored yet (the DuckLake store also leaves out those another replica owns)."""
         cursor = self.cursor()
         with self._write_lock:
-            # One auto-committed statement rather than BEGIN/INSERT/COMMIT, reading a stream rather
-            # than a table (which DuckDB wraps in a pyarrow dataset scanner): every call into DuckDB
-            # gives the GIL up and must win it back from the request thread. SQL, not the relation
-            # API: `from_arrow(...).insert_into()` returns normally when its commit fails (a full disk),
-            # where the statement raises; the count it returns is checked too.
-            cursor.register("incoming_events", table.to_reader())
-            try:
-                row = cursor.execute("INSERT INTO events SELECT * FROM incoming_events").fetchone()
-            finally:
-                cursor.unregister("incoming_events")
-            inserted = int(row[0]) if row else 0
-            if inserted != table.num_rows:
-                raise StorageUnavailable(f"the store took {inserted} of {table.num_rows} rows", status=503)
-            self._id_filter(cursor, table.num_rows).add(table.column("id").to_pylist())
+            ids = table.column("id").to_pylist()
+            self._insert_rows(cursor, table)
+            self._id_filter(cursor, table.num_rows).add(ids)
+        return ids
+
+    def _insert_rows(self, cursor: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+        # One auto-committed statement rather than BEGIN/INSERT/COMMIT, reading a stream rather than a
+        # table (which DuckDB wraps in a pyarrow dataset scanner): every call into DuckDB gives the
+        # GIL up and must win it back from the request thread. SQL, not the relation API:
+        # `from_arrow(...).insert_into()` returns normally when its commit fails (a full disk), where
+        # the statement raises; the count it returns is checked too.
+        cursor.register("incoming_events", table.to_reader())
+        try:
+            row = cursor.execute("INSERT INTO events SELECT * FROM incoming_events").fetchone()
+        finally:
+            cursor.unregister("incoming_events")
+        inserted = int(row[0]) if row else 0
+        if inserted != table.num_rows:
+            raise StorageUnavailable(f"the store took {inserted} of {table.num_rows} rows", status=503)
 
     def insert_events(self, table: pa.Table) -> set[str]:
         """Insert the rows of `table` whose id is not stored yet, in one commit; return the ids inserted.
@@ -248,6 +282,12 @@ class Store:
     def count_events(self) -> int:
         (count,) = self.cursor().execute("SELECT count(*) FROM events").fetchone() or (0,)
         return int(count)
+
+
+def ids_in_events(cursor: duckdb.DuckDBPyConnection, ids: list[str]) -> set[str]:
+    """Those of `ids` in the events table."""
+    rows = cursor.execute("SELECT id FROM events WHERE id IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()
+    return {row[0] for row in rows}
 
 
 def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bakeoff.collector.cli.common import add_target, call_collector, open_store
+from bakeoff.collector.cli.common import add_target, call_collector, open_store, uses_store
 from bakeoff.errors import UsageError
 
 
@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from bakeoff.collector.datasets import import_cases, parse_cases
 
     cases = parse_cases(path.read_bytes(), path.name)
-    if args.db:
-        store = open_store(args.db)
+    if uses_store(args):
+        store = open_store(args)
         try:
             summary = import_cases(store, args.name, cases, path.stem, replace=args.replace)
         finally:
@@ -45,10 +45,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    if args.db:
+    if uses_store(args):
         from bakeoff.collector.datasets import list_datasets
 
-        store = open_store(args.db)
+        store = open_store(args)
         try:
             rows = list_datasets(store)
         finally:

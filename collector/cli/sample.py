@@ -6,7 +6,7 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from bakeoff.collector.cli.common import add_target, call_collector, open_store
+from bakeoff.collector.cli.common import add_target, call_collector, open_store, uses_store
 from bakeoff.errors import UsageError
 
 STRATEGIES = ["random", "stratified", "feedback", "errors", "recent", "diverse"]
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     filters = {
         k: getattr(args, k) for k in ("tag", "model", "provider", "status", "project", "since", "until")
     }
-    if args.db:
+    if uses_store(args):
         summary, lines = _sample_in_file(args, filters)
     else:
         import orjson
@@ -83,9 +83,9 @@ def _sample_in_file(args: argparse.Namespace, filters: dict[str, str | None]) ->
     from bakeoff.collector.datasets import create_sample, export_lines
     from bakeoff.collector.sampling import SampleSpec
 
-    if not Path(args.db).exists():
+    if args.db and not Path(args.db).exists():
         raise UsageError(f"--db {args.db}: no such file")
-    store = open_store(args.db)
+    store = open_store(args)
     try:
         spec = SampleSpec(args.strategy, args.n, args.by, args.allocation, args.seed, filters)
         summary = create_sample(store, args.name, spec, replace=args.replace)
