@@ -5,6 +5,10 @@ a seeded hash of the id as its random key, so the same seed on the same data giv
 Each row carries its weight, the inverse of its inclusion probability, so that averages over a dataset
 can be re-weighted into estimates for the whole traffic. `errors` and `recent` are not probability
 samples: their rows weigh 1 and the dataset's params say `"weighting": "none"`.
+
+Strata by tag mean kinds of request: an event's stratum is its first tag past the tags given to the
+SDK's `init` (which every call of a process shares) and past any tag that every event of the population
+carries (for senders that do not say which tags are init's); `(untagged)` gathers events with no such tag.
 """
 
 from __future__ import annotations
@@ -20,7 +24,17 @@ from bakeoff.collector.store import event_filters
 
 STRATEGIES = ("random", "stratified", "feedback", "errors", "recent", "diverse")
 Strategy = Literal["random", "stratified", "feedback", "errors", "recent", "diverse"]
-STRATUM_SQL = {"model": "model", "provider": "provider", "tag": "coalesce(tags[1], '(untagged)')"}
+# A tag stratum is the first tag after the init tags (`init_tags` of them; NULL before migration 3).
+STRATUM_SQL = {
+    "model": "model",
+    "provider": "provider",
+    "tag": "coalesce(tags[coalesce(init_tags, 0) + 1], '(untagged)')",
+}
+# The same, also passing over the tags that every event of the population carries (the one parameter).
+_TAG_STRATUM_PAST_COMMON = (
+    "coalesce(list_filter(list_slice(tags, coalesce(init_tags, 0) + 1, len(tags)), "
+    "lambda t: NOT list_contains(?::VARCHAR[], t))[1], '(untagged)')"
+)
 
 
 @dataclass
@@ -106,8 +120,42 @@ def allocate(sizes: dict[str, int], n: int, allocation: str) -> dict[str, int]:
     return counts
 
 
+def common_tags(cursor: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[str]:
+    """The tags that every event matching `where` carries (none when it matches no event)."""
+    first = cursor.execute(f"SELECT tags FROM events WHERE {where} LIMIT 1", params).fetchone()
+    # Any one event's tags hold every common tag. A tag is common unless some event lacks it, which
+    # a kind of request shows within its first rows: the scan stops there.
+    common = []
+    for tag in dict.fromkeys(first[0] or []) if first else ():
+        lacking = cursor.execute(
+            f"SELECT 1 FROM events WHERE ({where}) AND NOT coalesce(list_contains(tags, ?), false) LIMIT 1",
+            [*params, tag],
+        ).fetchone()
+        if lacking is None:
+            common.append(tag)
+    return common
+
+
+def stratum_of(
+    cursor: duckdb.DuckDBPyConnection, by: str, where: str, params: list[Any]
+) -> tuple[str, list[Any]]:
+    """The SQL of an event's stratum, and the parameters of `stratum` then `where` in that order.
+
+    By tag, the stratum is an event's first tag that is neither one of its init tags (which every
+    call of its process shares, see the `init_tags` column) nor carried by every event of the
+    population (a universal tag sent by another SDK or an older one); `(untagged)` when none is left.
+    """
+    if by != "tag":
+        return STRATUM_SQL[by], params
+    common = common_tags(cursor, where, params)
+    if not common:
+        return STRATUM_SQL["tag"], params
+    return _TAG_STRATUM_PAST_COMMON, [common, *params]
+
+
 def _stratified(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
-    stratum = STRATUM_SQL[spec.by]
+    # The stratum expression comes before the filters in each query, so its parameters go first.
+    stratum, params = stratum_of(cursor, spec.by, where, params)
     sizes = dict(
         cursor.execute(
             f"SELECT {stratum} AS h, count(*) FROM events WHERE {where} GROUP BY h", params
