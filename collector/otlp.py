@@ -33,6 +33,12 @@ _PARAMS = {
 _STATUS_ERROR = 2
 
 
+def event_id(trace_id: str, span_id: str) -> str:
+    """The id of the event of the span `span_id` (hex) of trace `trace_id` (hex): log records of that
+    span find their event by it."""
+    return f"otlp-{trace_id}-{span_id}"
+
+
 def decode_protobuf(body: bytes) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     request.ParseFromString(body)
@@ -205,7 +211,7 @@ def span_to_event(span: Any, resource: dict[str, Any]) -> Event | None:
     trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
     return validate_event(
         dict(
-            id=f"otlp-{trace_id}-{span_id}",
+            id=event_id(trace_id, span_id),
             project=str(resource.get("service.name") or "default"),
             ts=utc_timestamp(datetime.fromtimestamp(start_ns / 1e9, UTC)),
             provider=provider,

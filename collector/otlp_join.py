@@ -1,0 +1,191 @@
+"""The join of GenAI log records to their spans' events, whichever of the two arrives first.
+
+Records are kept in `otlp_log_records` (migration 4), never only folded in: the joined event is always
+:func:`~bakeoff.collector.otlp_logs.joined` of the span's event and *all* of its records, so a re-sent
+export (or a record arriving twice, or late) gives the same event again. Two paths meet:
+
+- **records** (`POST /v1/logs`) are stored in one commit; then, once every event acknowledged so far is
+  committed (the ingest pipeline's barrier), they are folded into those of their events that are stored;
+- **a span's event** (`POST /v1/traces`) gets the records already stored folded in before it is
+  submitted; once it is acknowledged, records that arrived meanwhile are looked for again and, if any,
+  folded into the stored event once it is committed.
+
+Nothing is missed: a trace export looks for records after its events are acknowledged, and a logs
+export waits for the events acknowledged before its records were committed. Either the trace export's
+second look sees the records, or the records were committed after it, hence after its acknowledgement,
+and their barrier covers its events. Both answer only then, so a read after both answers (through the
+read barrier of :mod:`bakeoff.collector.deps`) sees the joined event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import orjson
+import pyarrow as pa
+
+from bakeoff.collector.errors import StorageUnavailable
+from bakeoff.collector.ingest import IngestPipeline
+from bakeoff.collector.otlp_logs import LogPart, joined
+from bakeoff.collector.rows import EVENT_SCHEMA, to_columns
+from bakeoff.collector.store import Store
+from bakeoff.schema import Event, EventValidationError, encode_event, validate_event
+
+logger = logging.getLogger("bakeoff.collector")
+
+_RECORD_SCHEMA = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("event_id", pa.string()),
+        ("name", pa.string()),
+        ("time_ns", pa.int64()),
+        ("position", pa.int32()),
+        ("received_at", pa.timestamp("us", tz="UTC")),
+        ("part", pa.string()),
+    ]
+)
+# What a join may change; the id, where the event came from and when it was received stay.
+_JOINED_COLUMNS = [f.name for f in EVENT_SCHEMA if f.name not in ("id", "source", "received_at")]
+_UPDATE = (
+    "UPDATE events SET "
+    + ", ".join(f"{name} = joined_events.{name}" for name in _JOINED_COLUMNS)
+    + " FROM joined_events WHERE events.id = joined_events.id"
+)
+_PARTS = (
+    "SELECT event_id, part FROM otlp_log_records WHERE event_id IN (SELECT unnest(?::VARCHAR[])) "
+    "ORDER BY event_id, time_ns, received_at, position, record_id"
+)
+
+
+class LogJoin:
+    """Stores GenAI log records and folds them into their events, over one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def store_records(self, parts: list[LogPart]) -> int:
+        """Store the records not stored yet, in one commit; return how many were new."""
+        unique = list({part.record_id: part for part in reversed(parts)}.values())[::-1]
+        now = datetime.now(UTC)
+        columns: list[list[Any]] = [
+            [p.record_id for p in unique],
+            [p.event_id for p in unique],
+            [p.name for p in unique],
+            [p.time_ns for p in unique],
+            [p.position for p in unique],
+            [now] * len(unique),
+            [orjson.dumps(p.part).decode() for p in unique],
+        ]
+        table = pa.Table.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(columns, _RECORD_SCHEMA, strict=True)],
+            schema=_RECORD_SCHEMA,
+        )
+        with self.store.transaction() as cursor:
+            cursor.register("incoming_records", table)
+            try:
+                row = cursor.execute(
+                    "INSERT INTO otlp_log_records SELECT * FROM incoming_records WHERE record_id NOT IN "
+                    "(SELECT record_id FROM otlp_log_records "
+                    "WHERE event_id IN (SELECT event_id FROM incoming_records))"
+                ).fetchone()
+            finally:
+                cursor.unregister("incoming_records")
+        return int(row[0]) if row else 0
+
+    def _parts(self, cursor: Any, event_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for event_id, part in cursor.execute(_PARTS, [event_ids]).fetchall():
+            found[event_id].append(orjson.loads(part))
+        return found
+
+    def attach(self, events: list[Event]) -> tuple[list[Event], dict[str, int]]:
+        """`events` with the records already stored folded in, and how many records each got."""
+        found = self._parts(self.store.cursor(), [event.id for event in events])
+        if not found:
+            return events, {}
+        return [_joined(e, found[e.id]) if e.id in found else e for e in events], {
+            key: len(parts) for key, parts in found.items()
+        }
+
+    def arrived_since(self, event_ids: list[str], seen: dict[str, int]) -> list[str]:
+        """Those of `event_ids` with more records stored now than `seen` says they had."""
+        found = self._parts(self.store.cursor(), event_ids)
+        return [key for key, parts in found.items() if len(parts) > seen.get(key, 0)]
+
+    def fold_stored(self, event_ids: list[str]) -> int:
+        """Fold the records of `event_ids` into those of the events that are stored; return how many
+        events changed. Reading and writing are one transaction: concurrent folds of one event follow
+        each other, the later one with every record committed before it."""
+        with self.store.transaction() as cursor:
+            found = self._parts(cursor, event_ids)
+            if not found:
+                return 0
+            rows = cursor.execute(
+                "SELECT id, body FROM events WHERE id IN (SELECT unnest(?::VARCHAR[]))", [list(found)]
+            ).fetchall()
+            changed = []
+            for key, body in rows:
+                event = _joined(validate_event(orjson.loads(body)), found[key])
+                if encode_event(event).decode() != body:
+                    changed.append(event)
+            if not changed:
+                return 0
+            cursor.register("joined_events", to_columns(changed, "otlp", datetime.now(UTC)))
+            try:
+                cursor.execute(_UPDATE)
+            finally:
+                cursor.unregister("joined_events")
+        return len(changed)
+
+
+def _joined(event: Event, parts: list[dict[str, Any]]) -> Event:
+    """The joined event; the span's own when the records cannot make a valid one (never the sender's
+    mistake turned into a failed commit)."""
+    try:
+        return joined(event, parts)
+    except (EventValidationError, msgspec.DecodeError, ValueError, TypeError, KeyError) as exc:
+        logger.warning("otlp logs: the records of %s were not joined: %s", event.id, exc)
+        return event
+
+
+def log_join(app: Any) -> LogJoin:
+    """The app's join, made on first use over its store."""
+    join: LogJoin | None = getattr(app.state, "otlp_log_join", None)
+    if join is None or join.store is not app.state.store:
+        join = app.state.otlp_log_join = LogJoin(app.state.store)
+    return join
+
+
+async def after_logs(join: LogJoin, ingest: IngestPipeline, parts: list[LogPart]) -> None:
+    """Store records, then fold them into the events of theirs acknowledged so far."""
+    await asyncio.to_thread(join.store_records, parts)
+    waiter = ingest.barrier()
+    if waiter is not None:
+        await asyncio.wrap_future(waiter)
+    else:
+        health = ingest.health()
+        if health["status"] == "degraded" and health["uncommitted"]:
+            raise StorageUnavailable(
+                "the log records are stored, but events they belong to are not committed yet: retry later",
+                status=503,
+            )
+    await asyncio.to_thread(join.fold_stored, sorted({part.event_id for part in parts}))
+
+
+async def submit_spans(join: LogJoin, ingest: IngestPipeline, events: list[Event]) -> None:
+    """Submit the events of spans with their stored records; answers once they are durable and once
+    records that arrived meanwhile are folded in."""
+    events, seen = await asyncio.to_thread(join.attach, events)
+    await asyncio.wrap_future(ingest.submit(events, source="otlp"))
+    late = await asyncio.to_thread(join.arrived_since, [event.id for event in events], seen)
+    if not late:
+        return
+    waiter = ingest.barrier()
+    if waiter is not None:
+        await asyncio.wrap_future(waiter)
+    await asyncio.to_thread(join.fold_stored, late)
