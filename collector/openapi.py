@@ -24,15 +24,20 @@ _BODIES: dict[str, type[msgspec.Struct] | type[BaseModel]] = {
     "/v1/feedback": FeedbackBody,
     "/v1/runs": RunBody,
 }
-_OTLP_BODY = {
-    "required": True,
-    "content": {
-        "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
-        "application/json": {
-            "schema": {"type": "object", "properties": {"resourceSpans": {"type": "array"}}}
+
+
+def _otlp_body(resources: str) -> dict[str, Any]:
+    """An OTLP/HTTP export: protobuf, or JSON whose top-level list is `resources`."""
+    return {
+        "required": True,
+        "content": {
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "object", "properties": {resources: {"type": "array"}}}},
         },
-    },
-}
+    }
+
+
+_OTLP_BODIES = {"/v1/traces": _otlp_body("resourceSpans"), "/v1/logs": _otlp_body("resourceLogs")}
 
 
 def _schemas() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
@@ -77,8 +82,8 @@ def install(app: FastAPI) -> None:
                         "required": True,
                         "content": {"application/json": {"schema": bodies[path]}},
                     }
-                elif path == "/v1/traces":
-                    operation["requestBody"] = _OTLP_BODY
+                elif path in _OTLP_BODIES:
+                    operation["requestBody"] = _OTLP_BODIES[path]
         app.openapi_schema = document
         return document
 
