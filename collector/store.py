@@ -137,12 +137,15 @@ class Store:
             )
         )
         applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
-        for version, sql in MIGRATIONS:
-            if version in applied:
-                continue
+        missing = [(version, sql) for version, sql in MIGRATIONS if version not in applied]
+        # One transaction per migration on the file; one for all on DuckLake, where a commit costs a
+        # dozen round trips to the catalog (and replicas migrate one at a time, see the DuckLake store).
+        groups = [missing] if self.kind == "ducklake" and missing else [[m] for m in missing]
+        for group in groups:
             con.execute("BEGIN")
-            con.execute(for_store(sql, self.kind))
-            con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
+            for version, sql in group:
+                con.execute(for_store(sql, self.kind))
+                con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
             con.execute("COMMIT")
         return max(v for v, _ in MIGRATIONS)
 

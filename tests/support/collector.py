@@ -1,4 +1,9 @@
-"""A real collector (`bakeoff serve` under uvicorn, on a DuckDB file) in a subprocess on 127.0.0.1."""
+"""A real collector (`bakeoff serve` under uvicorn, on a DuckDB file) in a subprocess on 127.0.0.1.
+
+`tests/collector` runs twice, on the DuckDB file and on DuckLake (see `support.stores`): while a test
+runs on DuckLake, a collector started with `db` runs on the DuckLake that stands for that file, with
+`<db>.journal` as its journal, so that a test restarting a collector on `db` restarts it on the same data.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from support import stores
 
 
 def free_port() -> int:
@@ -29,8 +36,11 @@ class CollectorProcess:
         port: int | None = None,
         log: Path | None = None,
         preexec: Callable[[], None] | None = None,
+        store_args: list[str] | None = None,
     ) -> None:
         self.db = db
+        # The flags naming its store: `--db DB`, or the DuckLake of this test's run.
+        self.store_args = stores.serve_args(db) if store_args is None else store_args
         self.args = args
         self.log = log  # where its stderr goes; None: a pipe, shown if it fails to start
         self.preexec = preexec  # run in the child before exec (e.g. resource limits)
@@ -52,8 +62,7 @@ class CollectorProcess:
             "-m",
             "bakeoff.cli",
             "serve",
-            "--db",
-            str(self.db),
+            *self.store_args,
             "--port",
             str(self.port),
             *self.args,
