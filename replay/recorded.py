@@ -12,6 +12,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -49,7 +50,22 @@ class RecordedData(Protocol):
         """The alerts the traffic monitors would have raised over the recorded history."""
 
     def tick_monitors(self, config: MonitoringConfig) -> list[dict[str, Any]]:
-        """One tick of the traffic monitors, their state kept with the data; the alerts firing after it."""
+        """One tick of the traffic monitors, state kept with the data, nothing sent; the alerts changed."""
+
+    def monitor_states(self, names: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The stored state of each named monitor that has one, by name."""
+
+    def save_monitor_states(self, states: list[dict[str, Any]], changed: list[dict[str, Any]]) -> None:
+        """Save monitor states and the alerts they opened or resolved, together."""
+
+    def pending_alerts(self, names: Collection[str]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+        """The notifications the named monitors still owe: (alert id, its state, the bodies due in order)."""
+
+    def mark_alert_notified(self, alert_id: str, state: str) -> None:
+        """Record that the sinks have had the alert in `state`."""
+
+    def firing_alerts(self, names: Collection[str]) -> list[dict[str, Any]]:
+        """The named monitors' alerts that are firing, newest first."""
 
 
 class CollectorHttp:
@@ -101,10 +117,32 @@ class CollectorHttp:
         return list(orjson.loads(self._call("POST", "/v1/monitors/backtest", body))["alerts"])
 
     def tick_monitors(self, config: MonitoringConfig) -> list[dict[str, Any]]:
-        raise UsageError(
-            f"watch: monitors run inside the collector at {self.where} (bakeoff serve --monitors FILE); "
-            "here use --backtest, or `db:` for a DuckDB file"
-        )
+        body = {"config": config.model_dump(mode="json", include={"monitors", "alerts"})}
+        return list(orjson.loads(self._call("POST", "/v1/monitors/tick", body))["alerts"])
+
+    def monitor_states(self, names: Collection[str]) -> dict[str, dict[str, Any]]:
+        if not names:
+            return {}
+        query = urllib.parse.urlencode([("monitor", n) for n in sorted(names)])
+        return dict(orjson.loads(self._call("GET", f"/v1/monitors/state?{query}"))["states"])
+
+    def save_monitor_states(self, states: list[dict[str, Any]], changed: list[dict[str, Any]]) -> None:
+        self._call("PUT", "/v1/monitors/state", {"states": states, "alerts": changed})
+
+    def pending_alerts(self, names: Collection[str]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+        if not names:
+            return []
+        query = urllib.parse.urlencode([("monitor", n) for n in sorted(names)])
+        due = orjson.loads(self._call("GET", f"/v1/alerts/pending?{query}"))["pending"]
+        return [(d["id"], d["state"], d["bodies"]) for d in due]
+
+    def mark_alert_notified(self, alert_id: str, state: str) -> None:
+        path = f"/v1/alerts/{urllib.parse.quote(alert_id, safe='')}/notified"
+        self._call("POST", path, {"state": state})
+
+    def firing_alerts(self, names: Collection[str]) -> list[dict[str, Any]]:
+        alerts = orjson.loads(self._call("GET", "/v1/alerts?state=firing"))["alerts"]
+        return [a for a in alerts if a["monitor"] in names]
 
 
 class DuckDBFile:
@@ -138,7 +176,27 @@ class DuckDBFile:
 
     def tick_monitors(self, config: MonitoringConfig) -> list[dict[str, Any]]:
         with self._open() as local:
-            return local.tick_monitors(config)
+            return local.monitor_records().tick_traffic(config)
+
+    def monitor_states(self, names: Collection[str]) -> dict[str, dict[str, Any]]:
+        with self._open() as local:
+            return local.monitor_records().states(names)
+
+    def save_monitor_states(self, states: list[dict[str, Any]], changed: list[dict[str, Any]]) -> None:
+        with self._open() as local:
+            local.monitor_records().save(states, changed)
+
+    def pending_alerts(self, names: Collection[str]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+        with self._open() as local:
+            return local.monitor_records().pending(names)
+
+    def mark_alert_notified(self, alert_id: str, state: str) -> None:
+        with self._open() as local:
+            local.monitor_records().mark_notified(alert_id, state)
+
+    def firing_alerts(self, names: Collection[str]) -> list[dict[str, Any]]:
+        with self._open() as local:
+            return local.monitor_records().firing(names)
 
 
 def recorded_data(config: ReplayConfig | MonitoringConfig, api_key: str | None = None) -> RecordedData | None:

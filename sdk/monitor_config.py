@@ -71,7 +71,14 @@ class ReplaySample(BaseModel):
 
 
 class ReplayMonitor(BaseModel):
-    """A monitor that replays fresh samples against candidates (accepted in the config; not run yet)."""
+    """A monitor that replays fresh samples against candidates, its evidence accumulated across checks.
+
+    Each check replays a fresh `sample` against the `providers` (ids of `replay.providers`), with
+    production's recorded answers as the reference, and scores them on `metric` (default: the first of
+    `replay.metrics`). `margin` is the non-inferiority margin (default: `replay.margin`, else 0.02);
+    `max_error_rate` the share of failed calls in one check beyond which a candidate is failing.
+    Runs in `bakeoff watch` only (replaying and scoring live in replay).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -80,6 +87,20 @@ class ReplayMonitor(BaseModel):
     providers: list[str] = Field(min_length=1)
     sample: ReplaySample = Field(default_factory=ReplaySample)
     interval: float = Field(default=3600.0, gt=0)
+    metric: str | None = None
+    margin: float | None = Field(default=None, ge=0)
+    max_error_rate: float = Field(default=0.2, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _distinct_providers(self) -> ReplayMonitor:
+        repeated = sorted({p for p in self.providers if self.providers.count(p) > 1})
+        if repeated:
+            raise ValueError(f"providers listed twice: {', '.join(repeated)}")
+        return self
+
+    def fingerprint(self) -> str:
+        """A digest of what the monitor measures: its stored evidence is kept while this stays the same."""
+        return hashlib.sha256(orjson.dumps(self.model_dump(), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
 def _kind(value: Any) -> str:
@@ -154,6 +175,11 @@ class MonitoringConfig(BaseModel):
     def traffic(self) -> list[TrafficMonitor]:
         """The traffic monitors, in config order."""
         return [m for m in self.monitors if isinstance(m, TrafficMonitor)]
+
+    @property
+    def replay(self) -> list[ReplayMonitor]:
+        """The replay monitors, in config order."""
+        return [m for m in self.monitors if isinstance(m, ReplayMonitor)]
 
 
 # The tags of the monitor union, which pydantic puts in error paths.

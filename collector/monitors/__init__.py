@@ -5,7 +5,7 @@ signals                           per-window counts from the store, incrementall
 detector                          the always-valid change detector (false alarms bounded for life)
 engine                            one monitor's state machine: baseline, watching, firing, resolved
 alerts                            state and alert history in DuckDB, and the outbox of notifications
-sinks                             webhook (signed), Slack, JSON-lines file, stderr; retried
+(sinks: bakeoff.monitor_sinks)      webhook (signed), Slack, JSON-lines file, stderr; retried
 runner                            ticks and backtests over a store; the collector's monitor thread
 routes                            GET /v1/monitors, GET /v1/alerts
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -9,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from bakeoff.collector.deps import StoreDep
 from bakeoff.collector.errors import ClientError
+from bakeoff.collector.monitors import routes_records
 from bakeoff.collector.monitors.alerts import list_alerts
 from bakeoff.collector.monitors.runner import MonitorThread, TrafficRunner, backtest
 from bakeoff.collector.rows import parse_ts
@@ -18,12 +20,20 @@ from bakeoff.errors import ConfigError
 from bakeoff.monitor_config import parse_monitoring
 
 router = APIRouter()
+router.include_router(routes_records.router)
 
 
 def start_monitors(store: Store, settings: CollectorSettings) -> MonitorThread | None:
     """The monitor thread of `settings.monitors` (from `bakeoff serve --monitors`), started; or None."""
     if settings.monitors is None:
         return None
+    elsewhere = [m.name for m in settings.monitors.monitors if m not in settings.monitors.traffic]
+    if elsewhere:  # replaying and scoring live in replay, which the collector never imports
+        print(
+            f"bakeoff serve: monitors run by `bakeoff watch`, not here: {', '.join(elsewhere)}",
+            file=sys.stderr,
+            flush=True,
+        )
     thread = MonitorThread(TrafficRunner(store, settings.monitors), settings.monitor_interval_s)
     thread.start()
     return thread

@@ -19,9 +19,9 @@ from typing import Any
 
 from bakeoff.collector.monitors import alerts as alert_store
 from bakeoff.collector.monitors.engine import Engine, MonitorState, new_state
-from bakeoff.collector.monitors.sinks import deliver
 from bakeoff.collector.store import Store
 from bakeoff.monitor_config import MonitoringConfig, Sink, StderrSink, TrafficMonitor
+from bakeoff.monitor_sinks import deliver
 
 logger = logging.getLogger("bakeoff.collector")
 
@@ -104,12 +104,14 @@ class TrafficRunner:
 
     def tick(self) -> list[dict[str, Any]]:
         """Process the windows closed since the last tick, save, then send what is due; the alerts changed."""
-        closed_until = watermark(self.store)
-        changed: list[dict[str, Any]] = []
-        if closed_until is not None:
-            changed = self._advance_all(closed_until)
+        changed = self.advance()
         self.send_pending()
         return changed
+
+    def advance(self) -> list[dict[str, Any]]:
+        """Process and save the windows closed since the last tick, sending nothing; the alerts changed."""
+        closed_until = watermark(self.store)
+        return [] if closed_until is None else self._advance_all(closed_until)
 
     def _advance_all(self, closed_until: float) -> list[dict[str, Any]]:
         stored = alert_store.load_states(self.store)
@@ -135,7 +137,9 @@ class TrafficRunner:
 
     def send_pending(self) -> None:
         """Send every notification not sent yet (after a crash, too), each marked once all sinks had it."""
-        for alert_id, state, bodies in alert_store.pending(self.store):
+        for alert_id, state, bodies in alert_store.pending(
+            self.store, [e.monitor.name for e in self.engines]
+        ):
             for body in bodies:
                 deliver(body, self.sinks)
             alert_store.mark_notified(self.store, alert_id, state)
@@ -149,8 +153,12 @@ class TrafficRunner:
 def describe(monitor: Any, data: dict[str, Any] | None) -> dict[str, Any]:
     """A monitor's config and where it stands: watching or firing, its baseline, its evidence."""
     entry: dict[str, Any] = {"name": monitor.name, "kind": monitor.kind, "config": monitor.model_dump()}
-    if not isinstance(monitor, TrafficMonitor):
-        return {**entry, "status": "not run"}
+    if not isinstance(monitor, TrafficMonitor):  # a replay monitor: `bakeoff watch` runs it and saves here
+        entry["runner"] = "watch"
+        if data is None or data.get("fingerprint") != monitor.fingerprint():
+            return {**entry, "status": "not checked yet"}
+        return {**entry, **data.get("summary", {})}
+    entry["runner"] = "serve"
     if data is None or data["fingerprint"] != monitor.fingerprint():
         return {**entry, "status": "waiting for traffic"}
     state = MonitorState.from_dict(data)

@@ -1,7 +1,8 @@
 """`bakeoff watch --config FILE [--once]`: replay fresh traffic on a schedule and alert on changes.
 
-A config with `monitors:` runs its traffic monitors instead (see :mod:`bakeoff.replay.watch_monitors`):
-`--once` for cron/CI, `--backtest [--since ISO] [--until ISO]` to list the alerts they would have raised.
+A config with `monitors:` runs its traffic and replay monitors instead (see
+:mod:`bakeoff.replay.watch_monitors`): `--once` for cron/CI, `--backtest [--since ISO] [--until ISO]` to list
+the alerts the traffic monitors would have raised.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from bakeoff.monitor_config import load_monitoring
     from bakeoff.replay.config import load_config
     from bakeoff.replay.watch import watch
-    from bakeoff.replay.watch_monitors import run_backtest, run_watch
+    from bakeoff.replay.watch_monitors import replay_config_for, run_backtest, run_watch
 
     monitoring = load_monitoring(args.config)
     if monitoring.monitors:
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.since or args.until:
             raise UsageError("--since and --until go with --backtest")
-        return run_watch(monitoring, once=args.once, style=args.format)
+        replay_config = replay_config_for(args.config, monitoring)
+        return run_watch(monitoring, replay_config, once=args.once, style=args.format)
     if args.backtest:
         raise UsageError(f"--backtest: {args.config} has no `monitors:` section")
 

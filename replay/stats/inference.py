@@ -409,14 +409,26 @@ def confidence_sequence(
     the running sample variance (floored), the plug-in of the mixture SPRT of Johari et al. (2017).
     """
     data = np.asarray(diffs, dtype=float)
-    n = len(data)
+    if len(data) < 2:
+        return (-math.inf, math.inf)
+    return confidence_sequence_of(
+        len(data), float(data.mean()), float(np.var(data, ddof=1)), alpha, t_opt, variance_floor
+    )
+
+
+def confidence_sequence_of(
+    n: int, mean: float, variance: float, alpha: float = 0.05, t_opt: int = 200, variance_floor: float = 0.01
+) -> Interval:
+    """:func:`confidence_sequence` from the differences' count, mean and sample variance (ddof 1) alone.
+
+    Evidence accumulated over many checks keeps these three numbers rather than every difference.
+    """
     if n < 2:
         return (-math.inf, math.inf)
-    variance = max(float(np.var(data, ddof=1)), variance_floor)
+    variance = max(variance, variance_floor)
     rho = variance * t_opt / (2 * math.log(2 / alpha) + math.log(1 + 2 * math.log(2 / alpha)))
     v = n * variance
     radius = math.sqrt((v + rho) * math.log((v + rho) / (rho * (alpha / 2) ** 2))) / n
-    mean = float(data.mean())
     return (mean - radius, mean + radius)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from bakeoff.collector.monitors.sinks import deliver, signature
 from bakeoff.monitor_config import AlertsSection
+from bakeoff.monitor_sinks import deliver, signature
 from support.collector import free_port
 from support.webhook import Hook
 

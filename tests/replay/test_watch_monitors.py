@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
@@ -77,17 +78,27 @@ def test_backtest_lists_what_would_have_fired_and_sends_nothing(recorded: Path, 
     assert "firing   api-errors: error_rate rose to" in text.stdout
 
 
-def test_backtest_through_a_running_collector_matches_the_file(recorded: Path, tmp_path: Path) -> None:
+def test_backtest_and_once_through_a_running_collector(recorded: Path, tmp_path: Path) -> None:
     collector = CollectorProcess(_db(recorded, tmp_path)).start()
     try:
         config = _config(tmp_path, f"collector: {collector.url}\n")
         result = _watch("--config", str(config), "--backtest", "--format", "json")
-        once = _watch("--config", str(config), "--once")
+        # --once against the collector: the tick runs there (state and alerts kept in its store), the
+        # alert goes to this config's sinks once, and a second run finds it still firing without resending.
+        runs = [_watch("--config", str(config), "--once", "--format", "json") for _ in range(2)]
+        stored = httpx.get(collector.url + "/v1/alerts").json()["alerts"]
+        pending = httpx.get(collector.url + "/v1/alerts/pending", params={"monitor": "api-errors"}).json()
     finally:
         collector.stop()
     assert result.returncode == 0, result.stderr
     assert [orjson.loads(line)["monitor"] for line in result.stdout.splitlines()] == ["api-errors"]
-    assert once.returncode == 2 and "bakeoff serve --monitors" in once.stderr
+    for once in runs:
+        assert once.returncode == 1, once.stderr
+        assert [orjson.loads(line)["monitor"] for line in once.stdout.splitlines()] == ["api-errors"]
+    sent = (tmp_path / "alerts.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(line)["state"] for line in sent] == ["firing"]
+    assert [(a["monitor"], a["state"]) for a in stored] == [("api-errors", "firing")]
+    assert pending == {"pending": []}
 
 
 def test_once_exits_1_while_firing_and_sends_it_once(recorded: Path, tmp_path: Path) -> None:

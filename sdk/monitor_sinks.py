@@ -1,5 +1,9 @@
 """Where alerts go: a webhook (signed), a Slack incoming webhook, a JSON-lines file, stderr.
 
+The collector (`bakeoff serve --monitors`) and `bakeoff watch` both send alerts, so the sinks live here,
+beside their config (:mod:`bakeoff.monitor_config`), where both parts may import them; only the standard
+library and orjson are needed.
+
 Each sink is tried a few times with exponential backoff; one that still fails is reported on stderr
 and skipped, so a broken sink never stops monitoring nor keeps the other sinks from their alerts.
 A webhook POST carries `X-Bakeoff-Signature: sha256=<hex HMAC-SHA256 of the body>` when the sink names
@@ -22,7 +26,7 @@ import orjson
 
 from bakeoff.monitor_config import FileSink, Sink, SlackSink, StderrSink, WebhookSink
 
-logger = logging.getLogger("bakeoff.collector")
+logger = logging.getLogger("bakeoff.monitors")
 
 ATTEMPTS = 4
 FIRST_BACKOFF_S = 0.5
