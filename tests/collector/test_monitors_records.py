@@ -1,0 +1,91 @@
+"""The endpoints `bakeoff watch --collector URL` runs its monitors through, and `serve --monitors` with
+monitors only `bakeoff watch` runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from support.collector import CollectorProcess
+
+ALERT = {
+    "id": "a1",
+    "monitor": "r",
+    "kind": "regression",
+    "state": "firing",
+    "message": "r: x is shown worse",
+    "started_at": "2026-12-01T10:00:00Z",
+}
+
+
+def test_states_alerts_and_the_outbox_round_trip(tmp_path: Path) -> None:
+    collector = CollectorProcess(tmp_path / "bakeoff.duckdb").start()
+    url = collector.url
+    try:
+        saved = httpx.put(
+            url + "/v1/monitors/state",
+            json={"states": [{"name": "r", "fingerprint": "f", "checks": 1}], "alerts": [ALERT]},
+        )
+        assert saved.status_code == 200
+        states = httpx.get(url + "/v1/monitors/state", params={"monitor": ["r", "other"]}).json()["states"]
+        assert states == {"r": {"name": "r", "fingerprint": "f", "checks": 1}}
+        (due,) = httpx.get(url + "/v1/alerts/pending", params={"monitor": "r"}).json()["pending"]
+        assert due["id"] == "a1" and [b["state"] for b in due["bodies"]] == ["firing"]
+        assert httpx.get(url + "/v1/alerts/pending", params={"monitor": "other"}).json() == {"pending": []}
+        marked = httpx.post(url + "/v1/alerts/a1/notified", json={"state": "firing"})
+        assert marked.status_code == 200
+        assert httpx.get(url + "/v1/alerts/pending", params={"monitor": "r"}).json() == {"pending": []}
+        resolved = {**ALERT, "state": "resolved", "resolved_at": "2026-12-01T11:00:00Z"}
+        body = {"states": [{"name": "r", "fingerprint": "f", "checks": 2}], "alerts": [resolved]}
+        assert httpx.put(url + "/v1/monitors/state", json=body).status_code == 200
+        (due,) = httpx.get(url + "/v1/alerts/pending", params={"monitor": "r"}).json()["pending"]
+        assert [b["state"] for b in due["bodies"]] == ["resolved"]  # the firing one was sent already
+        (listed,) = httpx.get(url + "/v1/alerts").json()["alerts"]
+        assert listed["state"] == "resolved" and listed["resolved_at"] == "2026-12-01T11:00:00Z"
+    finally:
+        collector.stop()
+
+
+def test_bad_bodies_are_4xx_with_a_reason(tmp_path: Path) -> None:
+    collector = CollectorProcess(tmp_path / "bakeoff.duckdb").start()
+    url = collector.url
+    try:
+        stray = {"states": [{"name": "r", "fingerprint": "f"}], "alerts": [{**ALERT, "monitor": "q"}]}
+        answer = httpx.put(url + "/v1/monitors/state", json=stray)
+        assert answer.status_code == 422 and "q" in answer.text
+        noon = {**ALERT, "started_at": "noon"}
+        bad_time = {"states": [{"name": "r", "fingerprint": "f"}], "alerts": [noon]}
+        answer = httpx.put(url + "/v1/monitors/state", json=bad_time)
+        assert answer.status_code == 422 and "started_at" in answer.text
+        nameless = httpx.put(url + "/v1/monitors/state", json={"states": [{"fingerprint": "f"}]})
+        assert nameless.status_code == 422
+        assert httpx.get(url + "/v1/alerts/pending").status_code == 422  # which monitors?
+        assert httpx.get(url + "/v1/monitors/state").status_code == 422
+        unknown = httpx.post(url + "/v1/alerts/nope/notified", json={"state": "firing"})
+        assert unknown.status_code == 404
+        assert httpx.post(url + "/v1/alerts/nope/notified", json={"state": "open"}).status_code == 422
+        typo = {"config": {"monitors": [{"name": "m", "signal": "error_ratio"}]}}
+        answer = httpx.post(url + "/v1/monitors/tick", json=typo)
+        assert answer.status_code == 422 and "error_ratio" in answer.text
+    finally:
+        collector.stop()
+
+
+def test_serve_leaves_replay_monitors_to_watch_and_says_so(tmp_path: Path) -> None:
+    config = tmp_path / "bakeoff.yaml"
+    config.write_text(
+        "monitors:\n"
+        "  - {name: errors, signal: error_rate}\n"
+        "  - {name: cheaper, kind: replay, providers: [a]}\n"
+    )
+    log = tmp_path / "serve.log"
+    collector = CollectorProcess(tmp_path / "bakeoff.duckdb", "--monitors", str(config), log=log).start()
+    try:
+        monitors = httpx.get(collector.url + "/v1/monitors").json()["monitors"]
+    finally:
+        collector.stop()
+    assert [(m["name"], m["runner"]) for m in monitors] == [("errors", "serve"), ("cheaper", "watch")]
+    assert monitors[1]["status"] == "not checked yet"
+    lines = [line for line in log.read_text().splitlines() if "bakeoff watch" in line]
+    assert lines == ["bakeoff serve: monitors run by `bakeoff watch`, not here: cheaper"]
