@@ -127,6 +127,20 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        5,
+        """
+        -- Scores of a metric (`metric:NAME` traffic monitors) on a sampled share of production answers,
+        -- written by `bakeoff watch` (scoring lives in replay); placed in windows by the event's own ts.
+        CREATE TABLE metric_scores (
+            event_id    VARCHAR NOT NULL,
+            metric      VARCHAR NOT NULL,      -- the monitor's NAME
+            ts          TIMESTAMPTZ NOT NULL,  -- the event's ts
+            score       DOUBLE NOT NULL,       -- in [0, 1]
+            scored_at   TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
+    (
         6,
         """
         -- Events looked up by id: a dataset's page of rows, a run's answers, one event's detail. Without
