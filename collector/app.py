@@ -17,6 +17,7 @@ from bakeoff import __version__
 from bakeoff.collector import (
     dashboard,
     errors,
+    housekeeping,
     openapi,
     routes_browse,
     routes_datasets,
@@ -80,8 +81,9 @@ def create_app(settings: CollectorSettings) -> FastAPI:
                 ingest.journal.corrupt_bytes,
                 ingest.journal.quarantine,
             )
-        retention = None
-        if settings.retention_days:
+        # On DuckLake, retention is part of the housekeeping that one replica runs for the cluster.
+        retention = housekeeping.start(store, settings.retention_days)
+        if retention is None and settings.retention_days:
             retention = asyncio.create_task(
                 _retention_loop(store, settings.retention_days, settings.retention_interval_s)
             )
