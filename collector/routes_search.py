@@ -1,22 +1,45 @@
 """The dashboard's event browser: `GET /v1/search` (text search with the filters of `GET /v1/events`)
 and `GET /v1/facets/{field}` (the values of a filter, busiest first, for typeahead; no cap on choice).
 
-Search matches the stored event body (prompt, answer, tool calls, attributes) case-insensitively and
-literally. The query is JSON-encoded the way the body is, so quotes, backslashes and line breaks match
-as typed.
+Search finds the events whose stored text (prompt, answer, tool calls, attributes) holds every word of
+the query, the last as a prefix, through the word index of :mod:`bakeoff.collector.text_search` (kept
+by a background thread this router starts with the app). A query without a letter or digit matches the
+body literally instead, case-insensitively (JSON-encoded the way the body is, so quotes, backslashes and
+line breaks match as typed).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, FastAPI, Query, Request
 
+from bakeoff.collector import text_search
 from bakeoff.collector.deps import EventFiltersDep, OffsetQuery, StoreDep
-from bakeoff.collector.store import event_filters
+from bakeoff.collector.store import Store, event_filters
 
-router = APIRouter()
+
+@asynccontextmanager
+async def _text_index(app: FastAPI) -> AsyncIterator[None]:
+    """The word index's thread, for the app's life (within the store's: the app opens it first)."""
+    store: Store = app.state.store
+    indexer = None
+    if text_search.indexed_kind(store):
+        indexer = await asyncio.to_thread(text_search.TextIndexer, store)
+        indexer.start()
+    app.state.text_index = indexer
+    try:
+        yield
+    finally:
+        if indexer is not None:
+            await asyncio.to_thread(indexer.stop)
+
+
+router = APIRouter(lifespan=_text_index)
 
 FACET_COLUMNS = {
     "tag": "unnest(tags)",
@@ -39,24 +62,52 @@ def text_pattern(text: str) -> str:
 
 @router.get("/v1/search")
 def search(
+    request: Request,
     store: StoreDep,
     filters: EventFiltersDep,
     q: Annotated[str, Query(max_length=500)] = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = 25,
     offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
-    """Events whose body contains `q` (all when empty) and that match the filters, newest first."""
+    """Events holding the words of `q` (all when empty) and matching the filters, newest first;
+    `index` says how the text was searched."""
+    indexer: text_search.TextIndexer | None = getattr(request.app.state, "text_index", None)
+    return search_events(store, indexer, filters, q, limit, offset)
+
+
+def search_events(
+    store: Store,
+    indexer: text_search.TextIndexer | None,
+    filters: dict[str, Any],
+    q: str,
+    limit: int = 25,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """The body of `GET /v1/search` (see :func:`search`)."""
     where, params = event_filters(filters)
+    how: dict[str, Any] = {"kind": "none"}
     if q:
-        where += " AND regexp_matches(body, ?)"
-        params.append(text_pattern(q))
+        matching = indexer.matching_ids(store, q) if indexer is not None else None
+        scan = None if indexer is not None else text_search.scan_condition(q)
+        if matching is not None and indexer is not None:
+            where += f" AND id IN ({matching[0]})"
+            params += matching[1]
+            how = indexer.status()
+        elif scan is not None:
+            where += f" AND {scan[0]}"
+            params += scan[1]
+            how = {"kind": "scan"}
+        else:  # no word to look up: the literal text, by a scan
+            where += " AND regexp_matches(body, ?)"
+            params.append(text_pattern(q))
+            how = {"kind": "literal scan"}
     cursor = store.cursor()
     (total,) = cursor.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone() or (0,)
     rows = cursor.execute(
         f"SELECT body FROM events WHERE {where} ORDER BY ts DESC, id LIMIT ? OFFSET ?",
         [*params, limit, offset],
     ).fetchall()
-    return {"events": [orjson.loads(body) for (body,) in rows], "total": int(total)}
+    return {"events": [orjson.loads(body) for (body,) in rows], "total": int(total), "index": how}
 
 
 @router.get("/v1/facets/{field}")

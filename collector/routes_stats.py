@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import duckdb
 from fastapi import APIRouter, Depends, Query
 
 from bakeoff.collector.deps import StoreDep, filters_of
@@ -67,6 +68,16 @@ def latest(store: Store) -> datetime | None:
     return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=int(row[0]) + 1)
 
 
+# Quantiles from a reservoir sample of 8,192 values per group (exact below that): a t-digest over 1M
+# calls costs twice as much, an exact quantile three times (bench/bench_dashboard_api.py).
+SAMPLE = 8192
+
+
+def quantile(column: str, q: float) -> str:
+    """SQL for the q-quantile of `column` (exact up to SAMPLE values, a uniform sample's beyond)."""
+    return f"reservoir_quantile({column}, {q!r}, {SAMPLE})"
+
+
 @router.get("/v1/stats")
 def stats(scope: ScopeDep) -> dict[str, Any]:
     """Totals, traffic by provider and model, the top tags and feedback over the range."""
@@ -74,54 +85,28 @@ def stats(scope: ScopeDep) -> dict[str, Any]:
     where, params = scope.where()
     by_model = cursor.execute(
         f"""
-        SELECT e.provider, e.model, count(*) AS calls,
-               count(*) FILTER (WHERE e.status = 'error') AS errors,
-               approx_quantile(e.latency_ms, 0.5), approx_quantile(e.latency_ms, 0.95),
-               approx_quantile(e.ttft_ms, 0.5), sum(e.input_tokens), sum(e.output_tokens),
-               avg(f.score), count(f.score)
-        FROM (SELECT * FROM events WHERE {where}) e
-             LEFT JOIN (SELECT event_id, avg(score) AS score FROM feedback GROUP BY event_id) f
-             ON f.event_id = e.id
-        GROUP BY e.provider, e.model ORDER BY calls DESC
+        SELECT provider, model, count(*) AS calls, count(*) FILTER (WHERE status = 'error'),
+               {quantile("latency_ms", 0.5)}, {quantile("latency_ms", 0.95)}, {quantile("ttft_ms", 0.5)},
+               sum(input_tokens), sum(output_tokens)
+        FROM events WHERE {where} GROUP BY provider, model ORDER BY calls DESC, provider, model
         """,
         params,
     ).fetchall()
-    keys = (
-        "provider",
-        "model",
-        "calls",
-        "errors",
-        "p50_ms",
-        "p95_ms",
-        "ttft_p50_ms",
-        "input_tokens",
-        "output_tokens",
-        "feedback",
-        "feedback_count",
-    )
-    models = [dict(zip(keys, row, strict=True)) for row in by_model]
-    where, params = scope.where()
+    keys = ("provider", "model", "calls", "errors", "p50_ms", "p95_ms", "ttft_p50_ms")
+    models = [
+        {**dict(zip(keys, row, strict=False)), "input_tokens": row[7], "output_tokens": row[8]}
+        for row in by_model
+    ]
     tags = cursor.execute(
         f"SELECT tag, count(*) FROM (SELECT unnest(tags) AS tag FROM events WHERE {where}) "
         "GROUP BY tag ORDER BY 2 DESC, 1 LIMIT 20",
         params,
     ).fetchall()
-    where, params = scope.where()
-    feedback = cursor.execute(
-        f"""
-        SELECT count(*), avg(f.score), count(*) FILTER (WHERE f.score < 0.5)
-        FROM feedback f JOIN (SELECT id FROM events WHERE {where}) e ON e.id = f.event_id
-        """,
-        params,
-    ).fetchone() or (0, None, 0)
-    latest_feedback = cursor.execute(
-        f"""
-        SELECT f.event_id, f.score, f.comment, strftime(f.ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')
-        FROM feedback f JOIN (SELECT id FROM events WHERE {where}) e ON e.id = f.event_id
-        ORDER BY f.ts DESC LIMIT 10
-        """,
-        params,
-    ).fetchall()
+    feedback = _feedback(cursor, where, params)
+    for model in models:
+        model["feedback"], model["feedback_count"] = feedback["by_model"].get(
+            (model["provider"], model["model"]), (None, 0)
+        )
     return {
         "total": sum(m["calls"] for m in models),
         "errors": sum(m["errors"] for m in models),
@@ -129,16 +114,56 @@ def stats(scope: ScopeDep) -> dict[str, Any]:
         "until": _iso(scope.until),
         "models": models,
         "tags": [{"tag": tag, "calls": calls} for tag, calls in tags],
-        "feedback": {
-            "count": feedback[0],
-            "mean": feedback[1],
-            "low": feedback[2],
-            "latest": [
-                {"event_id": event_id, "score": score, "comment": comment, "ts": ts}
-                for event_id, score, comment, ts in latest_feedback
-            ],
-        },
+        "feedback": {k: v for k, v in feedback.items() if k != "by_model"},
     }
+
+
+def _feedback(cursor: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> dict[str, Any]:
+    """Feedback on the events in scope: count, mean, scores below 0.5, the latest ten, and per model
+    the mean of each event's mean score. The events are probed once; the rest reads the matches."""
+    cursor.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE scoped_feedback AS
+        SELECT f.event_id, f.score, f.comment, f.ts, e.provider, e.model
+        FROM feedback f JOIN (SELECT id, provider, model FROM events WHERE {where}) e ON e.id = f.event_id
+        """,
+        params,
+    )
+    try:
+        count, mean, low = cursor.execute(
+            "SELECT count(*), avg(score), count(*) FILTER (WHERE score < 0.5) FROM scoped_feedback"
+        ).fetchone() or (0, None, 0)
+        latest = cursor.execute(
+            "SELECT event_id, score, comment, strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') "
+            "FROM scoped_feedback ORDER BY ts DESC, event_id LIMIT 10"
+        ).fetchall()
+        by_model = cursor.execute(
+            "SELECT provider, model, avg(score), count(*) FROM (SELECT provider, model, avg(score) AS score "
+            "FROM scoped_feedback GROUP BY event_id, provider, model) GROUP BY provider, model"
+        ).fetchall()
+    finally:
+        cursor.execute("DROP TABLE IF EXISTS scoped_feedback")
+    return {
+        "count": count,
+        "mean": mean,
+        "low": low,
+        "latest": [
+            {"event_id": event_id, "score": score, "comment": comment, "ts": ts}
+            for event_id, score, comment, ts in latest
+        ],
+        "by_model": {(p, m): (score, n) for p, m, score, n in by_model},
+    }
+
+
+# Bucket starts as epoch seconds, on time_bucket's origin (Monday 2000-01-03, so weeks start on Mondays),
+# computed from the microseconds: time_bucket over TIMESTAMPTZ goes through time zones, 5x the cost.
+ORIGIN_S = 946857600
+
+
+def bucket_expression(width: int) -> str:
+    """SQL: the start (epoch seconds) of the `width`-second bucket holding each event's `ts`."""
+    start = f"CAST(floor((epoch_us(ts) - {ORIGIN_S * 10**6}) / {width * 10**6}) AS BIGINT)"
+    return f"({start} * {width} + {ORIGIN_S})"
 
 
 @router.get("/v1/stats/series")
@@ -146,30 +171,29 @@ def series(
     scope: ScopeDep,
     bucket: Annotated[int | None, Query(ge=1)] = None,
     by: Literal["model", "tag"] | None = None,
+    totals: bool = True,
 ) -> dict[str, Any]:
-    """Per time bucket: calls, errors, latency p50/p95 and time to first token p50 (approximate, by
-    t-digest), tokens in and out; with `by`, calls per bucket of the busiest models or tags too."""
+    """Per time bucket: calls, errors, latency p50/p95 and time to first token p50, tokens in and out;
+    with `by`, calls per bucket of the busiest models or tags too (`totals=false`: only those)."""
     width = bucket_width(scope, bucket)
-    where, params = scope.where()
-    cursor = scope.store.cursor()
-    bucketed = "epoch(time_bucket(to_seconds(?::BIGINT), ts))::BIGINT"
-    rows = cursor.execute(
-        f"""
-        SELECT {bucketed} AS t, count(*), count(*) FILTER (WHERE status = 'error'),
-               approx_quantile(latency_ms, 0.5), approx_quantile(latency_ms, 0.95),
-               approx_quantile(ttft_ms, 0.5),
-               sum(input_tokens), sum(output_tokens)
-        FROM events WHERE {where} GROUP BY t ORDER BY t
-        """,
-        [width, *params],
-    ).fetchall()
-    keys = ("t", "calls", "errors", "p50_ms", "p95_ms", "ttft_p50_ms", "input_tokens", "output_tokens")
-    result: dict[str, Any] = {
-        "since": _iso(scope.since),
-        "until": _iso(scope.until),
-        "bucket_s": width,
-        "points": [dict(zip(keys, row, strict=True)) for row in rows],
-    }
+    result: dict[str, Any] = {"since": _iso(scope.since), "until": _iso(scope.until), "bucket_s": width}
+    if totals:
+        where, params = scope.where()
+        rows = (
+            scope.store.cursor()
+            .execute(
+                f"""
+                SELECT {bucket_expression(width)} AS t, count(*), count(*) FILTER (WHERE status = 'error'),
+                       {quantile("latency_ms", 0.5)}, {quantile("latency_ms", 0.95)},
+                       {quantile("ttft_ms", 0.5)}, sum(input_tokens), sum(output_tokens)
+                FROM events WHERE {where} GROUP BY t ORDER BY t
+                """,
+                params,
+            )
+            .fetchall()
+        )
+        keys = ("t", "calls", "errors", "p50_ms", "p95_ms", "ttft_p50_ms", "input_tokens", "output_tokens")
+        result["points"] = [dict(zip(keys, row, strict=True)) for row in rows]
     if by is not None:
         result["by"] = by
         result["groups"] = _grouped(scope, width, by)
@@ -193,11 +217,10 @@ def _grouped(scope: Scope, width: int, by: str) -> list[dict[str, Any]]:
     rows = cursor.execute(
         f"""
         SELECT k, t, count(*) FROM (
-            SELECT epoch(time_bucket(to_seconds(?::BIGINT), ts))::BIGINT AS t, {key} AS k
-            FROM events WHERE {where}
+            SELECT {bucket_expression(width)} AS t, {key} AS k FROM events WHERE {where}
         ) WHERE k IN (SELECT unnest(?::VARCHAR[])) GROUP BY k, t ORDER BY t
         """,
-        [width, *params, top],
+        [*params, top],
     ).fetchall()
     groups: dict[str, list[dict[str, int]]] = {k: [] for k in top}
     for k, t, calls in rows:
