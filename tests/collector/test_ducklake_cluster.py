@@ -1,0 +1,209 @@
+"""Three `bakeoff serve --store ducklake` processes on one catalog and data path are one collector.
+
+The topology is the deployment example's (`examples/deploy/local_cluster.py`): real uvicorn processes,
+a real PostgreSQL catalog, a shared data path. Each test tags its events with a tag of its own and reads
+them back by that tag, so the tests share one cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.deploy import LocalCluster, Replica
+from support.postgres import Cluster
+
+pytestmark = pytest.mark.embedded_only("these tests start a DuckLake cluster of their own")
+
+EVENTS_PER_BATCH = 50
+
+
+@pytest.fixture(scope="module")
+def cluster(postgres_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), 3, postgres=postgres_cluster) as started:
+        yield started
+
+
+def _batch(tag: str, number: int) -> list[dict[str, object]]:
+    return [
+        {
+            "id": f"{tag}-{number}-{i}",
+            "ts": f"2026-11-{1 + number % 28:02d}T10:{i % 60:02d}:00Z",
+            "provider": "openai",
+            "api": "chat.completions",
+            "model": ["gpt-4o-mini", "gpt-4o"][i % 2],
+            "tags": [tag, f"kind-{i % 3}"],
+            "request": {"messages": [{"role": "user", "content": f"question {number} {i}"}]},
+            "response": {"text": f"answer {number} {i}"},
+        }
+        for i in range(EVENTS_PER_BATCH)
+    ]
+
+
+def _ids(batches: list[list[dict[str, object]]]) -> set[str]:
+    return {str(event["id"]) for batch in batches for event in batch}
+
+
+def _stored_ids(url: str, tag: str) -> list[str]:
+    """Every id of `tag` that `url` reads, page by page, with the total it reports."""
+    ids: list[str] = []
+    total = None
+    while total is None or len(ids) < total:
+        page = httpx.get(
+            url + "/v1/events", params={"tag": tag, "limit": 1000, "offset": len(ids)}, timeout=60
+        )
+        assert page.status_code == 200, page.text
+        body = page.json()
+        total = body["total"]
+        if not body["events"]:
+            break
+        ids += [event["id"] for event in body["events"]]
+    assert len(ids) == total
+    return ids
+
+
+def _committed_everywhere(cluster: LocalCluster) -> None:
+    """Wait until every acknowledged event is committed. A replica's reads wait for what it acknowledged
+    itself, not for what the others did (their commits follow within milliseconds): each one's
+    /healthz waits for its own."""
+    for replica in cluster.replicas:
+        assert httpx.get(replica.url + "/healthz", timeout=60).status_code == 200
+
+
+def _assert_stored_once_everywhere(cluster: LocalCluster, tag: str, expected: set[str]) -> None:
+    _committed_everywhere(cluster)
+    for replica in cluster.replicas:
+        ids = _stored_ids(replica.url, tag)
+        assert len(ids) == len(set(ids)), f"{replica.name}: duplicate ids"
+        assert set(ids) == expected, (replica.name, len(ids), len(expected))
+
+
+async def test_batches_retried_against_another_replica_are_stored_once(cluster: LocalCluster) -> None:
+    """Every other batch goes to two replicas at the same moment (an SDK retrying elsewhere after a
+    timeout): exact count, no duplicate id, every event readable from every replica."""
+    urls = cluster.urls
+    batches = [_batch("overlap", number) for number in range(60)]
+    limit = asyncio.Semaphore(6)
+
+    async def send(client: httpx.AsyncClient, number: int, events: list[dict[str, object]]) -> None:
+        targets = [urls[number % 3]] + ([urls[(number + 1) % 3]] if number % 2 == 0 else [])
+        async with limit:
+            responses = await asyncio.gather(
+                *(client.post(url + "/v1/events", json={"events": events}) for url in targets)
+            )
+        assert [r.status_code for r in responses] == [202] * len(targets), [r.text for r in responses]
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        await asyncio.gather(*(send(client, n, events) for n, events in enumerate(batches)))
+    _assert_stored_once_everywhere(cluster, "overlap", _ids(batches))
+    event = httpx.get(f"{urls[2]}/v1/events/overlap-0-7", timeout=30)
+    assert event.status_code == 200 and event.json()["response"]["text"] == "answer 0 7"
+
+
+async def test_a_replica_killed_mid_load_loses_nothing_it_acknowledged(cluster: LocalCluster) -> None:
+    """kill -9 one replica while it takes a third of the load, retry its batches elsewhere (as the SDK
+    does), restart it on its journal: every acknowledged event is stored, once, readable everywhere."""
+    victim = cluster.replicas[2]
+    urls = cluster.urls
+    batches = [_batch("killed", number) for number in range(90)]
+    acknowledged_by_victim: set[str] = set()
+    killed = asyncio.Event()
+    limit = asyncio.Semaphore(6)
+
+    async def send(client: httpx.AsyncClient, number: int, events: list[dict[str, object]]) -> None:
+        async with limit:
+            for attempt in range(6):
+                url = urls[(number + attempt) % 3]
+                try:
+                    response = await client.post(url + "/v1/events", json={"events": events})
+                except httpx.TransportError:
+                    continue  # the replica is gone: the next one
+                assert response.status_code == 202, response.text
+                if url == victim.url:
+                    acknowledged_by_victim.update(str(e["id"]) for e in events)
+                    if len(acknowledged_by_victim) >= 600 and not killed.is_set():
+                        killed.set()
+                        await asyncio.to_thread(victim.kill)
+                return
+            raise AssertionError(f"batch {number} was acknowledged nowhere")
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        await asyncio.gather(*(send(client, n, events) for n, events in enumerate(batches)))
+    assert killed.is_set()
+    await asyncio.to_thread(victim.start)  # on the same journal: replays what it acknowledged
+    expected = _ids(batches)
+    assert acknowledged_by_victim <= expected
+    _assert_stored_once_everywhere(cluster, "killed", expected)
+
+
+def _dataset(url: str, name: str) -> list[tuple[str, float]]:
+    response = httpx.get(f"{url}/v1/datasets/{name}", timeout=60)
+    assert response.status_code == 200, response.text
+    rows = [json.loads(line) for line in response.content.splitlines() if line]
+    return [(row["id"], row["weight"]) for row in rows]
+
+
+@pytest.mark.parametrize("strategy", ["random", "stratified"])
+def test_samples_are_the_same_on_every_replica(cluster: LocalCluster, strategy: str) -> None:
+    """The same seed on two replicas draws the same dataset; a dataset made on one downloads from another."""
+    tag = f"sampled-{strategy}"
+    batches = [_batch(tag, number) for number in range(12)]
+    for number, events in enumerate(batches):  # spread over the replicas
+        response = httpx.post(cluster.urls[number % 3] + "/v1/events", json={"events": events}, timeout=60)
+        assert response.status_code == 202
+    _committed_everywhere(cluster)
+    first, second, third = cluster.replicas
+    spec = {"strategy": strategy, "n": 60, "seed": 11, "filters": {"tag": tag}}
+    made: dict[str, Replica] = {f"{tag}-on-first": first, f"{tag}-on-second": second}
+    for name, replica in made.items():
+        response = httpx.post(replica.url + "/v1/samples", json={"name": name, **spec}, timeout=60)
+        assert response.status_code == 201, response.text
+        assert response.json()["size"] == 60
+    drawn_on_first = _dataset(first.url, f"{tag}-on-first")
+    assert len(drawn_on_first) == 60 and len({i for i, _ in drawn_on_first}) == 60
+    assert drawn_on_first == _dataset(second.url, f"{tag}-on-second")  # same seed, same sample
+    assert drawn_on_first == _dataset(third.url, f"{tag}-on-first")  # made on one, read on another
+    listed = httpx.get(third.url + "/v1/datasets", timeout=30).json()
+    assert {f"{tag}-on-first", f"{tag}-on-second"} <= {d["name"] for d in listed["datasets"]}
+
+
+def test_the_example_script_starts_and_stops_the_topology(tmp_path: Path) -> None:
+    """`python examples/deploy/local_cluster.py --replicas 2 --dir DIR`: URLs printed, every replica
+    answers, Ctrl-C (SIGINT) stops them all and PostgreSQL."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from support.deploy import free_port
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "deploy" / "local_cluster.py"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(script), "--replicas", "2", "--dir", str(tmp_path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while not any("Ctrl-C" in line for line in lines):
+        line = process.stdout.readline()
+        assert line and time.monotonic() < deadline, "".join(lines)
+        lines.append(line)
+    urls = [word for line in lines for word in line.split() if word.startswith("http://")]
+    assert urls == [f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"], lines
+    for url in urls:
+        assert httpx.get(url + "/healthz", timeout=10).json()["status"] == "ok"
+    process.send_signal(signal.SIGINT)
+    assert process.wait(120) == 0, process.stdout.read()
+    process.stdout.close()
+    for url in urls:
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url + "/healthz", timeout=2)
