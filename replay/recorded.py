@@ -21,7 +21,7 @@ import orjson
 
 from bakeoff.dataset_format import parse_json_lines
 from bakeoff.errors import UsageError
-from bakeoff.monitor_config import MonitoringConfig
+from bakeoff.monitor_config import MonitoringConfig, TrafficMonitor
 from bakeoff.replay.config import ReplayConfig
 
 if TYPE_CHECKING:
@@ -66,6 +66,14 @@ class RecordedData(Protocol):
 
     def firing_alerts(self, names: Collection[str]) -> list[dict[str, Any]]:
         """The named monitors' alerts that are firing, newest first."""
+
+    def events_to_score(
+        self, monitor: TrafficMonitor, after: tuple[float, str] | None, limit: int
+    ) -> tuple[list[dict[str, Any]], tuple[float, str] | None]:
+        """The next page of a `metric:NAME` monitor's answers to score, and where the page after starts."""
+
+    def save_metric_scores(self, metric: str, scores: list[tuple[str, float, float]]) -> None:
+        """Store (event id, event ts epoch, score) rows of `metric`."""
 
 
 class CollectorHttp:
@@ -144,6 +152,17 @@ class CollectorHttp:
         alerts = orjson.loads(self._call("GET", "/v1/alerts?state=firing"))["alerts"]
         return [a for a in alerts if a["monitor"] in names]
 
+    def events_to_score(
+        self, monitor: TrafficMonitor, after: tuple[float, str] | None, limit: int
+    ) -> tuple[list[dict[str, Any]], tuple[float, str] | None]:
+        body = {"monitor": monitor.model_dump(mode="json"), "after": after, "limit": limit}
+        page = orjson.loads(self._call("POST", "/v1/monitors/to-score", body))
+        return list(page["events"]), None if page["next"] is None else (page["next"][0], page["next"][1])
+
+    def save_metric_scores(self, metric: str, scores: list[tuple[str, float, float]]) -> None:
+        rows = [{"event_id": e, "ts": t, "score": s} for e, t, s in scores]
+        self._call("POST", "/v1/monitors/scores", {"metric": metric, "scores": rows})
+
 
 class DuckDBFile:
     """A DuckDB file, opened for each operation through the collector's documented door."""
@@ -197,6 +216,16 @@ class DuckDBFile:
     def firing_alerts(self, names: Collection[str]) -> list[dict[str, Any]]:
         with self._open() as local:
             return local.monitor_records().firing(names)
+
+    def events_to_score(
+        self, monitor: TrafficMonitor, after: tuple[float, str] | None, limit: int
+    ) -> tuple[list[dict[str, Any]], tuple[float, str] | None]:
+        with self._open() as local:
+            return local.monitor_records().events_to_score(monitor, after, limit)
+
+    def save_metric_scores(self, metric: str, scores: list[tuple[str, float, float]]) -> None:
+        with self._open() as local:
+            local.monitor_records().save_scores(metric, scores)
 
 
 def recorded_data(config: ReplayConfig | MonitoringConfig, api_key: str | None = None) -> RecordedData | None:

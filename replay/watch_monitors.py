@@ -2,7 +2,8 @@
 
 Everything goes through replay's one door (:mod:`bakeoff.replay.recorded`), to a DuckDB file (`db:`) or a
 running collector (`collector:`): the traffic monitors are evaluated where the data is (a tick saves their
-state and alerts there, sending nothing); replay monitors are sampled there and replayed here (see
+state and alerts there, sending nothing), after this process has scored the new answers of the
+`metric:NAME` ones; replay monitors are sampled there and replayed here (see
 :mod:`bakeoff.replay.monitoring`). Then this process delivers the store's outbox to the config's sinks and
 marks what it sent, so a notification goes out once whichever runner or restart comes next.
 """
@@ -23,6 +24,7 @@ from bakeoff.monitor_config import MonitoringConfig, Sink, StderrSink
 from bakeoff.replay.config import ReplayConfig, load_config
 from bakeoff.replay.monitoring.check import validate
 from bakeoff.replay.monitoring.runner import check_replay_monitors, deliver_pending
+from bakeoff.replay.monitoring.scoring import metric_for, score_new_answers
 from bakeoff.replay.recorded import RecordedData, recorded_data
 
 LONGEST_SLEEP_S = 60.0
@@ -36,10 +38,15 @@ def _source(config: MonitoringConfig) -> RecordedData:
 
 
 def replay_config_for(path: str, config: MonitoringConfig) -> ReplayConfig | None:
-    """The `replay:` section the replay monitors of the file at `path` run with, checked; None without any."""
-    if not config.replay:
+    """The `replay:` section the replay monitors of the file at `path` run with, checked; None without any.
+
+    Without replay monitors, the section is read only if present: `metric:NAME` may name its metrics.
+    """
+    if not config.replay and not config.scored:
         return None
     data = read_yaml_mapping(path, "a mapping with a `monitors:` section")
+    if not config.replay and "replay" not in data:
+        return None
     if "replay" not in data:
         names = ", ".join(m.name for m in config.replay)
         raise ConfigError(f"{path}: replay monitors ({names}) need a `replay:` section with their providers")
@@ -91,7 +98,10 @@ def run_watch(
     names = [m.name for m in config.monitors]
     sinks: list[Sink] = list(config.alerts.sinks) or [StderrSink()]
     interval = min([LONGEST_SLEEP_S, *(m.window for m in config.traffic)])
+    metrics = {m.name: metric_for(m, replay_config) for m in config.scored}  # a bad one fails now
     while True:
+        for monitor in config.scored:  # scored first: the tick then reads every closed window's scores
+            score_new_answers(monitor, metrics[monitor.name], source)
         if config.traffic:
             source.tick_monitors(config)
         if config.replay:

@@ -30,7 +30,12 @@ class Price(BaseModel):
 
 
 class TrafficMonitor(BaseModel):
-    """A monitor of recorded traffic: one signal, by windows of the events' own `ts`."""
+    """A monitor of recorded traffic: one signal, by windows of the events' own `ts`.
+
+    `metric:NAME` scores a share (`metric_share`) of production's answers with metric NAME (one of
+    `replay.metrics` by its label, else a built-in such as `json_valid`) and watches the scores' mean;
+    `bakeoff watch` runs it, since scoring lives in replay (`bakeoff serve --monitors` leaves it to watch).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -43,16 +48,25 @@ class TrafficMonitor(BaseModel):
     direction: Literal["up", "down", "both"] = "up"
     min_change: float = Field(default=0.0, ge=0)  # absolute, in the signal's unit
     price: Price | None = None  # cost_per_request only
+    metric_share: float = Field(default=0.1, gt=0, le=1)  # metric:NAME only: the share of answers scored
 
     @model_validator(mode="after")
     def _known_signal(self) -> TrafficMonitor:
         if self.signal.startswith("metric:"):
-            raise ValueError(f"signal {self.signal!r}: metric signals are not supported yet")
+            if not self.metric:
+                raise ValueError("signal 'metric:' needs a metric name, e.g. metric:json_valid")
+            return self
         if self.signal not in TRAFFIC_SIGNALS:
-            raise ValueError(f"unknown signal {self.signal!r}; one of {', '.join(TRAFFIC_SIGNALS)}")
+            known = ", ".join([*TRAFFIC_SIGNALS, "metric:NAME"])
+            raise ValueError(f"unknown signal {self.signal!r}; one of {known}")
         if self.signal == "cost_per_request" and self.price is None:
             raise ValueError("signal cost_per_request needs `price: {input_per_mtok, output_per_mtok}`")
         return self
+
+    @property
+    def metric(self) -> str | None:
+        """NAME of a `metric:NAME` signal (None for the other signals)."""
+        return self.signal.removeprefix("metric:") if self.signal.startswith("metric:") else None
 
     def fingerprint(self) -> str:
         """A digest of what the monitor measures: its stored state is kept only while this stays the same."""
@@ -175,6 +189,11 @@ class MonitoringConfig(BaseModel):
     def traffic(self) -> list[TrafficMonitor]:
         """The traffic monitors, in config order."""
         return [m for m in self.monitors if isinstance(m, TrafficMonitor)]
+
+    @property
+    def scored(self) -> list[TrafficMonitor]:
+        """The traffic monitors of a `metric:NAME` signal, which `bakeoff watch` scores and runs."""
+        return [m for m in self.traffic if m.metric is not None]
 
     @property
     def replay(self) -> list[ReplayMonitor]:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from bakeoff.collector.rows import parse_ts
-from bakeoff.collector.store import Store
+from bakeoff.collector.store import Store, event_filters
 
 
 def load_states(store: Store) -> dict[str, dict[str, Any]]:
@@ -129,3 +129,48 @@ def list_alerts(
 def exists(store: Store, alert_id: str) -> bool:
     """Whether the store holds alert `alert_id`."""
     return store.cursor().execute("SELECT 1 FROM alerts WHERE id = ?", [alert_id]).fetchone() is not None
+
+
+def events_to_score(
+    store: Store,
+    filters: dict[str, str],
+    share: float,
+    salt: str,
+    after: tuple[float, str],
+    until: float,
+    limit: int,
+) -> list[tuple[dict[str, Any], float, str]]:
+    """The next successful events past `after` (ts, id) up to `until` in the share picked by `salt`.
+
+    An event is picked when a hash of its id and the salt falls in the share: the same events each time,
+    whoever asks, so a scorer that restarts scores what it would have. (event, its ts, its id), in order.
+    """
+    where, params = event_filters(filters)
+    rows = (
+        store.cursor()
+        .execute(
+            f"SELECT body, epoch(ts), id FROM events WHERE {where} AND status = 'ok' "
+            "AND (ts > to_timestamp(?) OR (ts = to_timestamp(?) AND id > ?)) AND ts <= to_timestamp(?) "
+            "AND hash(id || ?) % 1000000 < ? ORDER BY ts, id LIMIT ?",
+            [*params, after[0], after[0], after[1], until, salt, round(share * 1_000_000), limit],
+        )
+        .fetchall()
+    )
+    return [(orjson.loads(body), float(ts), event_id) for body, ts, event_id in rows]
+
+
+def save_scores(store: Store, metric: str, scores: list[tuple[str, float, float]]) -> None:
+    """Store (event id, event ts, score) rows of `metric`, replacing any earlier score of those events."""
+    if not scores:
+        return
+    with store.transaction() as cursor:
+        ids = [event_id for event_id, _, _ in scores]
+        marks = ", ".join("?" * len(ids))
+        cursor.execute(
+            f"DELETE FROM metric_scores WHERE metric = ? AND event_id IN ({marks})", [metric, *ids]
+        )
+        values = ", ".join(["(?, ?, to_timestamp(?), ?, now())"] * len(scores))
+        params: list[Any] = []
+        for event_id, ts, score in scores:
+            params += [event_id, metric, ts, min(max(float(score), 0.0), 1.0)]
+        cursor.execute(f"INSERT INTO metric_scores VALUES {values}", params)

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bakeoff.collector.monitors import alerts as alert_store
-from bakeoff.collector.monitors.runner import TrafficRunner
+from bakeoff.collector.monitors.runner import BACKFILL_S, TrafficRunner, watermark
 from bakeoff.collector.store import Store
-from bakeoff.monitor_config import MonitoringConfig
+from bakeoff.monitor_config import MonitoringConfig, TrafficMonitor
 
 
 class MonitorRecords:
@@ -49,6 +49,32 @@ class MonitorRecords:
     def firing(self, names: Collection[str]) -> list[dict[str, Any]]:
         """The alerts of the monitors in `names` that are firing, newest first."""
         return [a for a in alert_store.list_alerts(self.store, state="firing") if a["monitor"] in names]
+
+    def events_to_score(
+        self, monitor: TrafficMonitor, after: tuple[float, str] | None, limit: int
+    ) -> tuple[list[dict[str, Any]], tuple[float, str] | None]:
+        """The next answers of a `metric:NAME` monitor's share to score, and where the next page starts.
+
+        From `after` (ts, id) — the first time, from the last `BACKFILL_S` of traffic, as a tick starts — up
+        to the event-time watermark, so that what a tick will read is scored first. Returns the events
+        and the position past the last one (None when there is nothing to score).
+        """
+        until = watermark(self.store)
+        if until is None:
+            return [], None
+        start = after if after is not None else (until - BACKFILL_S, "")
+        filters = {str(k): v for k, v in monitor.filters.items()}
+        rows = alert_store.events_to_score(
+            self.store, filters, monitor.metric_share, monitor.name, start, until, limit
+        )
+        if not rows:
+            return [], None
+        _, ts, event_id = rows[-1]
+        return [event for event, _, _ in rows], (ts, event_id)
+
+    def save_scores(self, metric: str, scores: list[tuple[str, float, float]]) -> None:
+        """Store (event id, event ts, score) rows of `metric` (an event scored again is replaced)."""
+        alert_store.save_scores(self.store, metric, scores)
 
     def tick_traffic(self, config: MonitoringConfig) -> list[dict[str, Any]]:
         """One tick of the config's traffic monitors, saved but not sent; the alerts it changed."""

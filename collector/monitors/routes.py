@@ -27,14 +27,15 @@ def start_monitors(store: Store, settings: CollectorSettings) -> MonitorThread |
     """The monitor thread of `settings.monitors` (from `bakeoff serve --monitors`), started; or None."""
     if settings.monitors is None:
         return None
-    elsewhere = [m.name for m in settings.monitors.monitors if m not in settings.monitors.traffic]
+    config = settings.monitors
+    elsewhere = [m.name for m in config.monitors if m in config.replay or m in config.scored]
     if elsewhere:  # replaying and scoring live in replay, which the collector never imports
         print(
             f"bakeoff serve: monitors run by `bakeoff watch`, not here: {', '.join(elsewhere)}",
             file=sys.stderr,
             flush=True,
         )
-    thread = MonitorThread(TrafficRunner(store, settings.monitors), settings.monitor_interval_s)
+    thread = MonitorThread(TrafficRunner(store, config, scored=False), settings.monitor_interval_s)
     thread.start()
     return thread
 

@@ -3,7 +3,9 @@
 `POST /v1/monitors/tick`: one tick of the given traffic monitors, saved, nothing sent;
 `GET|PUT /v1/monitors/state`: the replay monitors' states, saved together with the alerts they changed;
 `GET /v1/alerts/pending`, `POST /v1/alerts/{id}/notified`: the outbox, which the watcher delivers to its own
-sinks (the collector never posts to an address a request names, nor writes a file it names).
+sinks (the collector never posts to an address a request names, nor writes a file it names);
+`POST /v1/monitors/to-score`, `POST /v1/monitors/scores`: the answers a `metric:NAME` monitor scores, and
+their scores.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from bakeoff.collector.errors import ClientError
 from bakeoff.collector.monitors.records import MonitorRecords
 from bakeoff.collector.rows import parse_ts
 from bakeoff.errors import ConfigError
-from bakeoff.monitor_config import parse_monitoring
+from bakeoff.monitor_config import TrafficMonitor, parse_monitoring
 
 router = APIRouter()
 
@@ -71,6 +73,34 @@ class NotifiedBody(BaseModel):
     state: Literal["firing", "resolved"]
 
 
+class ToScoreBody(BaseModel):
+    """`POST /v1/monitors/to-score`: a `metric:NAME` monitor, where its last page ended, a page size."""
+
+    monitor: TrafficMonitor
+    after: tuple[float, str] | None = None
+    limit: int = Field(default=1000, ge=1, le=10_000)
+
+    @field_validator("monitor")
+    @classmethod
+    def _scored(cls, value: TrafficMonitor) -> TrafficMonitor:
+        if value.metric is None:
+            raise ValueError("not a metric:NAME monitor")
+        return value
+
+
+class Score(BaseModel):
+    event_id: str = Field(min_length=1, max_length=1000)
+    ts: float
+    score: float = Field(ge=0, le=1)
+
+
+class ScoresBody(BaseModel):
+    """`POST /v1/monitors/scores`: scores of one metric."""
+
+    metric: str = Field(min_length=1, max_length=1000)
+    scores: list[Score] = Field(max_length=10_000)
+
+
 @router.post("/v1/monitors/tick")
 def tick(body: TickBody, store: StoreDep) -> dict[str, Any]:
     """One tick of the given traffic monitors, their state kept here; the alerts it changed (none sent)."""
@@ -114,3 +144,18 @@ def notified(alert_id: str, body: NotifiedBody, store: StoreDep) -> dict[str, An
         raise ClientError(404, f"no alert {alert_id!r}")
     records.mark_notified(alert_id, body.state)
     return {"id": alert_id, "notified": body.state}
+
+
+@router.post("/v1/monitors/to-score")
+def to_score(body: ToScoreBody, store: StoreDep) -> dict[str, Any]:
+    """The next page of answers in the monitor's share to score, and where the page after starts."""
+    events, after = MonitorRecords(store).events_to_score(body.monitor, body.after, body.limit)
+    return {"events": events, "next": after}
+
+
+@router.post("/v1/monitors/scores")
+def save_scores(body: ScoresBody, store: StoreDep) -> dict[str, Any]:
+    """Store scores of a metric (an event scored again is replaced)."""
+    rows = [(s.event_id, s.ts, s.score) for s in body.scores]
+    MonitorRecords(store).save_scores(body.metric, rows)
+    return {"saved": len(rows)}

@@ -63,9 +63,10 @@ def advance(store: Store, engine: Engine, state: MonitorState, closed_until: flo
     return changed
 
 
-def _engines(config: MonitoringConfig) -> list[Engine]:
+def _engines(config: MonitoringConfig, scored: bool = True) -> list[Engine]:
     alerts = config.alerts
-    return [Engine(m, alerts.false_alarm_rate, alerts.cooldown) for m in config.traffic]
+    chosen = [m for m in config.traffic if scored or m.metric is None]
+    return [Engine(m, alerts.false_alarm_rate, alerts.cooldown) for m in chosen]
 
 
 def backtest(
@@ -96,10 +97,11 @@ def backtest(
 class TrafficRunner:
     """The traffic monitors of a config, ticked over a store whose tables keep their state and alerts."""
 
-    def __init__(self, store: Store, config: MonitoringConfig) -> None:
+    def __init__(self, store: Store, config: MonitoringConfig, scored: bool = True) -> None:
+        """`scored`: run the `metric:NAME` monitors too (`bakeoff watch` does, having scored the answers)."""
         self.store = store
         self.config = config
-        self.engines = _engines(config)
+        self.engines = _engines(config, scored)
         self.sinks: list[Sink] = list(config.alerts.sinks) or [StderrSink()]
 
     def tick(self) -> list[dict[str, Any]]:
@@ -158,7 +160,7 @@ def describe(monitor: Any, data: dict[str, Any] | None) -> dict[str, Any]:
         if data is None or data.get("fingerprint") != monitor.fingerprint():
             return {**entry, "status": "not checked yet"}
         return {**entry, **data.get("summary", {})}
-    entry["runner"] = "serve"
+    entry["runner"] = "watch" if monitor.metric is not None else "serve"
     if data is None or data["fingerprint"] != monitor.fingerprint():
         return {**entry, "status": "waiting for traffic"}
     state = MonitorState.from_dict(data)

@@ -11,6 +11,8 @@ estimated too low cannot by itself make unchanged traffic alarm):
 - `cost_per_request`: the same on the median (the share dearer than the baseline's median + min_change,
   at most 50% under the null). Cost is tokens times the monitor's `price`: the store keeps no prices.
 - `feedback`: the scores in [0, 1] given in the window (placed by the feedback's own `ts`), on their mean.
+- `metric:NAME`: the same on the scores in [0, 1] that `bakeoff watch` gave a share of the window's answers
+  with metric NAME (table `metric_scores`, placed by the event's `ts`).
 
 "down" tests the mirror image (1 - x against 1 - (lower bound - min_change), or the share below the
 quantile's lower bound minus min_change), and "both" runs the two at alpha / 2 each.
@@ -68,7 +70,7 @@ def _x(monitor: TrafficMonitor) -> str:
             f"(coalesce(e.input_tokens, 0) * {float(price.input_per_mtok)!r} "
             f"+ coalesce(e.output_tokens, 0) * {float(price.output_per_mtok)!r}) / 1e6"
         )
-    return "f.score"
+    return "m.score" if monitor.metric is not None else "f.score"
 
 
 def _source(monitor: TrafficMonitor) -> tuple[str, str, str, list[Any]]:
@@ -76,6 +78,9 @@ def _source(monitor: TrafficMonitor) -> tuple[str, str, str, list[Any]]:
     where, params = event_filters({str(k): v for k, v in monitor.filters.items()})
     if monitor.signal == "feedback":
         return "feedback f JOIN events e ON f.event_id = e.id", "f.ts", where, params
+    if monitor.metric is not None:
+        source = "metric_scores m JOIN events e ON m.event_id = e.id"
+        return source, "m.ts", f"{where} AND m.metric = ?", [*params, monitor.metric]
     return "events e", "e.ts", where, params
 
 
@@ -87,6 +92,7 @@ class Signal:
         self.quantile = _QUANTILES.get(monitor.signal)
         self.x = _x(monitor)
         self.source, self.ts, self.where, self.params = _source(monitor)
+        self.bounded = monitor.signal == "feedback" or monitor.metric is not None  # scores in [0, 1]
 
     def _range(self, start: float, end: float) -> tuple[str, list[Any]]:
         # Times as epoch seconds: a datetime parameter costs DuckDB a failed import of pytz per query.
@@ -95,10 +101,9 @@ class Signal:
 
     def first_ts(self, store: Store, after: float) -> float | None:
         """The `ts` (epoch seconds) of the first data point at or after `after`, if any."""
-        where, params = event_filters({str(k): v for k, v in self.monitor.filters.items()})
-        where += f" AND {self.ts} >= to_timestamp(?) AND {self.x} IS NOT NULL"
+        where = f"{self.where} AND {self.ts} >= to_timestamp(?) AND {self.x} IS NOT NULL"
         sql = f"SELECT epoch(min({self.ts})) FROM {self.source} WHERE {where}"
-        row = store.cursor().execute(sql, [*params, float(after)]).fetchone()
+        row = store.cursor().execute(sql, [*self.params, float(after)]).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
     def baseline(self, store: Store, start: float, end: float, alpha: float) -> dict[str, float] | None:
@@ -169,7 +174,7 @@ class Signal:
         width = self.monitor.window
         where, params = self._range(origin + first * width, origin + (last + 1) * width)
         tests = self.tests(baseline)
-        if self.monitor.signal == "feedback":
+        if self.bounded:
             columns = [_bet_sums(self.x, t) for t in tests]
         else:
             columns = [f"count(*) FILTER (WHERE {self._indicator(t.direction, baseline)})" for t in tests]
@@ -188,7 +193,7 @@ class Signal:
             table[int(row[0]) - first] = [float(v or 0.0) for v in row[1:]]
         n = table[:, 0]
         alarm, resolve = {}, {}
-        if self.monitor.signal == "feedback":
+        if self.bounded:
             offset = 1
             for test in tests:
                 bets = len(bets_of(test.p0))
