@@ -5,7 +5,7 @@ measured against the simulator at concurrency 16, an aiohttp session costs ~0.3 
 this client 0.15 to 0.2 ms, and a bare asyncio protocol writing the same bytes ~0.1 ms. It does what
 provider REST APIs need and no more: requests with a bytes body; responses with Content-Length, chunked
 or read-until-close bodies, gzip or deflate encoded; TCP or TLS (the system's certificates);
-connections kept alive and reused; HTTP proxies from the environment (see
+connections kept alive and reused; http, https and SOCKS5 proxies, given or from the environment (see
 :mod:`bakeoff.replay.http.proxy`). No redirects, cookies or HTTP/2.
 
 A request on a reused connection that the server closed meanwhile (a keep-alive race) is sent again
@@ -16,10 +16,12 @@ once on a new connection; every other failure raises :class:`HttpError`. Deadlin
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,15 +31,19 @@ from bakeoff import __version__
 from bakeoff.replay.http.proxy import (
     Proxy,
     ProxyError,
+    authority,
     connect_request,
     environment_proxy,
     proxy_from_url,
     tunnel_status,
 )
+from bakeoff.replay.http.socks import SocksError, open_tunnel
 
 _USER_AGENT = f"bakeoff/{__version__}"
 # Reading pauses while this much of a body is buffered and unread (resumes once it is read).
 _HIGH_WATER_BYTES = 1 << 20
+# The longest answer to CONNECT read before giving up on finding its end.
+_TUNNEL_HEAD_BYTES = 64 * 1024
 
 
 class HttpError(Exception):
@@ -160,8 +166,10 @@ class _Connection(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._head: asyncio.Future[Response] | None = None
         self._decoder: Any = None
-        self._tunnel: asyncio.Future[bytes] | None = None  # the proxy's answer to CONNECT, awaited
-        self._tunnel_head = b""
+        # While a tunnel is being opened: the proxy's bytes, and a waiter woken by more of them.
+        self._handshake: bytearray | None = None
+        self._handshake_waiter: asyncio.Future[None] | None = None
+        self._lost: Exception | None = None
         self._complete = False
         self._keep_alive = False
         self._received = False
@@ -173,8 +181,9 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        if self._tunnel is not None:
-            self._tunnel_answer(data)
+        if self._handshake is not None:
+            self._handshake += data
+            _wake(self._handshake_waiter)
             return
         self._received = True
         try:
@@ -185,8 +194,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._tunnel is not None and not self._tunnel.done():
-            self._tunnel.set_exception(HttpError(f"the proxy closed the connection ({exc or 'no answer'})"))
+        self._lost = exc
+        _wake(self._handshake_waiter)
         if self._head is not None and not self._head.done():
             self._head.set_exception(
                 HttpError(f"connection closed before the response ({exc or 'by the server'})")
@@ -244,24 +253,49 @@ class _Connection(asyncio.Protocol):
 
     # -- a tunnel through a proxy -------------------------------------------------------------------
 
-    async def tunnel(self, authority: str, proxy: Proxy) -> None:
-        """Ask the proxy this connection reaches to open a tunnel to `authority` (`host:port`)."""
-        assert self.transport is not None
-        self._tunnel = asyncio.get_running_loop().create_future()
-        self.transport.write(connect_request(authority, proxy))
-        try:
-            head = await self._tunnel
-        finally:
-            self._tunnel = None
+    async def tunnel(self, target: str, proxy: Proxy) -> None:
+        """Ask the HTTP proxy this connection reaches to open a tunnel to `target` (`host:port`)."""
+        with _Handshake(self, str(proxy)):
+            self.write(connect_request(target, proxy))
+            head = await self._proxy_answer(_head_size)
         status = tunnel_status(head)
         if status != 200:
             line = head.split(b"\r\n", 1)[0].decode("latin-1")
-            raise HttpError(f"the proxy {proxy.host}:{proxy.port} refused a tunnel to {authority}: {line!r}")
+            hint = ": check the credentials in the proxy URL" if status == 407 else ""
+            raise HttpError(f"the proxy {proxy} refused a tunnel to {target}: {line!r}{hint}")
 
-    def _tunnel_answer(self, data: bytes) -> None:
-        self._tunnel_head += data
-        if b"\r\n\r\n" in self._tunnel_head and self._tunnel is not None and not self._tunnel.done():
-            self._tunnel.set_result(self._tunnel_head.partition(b"\r\n\r\n")[0])
+    async def socks_tunnel(self, host: str, port: int, proxy: Proxy) -> None:
+        """Have the SOCKS5 proxy this connection reaches connect it to `host` (an address or a name)."""
+        with _Handshake(self, str(proxy)):
+            try:
+                await open_tunnel(self, str(proxy), proxy.credentials, host, port)
+            except SocksError as exc:
+                raise HttpError(str(exc)) from None
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the proxy (during a handshake)."""
+        assert self.transport is not None
+        self.transport.write(data)
+
+    async def read_exactly(self, size: int) -> bytes:
+        """The proxy's next `size` bytes (during a handshake)."""
+        return await self._proxy_answer(lambda buffered: size if len(buffered) >= size else None)
+
+    async def _proxy_answer(self, size_of: Callable[[bytearray], int | None]) -> bytes:
+        """Wait until `size_of(buffered)` says how many of the proxy's bytes make its answer; take them."""
+        buffered = self._handshake
+        assert buffered is not None
+        while (size := size_of(buffered)) is None:
+            if self.closed:
+                raise HttpError(f"the proxy closed the connection ({self._lost or 'no answer'})")
+            self._handshake_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._handshake_waiter
+            finally:
+                self._handshake_waiter = None
+        answer = bytes(buffered[:size])
+        del buffered[:size]
+        return answer
 
     # -- requests -----------------------------------------------------------------------------------
 
@@ -301,6 +335,31 @@ class _Connection(asyncio.Protocol):
         self.close()
 
 
+class _Handshake:
+    """While a tunnel opens, the connection's bytes are the proxy's; after it, the origin's."""
+
+    def __init__(self, connection: _Connection, proxy: str) -> None:
+        self.connection = connection
+        self.proxy = proxy
+
+    def __enter__(self) -> None:
+        self.connection._handshake = bytearray()
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        left = self.connection._handshake
+        self.connection._handshake = None
+        if left and kind is None:  # nothing may come before the client speaks through the tunnel
+            raise HttpError(f"the proxy {self.proxy} sent more than its answer")
+
+
+def _head_size(buffered: bytearray) -> int | None:
+    """The length of an HTTP head at the start of `buffered` (all of it past the limit), or None yet."""
+    end = buffered.find(b"\r\n\r\n")
+    if end >= 0:
+        return end + 4
+    return len(buffered) if len(buffered) > _TUNNEL_HEAD_BYTES else None
+
+
 class _Pool:
     """The idle connections to one origin."""
 
@@ -332,7 +391,8 @@ class HttpClient:
         proxy: str | None = None,
         trust_env: bool = True,
     ) -> None:
-        """`proxy` (an `http://` URL) carries every request; else, with `trust_env`, the environment's."""
+        """`proxy` (an http, https, socks5 or socks5h URL) carries every request; else, with `trust_env`,
+        the one the environment names for each origin (see :mod:`bakeoff.replay.http.proxy`)."""
         self.keepalive_s = keepalive_s
         self._proxy = proxy_from_url(proxy) if proxy else None
         self._trust_env = trust_env
@@ -354,7 +414,7 @@ class HttpClient:
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             host = parts.netloc.rpartition("@")[2]
             proxy = self._routes[origin] = self._proxy_for(parts.scheme, parts.hostname)
-            if proxy is not None and parts.scheme == "http":  # the proxy forwards absolute-form requests
+            if proxy is not None and proxy.forwards_http and parts.scheme == "http":  # absolute-form
                 path, host = f"http://{host}{path}", host + proxy.header()
             cached = (origin, f"{path} HTTP/1.1\r\nHost: {host}".encode())
             self._targets[url] = cached
@@ -411,33 +471,64 @@ class HttpClient:
             connection.close()
             raise
 
+    def _context(self) -> ssl.SSLContext:
+        self._ssl = self._ssl or ssl.create_default_context()
+        return self._ssl
+
     async def _connect(self, origin: tuple[str, str, int], pool: _Pool) -> _Connection:
         scheme, host, port = origin
-        context = None
-        if scheme == "https":
-            context = self._ssl = self._ssl or ssl.create_default_context()
+        context = self._context() if scheme == "https" else None
         proxy = self._routes.get(origin)
         loop = asyncio.get_running_loop()
-        address = (host, port) if proxy is None else (proxy.host, proxy.port)
+        if proxy is None:
+            try:
+                _, protocol = await loop.create_connection(
+                    lambda: _Connection(pool, self.high_water_bytes),
+                    host,
+                    port,
+                    ssl=context,
+                    server_hostname=host if context else None,
+                )
+            except OSError as exc:
+                raise HttpError(f"cannot connect to {host}:{port}: {exc}") from exc
+            return protocol
+        return await self._connect_through(proxy, pool, (host, port), context)
+
+    async def _connect_through(
+        self, proxy: Proxy, pool: _Pool, origin: tuple[str, int], context: ssl.SSLContext | None
+    ) -> _Connection:
+        """A connection to `host:port` through `proxy`: tunnelled for https origins and SOCKS5 proxies,
+        else to the proxy itself (which is sent absolute-form requests)."""
+        host, port = origin
+        loop = asyncio.get_running_loop()
+        to_proxy = self._context() if proxy.scheme == "https" else None
         try:
             _, protocol = await loop.create_connection(
                 lambda: _Connection(pool, self.high_water_bytes),
-                *address,
-                ssl=context if proxy is None else None,
-                server_hostname=host if context and proxy is None else None,
+                proxy.host,
+                proxy.port,
+                ssl=to_proxy,
+                server_hostname=proxy.host if to_proxy else None,
             )
-            if proxy is not None and context is not None:  # TLS to the origin, inside a tunnel
-                try:
-                    await protocol.tunnel(f"{host}:{port}", proxy)
-                    assert protocol.transport is not None
-                    protocol.transport = await loop.start_tls(
-                        protocol.transport, protocol, context, server_hostname=host
-                    )
-                except BaseException:
-                    protocol.close()
-                    raise
         except OSError as exc:
-            raise HttpError(f"cannot connect to {address[0]}:{address[1]}: {exc}") from exc
+            raise HttpError(f"cannot connect to the proxy {proxy}: {exc}") from exc
+        try:
+            if proxy.socks:
+                address = host if proxy.scheme == "socks5h" else await _resolve(host, port)
+                await protocol.socks_tunnel(address, port, proxy)
+            elif context is not None:
+                await protocol.tunnel(authority(host, port), proxy)
+            if context is not None:  # TLS to the origin, inside the tunnel (inside TLS to an https proxy)
+                assert protocol.transport is not None
+                protocol.transport = await loop.start_tls(
+                    protocol.transport, protocol, context, server_hostname=host
+                )
+        except OSError as exc:
+            protocol.close()
+            raise HttpError(f"cannot reach {host}:{port} through the proxy {proxy}: {exc}") from exc
+        except BaseException:
+            protocol.close()
+            raise
         return protocol
 
     async def close(self) -> None:
@@ -446,3 +537,12 @@ class HttpClient:
             while pool.idle:
                 pool.idle.pop().close()
         await asyncio.sleep(0)  # let the transports finish closing
+
+
+async def _resolve(host: str, port: int) -> str:
+    """The address a SOCKS5 proxy (not socks5h) is given for `host`: resolved here, the first found."""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise HttpError(f"cannot resolve {host}: {exc}") from exc
+    return str(found[0][4][0])

@@ -351,7 +351,7 @@ def test_the_environment_names_the_proxy_but_not_for_loopback_or_no_proxy(
     assert environment_proxy("http", "api.openai.com") is None  # HTTP_PROXY is not set
     assert environment_proxy("https", "llm.internal.corp") is None
     assert environment_proxy("https", "localhost") is None and environment_proxy("https", "127.0.0.1") is None
-    monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.corp:1080")
+    monkeypatch.setenv("HTTPS_PROXY", "socks4://proxy.corp:1080")
     with pytest.raises(ProxyError, match="only http://"):
         environment_proxy("https", "api.openai.com")
 
