@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 import orjson
+import pyarrow as pa
 
 from bakeoff.collector.errors import describe_msgspec
 from bakeoff.collector.rows import to_columns
@@ -58,19 +59,34 @@ def _save(
                 len(sample.rows),
             ],
         )
-        rows = [
-            (
-                name,
-                position,
-                event_id,
-                weight,
-                stratum,
-                orjson.dumps(expected[event_id]).decode() if expected and event_id in expected else None,
+        if sample.rows:
+            # One statement over Arrow columns: executemany inserts row by row, ~2-10 ms a row (a
+            # sample of 1,000 took seconds, and more on DuckLake).
+            event_ids = [event_id for event_id, _, _ in sample.rows]
+            rows = pa.table(
+                {
+                    "dataset": pa.array([name] * len(event_ids), pa.string()),
+                    "position": pa.array(range(len(event_ids)), pa.int32()),
+                    "event_id": pa.array(event_ids, pa.string()),
+                    "weight": pa.array([weight for _, weight, _ in sample.rows], pa.float64()),
+                    "stratum": pa.array([stratum for _, _, stratum in sample.rows], pa.string()),
+                    "expected": pa.array(
+                        [
+                            orjson.dumps(expected[i]).decode() if expected and i in expected else None
+                            for i in event_ids
+                        ],
+                        pa.string(),
+                    ),
+                }
             )
-            for position, (event_id, weight, stratum) in enumerate(sample.rows)
-        ]
-        if rows:
-            cursor.executemany("INSERT INTO dataset_rows VALUES (?, ?, ?, ?, ?, ?)", rows)
+            cursor.register("incoming_dataset_rows", rows)
+            try:
+                cursor.execute(
+                    "INSERT INTO dataset_rows (dataset, position, event_id, weight, stratum, expected) "
+                    "SELECT * FROM incoming_dataset_rows"
+                )
+            finally:
+                cursor.unregister("incoming_dataset_rows")
     return {
         "dataset": name,
         "strategy": strategy,
