@@ -66,7 +66,7 @@ _LAKE = "lake"  # the attached catalog's name inside the store's DuckDB
 _LOCK_KEY = 0x0BA4E0FF  # the advisory lock that serialises attaching a new lake and migrating it
 _CLAIMS_DDL = (
     "CREATE TABLE IF NOT EXISTS bakeoff_claims ("
-    "id TEXT PRIMARY KEY, owner TEXT NOT NULL, claimed_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    "id BYTEA PRIMARY KEY, owner TEXT NOT NULL, claimed_at TIMESTAMPTZ NOT NULL DEFAULT now())"
 )
 _DELETE_CHUNK = 50_000
 
@@ -182,9 +182,11 @@ class DuckLakeStore(Store):
                 data_path = str(Path(data_path).resolve()) + "/"
             attach = (
                 f"ATTACH 'ducklake:postgres:{_sql_text(self._conninfo)}' AS {_LAKE} "
-                f"(DATA_PATH '{_sql_text(data_path)}')"
+                f"(DATA_PATH '{_sql_text(data_path)}', DATA_INLINING_ROW_LIMIT 0)"
             )
-            # Two processes attaching a new catalog at once both try to create its tables: one at a time.
+            # No rows inlined in the catalog: PostgreSQL's text refuses NUL characters, which events may
+            # hold; every commit writes Parquet. Two processes attaching a new catalog at once both try
+            # to create its tables: one at a time.
             with self._serialised():
                 connection.execute(attach)
             connection.execute(f"USE {_LAKE}")
@@ -260,28 +262,29 @@ class DuckLakeStore(Store):
         """Those of `candidates` stored or owned by another replica (which will store them). An id this
         replica claimed counts only once it is in the lake: a claim without its rows (a crash between
         the two) is this replica's to commit, from its journal."""
-        rows = self._sql("SELECT id, owner FROM bakeoff_claims WHERE id = ANY(%s)", (candidates,))
-        others = {str(i) for i, owner in rows if owner != self.replica_id}
-        mine = [str(i) for i, owner in rows if owner == self.replica_id]
+        rows = self._sql("SELECT id, owner FROM bakeoff_claims WHERE id = ANY(%s)", (_keys(candidates),))
+        others = {_id(key) for key, owner in rows if owner != self.replica_id}
+        mine = [_id(key) for key, owner in rows if owner == self.replica_id]
         return others | (ids_in_events(cursor, mine) if mine else set())
 
     def claim(self, ids: list[str]) -> set[str]:
         """Claim `ids` for this replica; return those it owns and has not stored: newly claimed ones,
         and ones it claimed before that are not in the lake."""
         claimed = {
-            str(row[0])
+            _id(row[0])
             for row in self._sql(
-                "INSERT INTO bakeoff_claims (id, owner) SELECT unnest(%s::text[]), %s "
+                "INSERT INTO bakeoff_claims (id, owner) SELECT unnest(%s::bytea[]), %s "
                 "ON CONFLICT (id) DO NOTHING RETURNING id",
-                (ids, self.replica_id),
+                (_keys(ids), self.replica_id),
             )
         }
         rest = [i for i in ids if i not in claimed]
         if rest:
             earlier = [
-                str(row[0])
+                _id(row[0])
                 for row in self._sql(
-                    "SELECT id FROM bakeoff_claims WHERE id = ANY(%s) AND owner = %s", (rest, self.replica_id)
+                    "SELECT id FROM bakeoff_claims WHERE id = ANY(%s) AND owner = %s",
+                    (_keys(rest), self.replica_id),
                 )
             ]
             if earlier:
@@ -317,8 +320,19 @@ class DuckLakeStore(Store):
         doomed = [row[0] for row in rows]
         for start in range(0, len(doomed), _DELETE_CHUNK):
             chunk = doomed[start : start + _DELETE_CHUNK]
-            self._sql("DELETE FROM bakeoff_claims WHERE id = ANY(%s)", (chunk,))
+            self._sql("DELETE FROM bakeoff_claims WHERE id = ANY(%s)", (_keys(chunk),))
         return deleted
+
+
+def _keys(ids: list[str]) -> list[bytes]:
+    """Event ids as claim keys: their UTF-8 bytes (PostgreSQL's text refuses the NUL an id may hold)."""
+    return [event_id.encode() for event_id in ids]
+
+
+def _id(key: object) -> str:
+    """The event id of a claim key (psycopg gives `bytea` as bytes)."""
+    assert isinstance(key, bytes | memoryview)
+    return bytes(key).decode()
 
 
 def _sql_text(value: str) -> str:

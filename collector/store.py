@@ -270,12 +270,14 @@ class Store:
     def get_event(self, event_id: str) -> bytes | None:
         """One event's JSON with its `feedback` (feedback that arrived before the event included)."""
         cursor = self.cursor()
-        row = cursor.execute("SELECT body FROM events WHERE id = ?", [event_id]).fetchone()
+        row = cursor.execute(
+            f"SELECT body FROM events WHERE {matched('id', event_id)} = ?", [event_id]
+        ).fetchone()
         if row is None:
             return None
         feedback = cursor.execute(
             "SELECT score, comment, strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') "
-            "FROM feedback WHERE event_id = ? ORDER BY feedback.ts",
+            f"FROM feedback WHERE {matched('event_id', event_id)} = ? ORDER BY feedback.ts",
             [event_id],
         ).fetchall()
         scores = [{"score": score, "comment": comment, "ts": ts} for score, comment, ts in feedback]
@@ -289,8 +291,23 @@ class Store:
 
 def ids_in_events(cursor: duckdb.DuckDBPyConnection, ids: list[str]) -> set[str]:
     """Those of `ids` in the events table."""
-    rows = cursor.execute("SELECT id FROM events WHERE id IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()
+    column = matched("id", *ids)
+    rows = cursor.execute(
+        f"SELECT id FROM events WHERE {column} IN (SELECT unnest(?::VARCHAR[]))", [ids]
+    ).fetchall()
     return {row[0] for row in rows}
+
+
+def matched(column: str, *values: object) -> str:
+    """`column` as a filter on `values` names it: as an expression when a value holds a NUL character.
+
+    DuckLake prunes data files by writing a filter's values into its catalog query, where a NUL ends
+    the string (a parser error); a filter on an expression is not pushed there. Event ids and filters
+    may hold NUL characters (they are stored verbatim); on the embedded file nothing changes.
+    """
+    if any(isinstance(value, str) and "\x00" in value for value in values):
+        return f"({column} || '')"
+    return column
 
 
 def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
@@ -304,7 +321,7 @@ def event_filters(filters: dict[str, Any]) -> tuple[str, list[Any]]:
     params: list[Any] = []
     for column in ("model", "provider", "status", "project", "api"):
         if filters.get(column):
-            clauses.append(f"{column} = ?")
+            clauses.append(f"{matched(column, filters[column])} = ?")
             params.append(filters[column])
     if filters.get("tag"):
         clauses.append("list_contains(tags, ?)")

@@ -278,3 +278,16 @@ def test_two_collectors_on_one_catalog_are_one_collector(
     finally:
         for collector in collectors:
             collector.stop()
+
+
+def test_ids_and_filters_with_a_nul_character(two_replicas: list[DuckLakeStore]) -> None:
+    # Stored verbatim, as on the file: neither the claims (PostgreSQL text has no NUL) nor the lake's
+    # file pruning (it writes filter values into its catalog query) may choke on one.
+    first, second = two_replicas
+    body = {**raw("x", 1)[0], "id": "nul\x00id", "model": "m\x00del"}
+    table = to_columns([validate_event(body)], "sdk", datetime.now(UTC))
+    assert first.insert_events(table) == {"nul\x00id"}
+    assert second.insert_events(table) == set()
+    assert second.get_event("nul\x00id") is not None and second.get_event("nul\x00other") is None
+    assert second.query_events({"model": "m\x00del"}, limit=10, offset=0)[1] == 1
+    assert counts(second) == (1, 1)
