@@ -12,7 +12,7 @@ import pytest
 
 from support import stores
 
-STORE_KINDS = ["embedded"]
+STORE_KINDS = ["embedded", "ducklake"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from bakeoff.schema import validate_event
+from support import stores
 from support.collector import CollectorProcess
 
 
@@ -72,7 +73,9 @@ def test_sample_cli_against_a_collector_and_a_file(collector: CollectorProcess, 
     over_http = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     collector.stop()
     from_file = tmp_path / "file.jsonl"
-    result = bakeoff_cli(*same_sample, "--name", "r2", "--db", str(collector.db), "--out", str(from_file))
+    result = bakeoff_cli(
+        *same_sample, "--name", "r2", *stores.cli_args(collector.db), "--out", str(from_file)
+    )
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["id"] for line in from_file.read_text().splitlines()] == over_http
 

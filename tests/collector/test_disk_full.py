@@ -23,6 +23,10 @@ import pytest
 
 from support.collector import CollectorProcess
 
+pytestmark = pytest.mark.embedded_only(
+    "about the DuckDB file on a full disk (its write-ahead log and checkpoint)"
+)
+
 FREE_WHEN_FULL = 6 * 1024 * 1024  # what the filler leaves, so that the drill fills the rest quickly
 FSIZE_LIMIT = 8 * 1024 * 1024
 

@@ -8,6 +8,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from support.collector import CollectorProcess
 
@@ -69,6 +70,9 @@ def test_failed_imports_leave_nothing_behind(collector: CollectorProcess) -> Non
     assert [d["name"] for d in httpx.get(collector.url + "/v1/datasets").json()["datasets"]] == ["d"]
 
 
+@pytest.mark.embedded_only(
+    "probes /healthz every 2 ms; on DuckLake each probe is catalog round trips (~30 ms)"
+)
 def test_feedback_batches_empty_and_large_do_not_stall_the_collector(collector: CollectorProcess) -> None:
     url = collector.url
     assert httpx.post(url + "/v1/feedback", json={"feedback": []}).json() == {"accepted": 0}

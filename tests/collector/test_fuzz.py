@@ -33,7 +33,7 @@ FAST = settings(
 
 
 @pytest.fixture(scope="module")
-def keyed_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProcess]:
+def keyed_collector(tmp_path_factory: pytest.TempPathFactory, store_kind: str) -> Iterator[CollectorProcess]:
     process = CollectorProcess(tmp_path_factory.mktemp("fuzz") / "fuzz.duckdb", "--api-key", KEY).start()
     try:
         yield process

@@ -23,6 +23,9 @@ from bakeoff.collector.metrics import CollectorMetrics
 from bakeoff.collector.store import Store
 from bakeoff.schema import Event, validate_event
 
+# The pipeline over DuckLake (claims, replays across replicas) is tested in test_ducklake_store.py.
+pytestmark = pytest.mark.embedded_only("drives the pipeline with a gated subclass of the file store")
+
 
 class GatedStore(Store):
     """A store whose commits of ingested events wait for `gate` (or fail while `fail` is set)."""

@@ -16,6 +16,10 @@ from bakeoff.collector.rows import to_columns
 from bakeoff.collector.store import Store
 from bakeoff.schema import validate_event
 
+pytestmark = pytest.mark.embedded_only(
+    "replays a damaged journal next to a DuckDB file through the file store"
+)
+
 RECORDS, ROWS = 4, 50
 
 

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bakeoff.collector.monitors.runner import backtest
 from bakeoff.collector.store import Store
 from bakeoff.monitor_config import parse_monitoring
+
+pytestmark = pytest.mark.embedded_only(
+    "the detector's statistics are under test, over the store's own bulk insert"
+)
 
 STREAMS, WINDOWS, PER_WINDOW, ALPHA = 80, 400, 20, 0.1
 

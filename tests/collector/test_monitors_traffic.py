@@ -77,6 +77,9 @@ def _config(tmp_path: Path) -> MonitoringConfig:
     )
 
 
+pytestmark = pytest.mark.embedded_only("each test ticks the monitors on its own copy of one DuckDB file")
+
+
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The DuckDB file of a collector that received the two days of traffic, then stopped."""

@@ -15,6 +15,7 @@ from bakeoff.collector.rows import to_columns
 from bakeoff.collector.sampling import SampleSpec, allocate, draw, pps_probabilities
 from bakeoff.collector.store import Store
 from bakeoff.schema import Event, validate_event
+from support import stores
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 STRATA = {"support": 600, "extraction": 300, "math": 100}
@@ -46,8 +47,8 @@ def make_events() -> list[Event]:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    store = Store(str(tmp_path_factory.mktemp("sampling") / "s.duckdb"))
+def store(tmp_path_factory: pytest.TempPathFactory, store_kind: str) -> Iterator[Store]:
+    store = stores.open_test_store(tmp_path_factory.mktemp("sampling") / "s.duckdb")
     events = make_events()
     store.insert_events(to_columns(events, "sdk", START))
     rng = random.Random(3)
@@ -173,7 +174,7 @@ def test_bad_n_is_refused(store: Store) -> None:
 
 
 def test_empty_population(tmp_path: Path) -> None:
-    empty = Store(str(tmp_path / "e.duckdb"))
+    empty = stores.open_test_store(tmp_path / "e.duckdb")
     try:
         assert sample(empty, strategy="stratified", n=10) == []
         assert sample(empty, strategy="random", n=10) == []

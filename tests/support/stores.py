@@ -53,6 +53,11 @@ def serve_args(db: Path | str) -> list[str]:
     return [*lake_for(db).args(), "--journal", f"{db}.journal"]
 
 
+def cli_args(db: Path | str) -> list[str]:
+    """The flags that point `bakeoff sample` or `bakeoff dataset` at the store standing for `db`."""
+    return ["--db", str(db)] if _active is None else lake_for(db).args()
+
+
 def target_for(db: Path | str) -> StoreTarget:
     """The :class:`StoreTarget` standing for `db` in this run (journal `<db>.journal`)."""
     if _active is None:
