@@ -8,17 +8,18 @@ recorder, whose processors sample, strip content and redact before the sink ship
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, Tracer, set_span_in_context
 
-from bakeoff import context, genai_metrics, spans
+from bakeoff import genai_metrics, spans
 from bakeoff.config import Settings
+from bakeoff.context import current_attributes, current_tags, set_last_event_id
 from bakeoff.genai_metrics import GenAIMetrics
 from bakeoff.internal_errors import handle_internal_error, logger
 from bakeoff.shipping.base import Sink
@@ -26,6 +27,8 @@ from bakeoff.shipping.base import Sink
 _SENTINEL_TYPES = frozenset({"NotGiven", "Omit"})
 _NOT_RECORDED = frozenset({"extra_headers", "extra_query", "timeout", "extra_body"})
 _CONTENT_KEYS = ("messages", "input", "system", "prompt", "instructions")
+_NO_IDS: tuple[None, None] = (None, None)
+_RECHECK_S = 1.0
 _NO_USAGE = {
     "input_tokens": None,
     "output_tokens": None,
@@ -35,6 +38,30 @@ _NO_USAGE = {
 }
 
 
+# What to do with a request argument, by its type: keep it, copy it (a list or tuple), or leave it out
+# (a client sentinel such as NotGiven / Omit). Filled as types are met: a dict lookup per argument.
+_KEEP, _COPY, _SKIP = 0, 1, 2
+_ARGUMENT_KINDS: dict[type, int] = {
+    str: _KEEP,
+    int: _KEEP,
+    float: _KEEP,
+    bool: _KEEP,
+    list: _COPY,
+    dict: _KEEP,
+}
+
+
+def _argument_kind(kind: type) -> int:
+    if kind.__name__ in _SENTINEL_TYPES:
+        verdict = _SKIP
+    elif issubclass(kind, list | tuple):
+        verdict = _COPY
+    else:
+        verdict = _KEEP
+    _ARGUMENT_KINDS[kind] = verdict
+    return verdict
+
+
 def clean_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The request body as sent: the call's arguments without the clients' sentinels and transport options.
 
@@ -42,22 +69,51 @@ def clean_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     the call does not change what was recorded.
     """
     request: dict[str, Any] = {}
+    kinds = _ARGUMENT_KINDS
     for key, value in kwargs.items():
-        if key in _NOT_RECORDED or type(value).__name__ in _SENTINEL_TYPES:
+        if key in _NOT_RECORDED:
             continue
-        if isinstance(value, list | tuple):
-            value = list(value)
-        request[key] = value
+        kind = kinds.get(type(value))
+        if kind is None:
+            kind = _argument_kind(type(value))
+        if kind == _KEEP:
+            request[key] = value
+        elif kind == _COPY:
+            request[key] = list(value)
     extra_body = kwargs.get("extra_body")
     if isinstance(extra_body, dict):
         request.update(extra_body)
     return request
 
 
-def rfc3339(timestamp: float) -> str:
-    """`2026-01-31T12:00:00.123456Z` for a Unix timestamp (cheaper than datetime.isoformat)."""
-    whole = int(timestamp)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((timestamp - whole) * 1e6):06d}Z"
+# The formatted second of the last timestamp: events come in bursts within the same second, and
+# strftime is most of a timestamp's cost. One tuple, swapped whole, so threads never see half of it.
+_last_second: tuple[int, str] = (-1, "")
+
+
+def rfc3339(timestamp_ns: int) -> str:
+    """`2026-01-31T12:00:00.123456Z` for a Unix timestamp in nanoseconds (cheaper than datetime.isoformat)."""
+    global _last_second
+    whole, micros = divmod(timestamp_ns // 1000, 1_000_000)
+    second, prefix = _last_second
+    if second != whole:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _last_second = (whole, prefix)
+    return "%s.%06dZ" % (prefix, micros)  # noqa: UP031  (a third cheaper than the f-string's format spec)
+
+
+# Event ids: 128 random bits, like uuid4, from a generator of our own seeded by os.urandom (a system
+# call per id costs more than the rest of the id); reseeded in a forked child, so parent and child never
+# share ids, and out of reach of an application's random.seed().
+_ids = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)
+_random_bits = _ids.getrandbits
+
+
+def new_event_id() -> str:
+    """A fresh event id: 32 hex digits."""
+    return _random_bits(128).to_bytes(16, "big").hex()
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
@@ -71,7 +127,11 @@ def error_info(exc: BaseException) -> dict[str, Any]:
 
 
 class Call:
-    """One call in flight: started by an integration, finished exactly once."""
+    """One call in flight: started by an integration, finished exactly once.
+
+    A finished call is itself what the sink is handed: calling it builds its processed event (off the
+    caller's thread), so nothing else is allocated per call to carry the outcome to the shipper.
+    """
 
     __slots__ = (
         "_recorder",
@@ -80,14 +140,17 @@ class Call:
         "attributes",
         "done",
         "event_id",
+        "metrics",
         "model",
+        "outcome",
         "provider",
         "request",
         "server",
         "span",
         "stream",
         "tags",
-        "ts",
+        "traced",
+        "ts_ns",
         "ttft_ms",
     )
 
@@ -100,23 +163,29 @@ class Call:
         stream: bool,
         span: Span | None,
         server: tuple[str, int] | None = None,
+        traced: bool = False,
+        metrics: GenAIMetrics | None = None,
     ) -> None:
         self._recorder = recorder
         self.span = span
         self.server = server
+        self.traced = traced  # a TracerProvider is set: the event carries the trace's ids
+        self.metrics = metrics
         self._start_ns = time.perf_counter_ns()
-        self.ts = time.time()
+        self.ts_ns = time.time_ns()
         self.provider = provider
         self.api = api
         self.request = request
         self.model = str(request.get("model", ""))
         self.stream = stream
-        self.tags = context.current_tags()
-        attributes = context.current_attributes()
+        self.tags = current_tags()
+        attributes = current_attributes()
         self.attributes: dict[str, Any] = dict(attributes) if attributes else {}
         self.ttft_ms: float | None = None
         self.done = False
-        self.event_id = os.urandom(16).hex()  # 128 random bits, like uuid4, at a fraction of the cost
+        self.event_id = new_event_id()
+        # (response, usage, error, latency_ms, (trace_id, span_id)), once finished.
+        self.outcome: tuple[Any, ...] | None = None
 
     def activate(self) -> object:
         """Make the call's span current (the client's HTTP spans nest under it); a token for deactivate."""
@@ -150,16 +219,14 @@ class Call:
         except Exception:
             handle_internal_error("recording an LLM call")
 
-    def event(
-        self,
-        response: dict[str, Any] | None,
-        usage: dict[str, Any] | None,
-        error: dict[str, Any] | None,
-        latency_ms: float,
-        trace_ids: tuple[str | None, str | None],
-    ) -> dict[str, Any]:
-        """The call's event, in the contract's schema."""
-        trace_id, span_id = trace_ids
+    def __call__(self) -> dict[str, Any] | None:
+        """The finished call's event as it leaves the process (None: dropped by the redact callable)."""
+        return self._recorder.processed(self.event())
+
+    def event(self) -> dict[str, Any]:
+        """The finished call's event, in the contract's schema."""
+        assert self.outcome is not None, "the call has not finished"
+        response, usage, error, latency_ms, (trace_id, span_id) = self.outcome
         settings = self._recorder.settings
         tags = list(settings.tags) + [t for t in self.tags if t not in settings.tags]
         attributes = self.attributes
@@ -170,7 +237,7 @@ class Call:
             "id": self.event_id,
             "schema_version": 1,
             "project": settings.project,
-            "ts": rfc3339(self.ts),
+            "ts": rfc3339(self.ts_ns),
             "provider": self.provider,
             "api": self.api,
             "model": self.model,
@@ -210,6 +277,9 @@ class Recorder:
         self._tracer = tracer or spans.get_tracer()
         self._explicit_tracer = tracer is not None
         self._metrics: GenAIMetrics | None = None
+        self._recheck_at = 0.0  # when to ask again whether tracing and metrics are configured
+        self._traced = False
+        self._current_metrics: GenAIMetrics | None = None
         # Keep an event when the first 32 bits of its (random) id fall under the rate: deterministic per id.
         self._threshold = None if settings.sample_rate >= 1.0 else int(settings.sample_rate * 0x100000000)
 
@@ -227,16 +297,24 @@ class Recorder:
 
         `client` is the library's resource object, whose base URL is the span's server address.
         """
+        # Whether a TracerProvider or a MeterProvider is set, asked at most once a second (finishing
+        # the call reuses the answers).
+        now = time.monotonic()
+        if now >= self._recheck_at:
+            self._recheck_at = now + _RECHECK_S
+            self._traced = self._explicit_tracer or spans.tracing_configured()
+            self._current_metrics = self.metrics
+        traced, metrics = self._traced, self._current_metrics
         call_span = None
         server = None
-        if span and self.tracer_enabled():
+        if span and traced:
             server = spans.server_address(client)
             call_span = spans.start_call_span(
-                self.tracer, provider, api, str(request.get("model", "")), request, server
+                self._tracer, provider, api, str(request.get("model", "")), request, server
             )
-        elif self.metrics is not None:
+        elif metrics is not None:
             server = spans.server_address(client)
-        return Call(self, provider, api, request, stream, call_span, server)
+        return Call(self, provider, api, request, stream, call_span, server, traced, metrics)
 
     @property
     def tracer(self) -> Tracer:
@@ -246,6 +324,7 @@ class Recorder:
     @tracer.setter
     def tracer(self, tracer: Tracer) -> None:
         self._tracer, self._explicit_tracer = tracer, True
+        self._recheck_at = 0.0
 
     def tracer_enabled(self) -> bool:
         """False while no TracerProvider is configured: a span would record nothing, so none is made."""
@@ -261,6 +340,7 @@ class Recorder:
     def use_meter_provider(self, provider: MeterProvider) -> None:
         """Record the GenAI histograms into `provider` rather than the global one."""
         self._metrics = GenAIMetrics(provider)
+        self._recheck_at = 0.0
 
     def finish(
         self,
@@ -271,25 +351,24 @@ class Recorder:
         latency_ms: float,
     ) -> None:
         """Hand a finished call to the sink; what can wait (building the event, processors) runs later."""
-        context.set_last_event_id(call.event_id)
+        set_last_event_id(call.event_id)
         # The caller's context, so read now; without a TracerProvider no span id can be valid.
-        trace_ids = spans.span_ids(call.span) if self.tracer_enabled() else (None, None)
-        build = partial(call.event, response, usage, error, latency_ms, trace_ids)
+        trace_ids = spans.span_ids(call.span) if call.traced else _NO_IDS
+        call.outcome = (response, usage, error, latency_ms, trace_ids)
         if call.span is not None:
-            spans.end_call_span(call.span, build())
-        metrics = self.metrics
-        if metrics is not None:
-            metrics.record(call, usage, error, latency_ms)
+            spans.end_call_span(call.span, call.event())
+        if call.metrics is not None:
+            call.metrics.record(call, usage, error, latency_ms)
         if self._threshold is not None and int(call.event_id[:8], 16) >= self._threshold:
             return
-        self.sink.submit_event(partial(self._processed, build))
+        self.sink.submit_event(call)
 
-    def _processed(self, build: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    def processed(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The event as it leaves the process: content stripped on request, then redacted (None: dropped)."""
-        event = build()
-        if not self.settings.capture_content:
+        settings = self.settings
+        if not settings.capture_content:
             strip_content(event)
-        redact: Callable[[dict[str, Any]], dict[str, Any] | None] | None = self.settings.redact
+        redact: Callable[[dict[str, Any]], dict[str, Any] | None] | None = settings.redact
         if redact is None:
             return event
         try:

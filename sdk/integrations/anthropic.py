@@ -19,14 +19,15 @@ from bakeoff.integrations.common import (
     Answer,
     finish_with,
     make_wrapper,
+    read_answer,
     recorder,
     response_dict,
     start,
     usage_dict,
 )
 from bakeoff.integrations.raw import (
+    RESPONSE_PROXIES,
     is_raw_response,
-    is_streaming_response,
     json_default,
     raw_response,
     streaming_response,
@@ -41,9 +42,9 @@ API = "messages"
 
 def _tool_call(block: Any) -> dict[str, Any]:
     return {
-        "id": getattr(block, "id", None),
+        "id": block.id,
         "type": "function",
-        "function": {"name": getattr(block, "name", None), "arguments": _arguments(block.input)},
+        "function": {"name": block.name, "arguments": _arguments(block.input)},
     }
 
 
@@ -65,11 +66,13 @@ def _usage(
 
 def message_usage(usage: Any) -> dict[str, Any]:
     """The event's `usage` of a `Message`'s usage."""
+    if usage is None:
+        return _usage(None, None, None, None)
     return _usage(
-        getattr(usage, "input_tokens", None),
-        getattr(usage, "output_tokens", None),
-        getattr(usage, "cache_read_input_tokens", None),
-        getattr(usage, "cache_creation_input_tokens", None),
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_input_tokens,
+        usage.cache_creation_input_tokens,
     )
 
 
@@ -80,22 +83,23 @@ def _response(texts: list[str], stop_reason: str | None, tool_calls: list[dict[s
     return response_dict(text, stop_reason, tool_calls or None, refusal)
 
 
-def message_result(message: Any) -> Answer:
-    """`(response, usage, attributes)` of a `Message`."""
+def _message(message: Any) -> Answer:
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
-    for block in getattr(message, "content", None) or []:
-        kind = getattr(block, "type", None)
+    for block in message.content or ():
+        kind = block.type
         if kind == "text":
             texts.append(block.text)
         elif kind == "tool_use":
             tool_calls.append(_tool_call(block))
-    attributes = {
-        "response_model": getattr(message, "model", None),
-        "response_id": getattr(message, "id", None),
-    }
-    response = _response(texts, getattr(message, "stop_reason", None), tool_calls)
-    return response, message_usage(getattr(message, "usage", None)), attributes
+    attributes = {"response_model": message.model, "response_id": message.id}
+    response = _response(texts, message.stop_reason, tool_calls)
+    return response, message_usage(message.usage), attributes
+
+
+def message_result(message: Any) -> Answer:
+    """`(response, usage, attributes)` of a `Message`."""
+    return read_answer(_message, message)
 
 
 _USAGE_FIELDS = (
@@ -200,9 +204,9 @@ def own_spans_enabled(resource: Any) -> bool:
 
 
 def _handle(call: Call, result: Any) -> Any:
-    if is_raw_response(result):
-        return raw_response(call, result, message_result, MessageEventAccumulator)
-    if is_streaming_response(result):
+    if type(result).__name__ in RESPONSE_PROXIES:
+        if is_raw_response(result):
+            return raw_response(call, result, message_result, MessageEventAccumulator)
         return streaming_response(call, result, message_result, MessageEventAccumulator())
     if call.stream:
         return wrap_stream(call, result, MessageEventAccumulator())

@@ -21,6 +21,43 @@ RequestFix = Callable[[dict[str, Any]], dict[str, Any]]
 Answer = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
 
 
+_PLAIN = (str, int, float, bool, dict)  # read as they are
+
+
+class Lenient:
+    """An object read attribute by attribute, None for every attribute it lacks; nested objects alike.
+
+    The answer parsers read the clients' models attribute by attribute (the cheapest read there is)
+    and guard every value that may be None. An object without some attribute (a client older than the
+    field, a stand-in) is read again through this proxy instead: absent attributes read as None.
+    """
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def __getattr__(self, name: str) -> Any:
+        return lenient(getattr(self._obj, name, None))
+
+
+def lenient(value: Any) -> Any:
+    """`value` read leniently: scalars, None and dicts as they are, lists item by item, objects proxied."""
+    if value is None or isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, list | tuple):
+        return [lenient(item) for item in value]
+    return Lenient(value)
+
+
+def read_answer(parse: Callable[[Any], Answer], result: Any) -> Answer:
+    """`parse(result)`, or, when `result` lacks an attribute `parse` reads, `parse` of it read leniently."""
+    try:
+        return parse(result)
+    except AttributeError:
+        return parse(Lenient(result))
+
+
 def response_dict(
     text: str | None,
     finish_reason: str | None,
@@ -70,14 +107,13 @@ def start(
     client: Any = None,
 ) -> Call | None:
     """Start recording a call described by a client method's keyword arguments (None when not recording)."""
-    current = recorder()
-    if current is None:
+    if not active_recorder:
         return None
     try:
         request = clean_request(kwargs)
         if fix_request is not None:
             request = fix_request(request)
-        return current.start(
+        return active_recorder[0].start(
             provider, api, request, stream=bool(kwargs.get("stream")), span=span, client=client
         )
     except Exception:
@@ -108,17 +144,27 @@ def make_wrapper(
         call = start(provider, api, kwargs, span, fix_request, instance)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = call.activate()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.finish(error=exc)
-            raise
-        finally:
-            call.deactivate(token)
-        if isinstance(result, CoroutineType):  # the async clients' methods are coroutines
+        if call.span is None:  # nothing to make current (no TracerProvider, or the client's own span)
+            try:
+                result = wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.finish(error=exc)
+                raise
+        else:
+            token = call.activate()
+            try:
+                result = wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.finish(error=exc)
+                raise
+            finally:
+                call.deactivate(token)
+        if type(result) is CoroutineType:  # the async clients' methods are coroutines
             return _finish_async(call, result, handle)
-        return _handled(call, result, handle)
+        try:
+            return handle(call, result)
+        except Exception:
+            return _failed(call, result)
 
     return wrapper
 
@@ -139,15 +185,22 @@ def _handled(call: Call, result: Any, handle: ResultHandler) -> Any:
     try:
         return handle(call, result)
     except Exception:
-        # Our own failure: the application still gets its result untouched.
-        with internal_errors("handling a client's result"):
-            raise
-        call.finish()
-        return result
+        return _failed(call, result)
+
+
+def _failed(call: Call, result: Any) -> Any:
+    # Our own failure (called from an `except` block): the application still gets its result untouched.
+    with internal_errors("handling a client's result"):
+        raise
+    call.finish()
+    return result
 
 
 def finish_with(call: Call, answer: Answer) -> None:
     """Finish `call` with a complete (non-streamed) answer."""
     response, usage, attributes = answer
-    call.attributes.update({k: v for k, v in attributes.items() if v is not None})
+    recorded = call.attributes
+    for key, value in attributes.items():
+        if value is not None:
+            recorded[key] = value
     call.finish(response, usage)

@@ -21,8 +21,8 @@ from bakeoff.integrations.openai_answers import (
     responses_result,
 )
 from bakeoff.integrations.raw import (
+    RESPONSE_PROXIES,
     is_raw_response,
-    is_streaming_response,
     raw_response,
     streaming_response,
     wrap_stream,
@@ -39,9 +39,10 @@ _EMBEDDINGS = "openai.resources.embeddings"
 
 def _handler(parse_result: Callable[[Any], Answer], make_accumulator: Callable[[], Any]) -> Any:
     def handle(call: Call, result: Any) -> Any:
-        if is_raw_response(result):
-            return raw_response(call, result, parse_result, make_accumulator)
-        if is_streaming_response(result):
+        kind = type(result).__name__
+        if kind in RESPONSE_PROXIES:
+            if is_raw_response(result):
+                return raw_response(call, result, parse_result, make_accumulator)
             return streaming_response(call, result, parse_result, make_accumulator())
         if call.stream:
             return wrap_stream(call, result, make_accumulator())

@@ -10,115 +10,135 @@ from __future__ import annotations
 
 from typing import Any
 
-from bakeoff.integrations.common import Answer, response_dict, usage_dict
+from bakeoff.integrations.common import Answer, read_answer, response_dict, usage_dict
 
 
-def openai_usage(usage: Any) -> dict[str, Any]:
-    """The event's `usage` of a chat completion's or a response's usage object."""
+def _details(details: Any, name: str) -> Any:
+    return None if details is None else getattr(details, name)
+
+
+def chat_usage(usage: Any) -> dict[str, Any]:
+    """The event's `usage` of a chat completion's usage object (None: nothing reported)."""
     if usage is None:
         return usage_dict(None, None)
-    input_tokens = getattr(usage, "prompt_tokens", None)
-    if input_tokens is None:
-        input_tokens = getattr(usage, "input_tokens", None)
-        output_tokens = getattr(usage, "output_tokens", None)
-        input_details = getattr(usage, "input_tokens_details", None)
-        output_details = getattr(usage, "output_tokens_details", None)
-    else:
-        output_tokens = getattr(usage, "completion_tokens", None)
-        input_details = getattr(usage, "prompt_tokens_details", None)
-        output_details = getattr(usage, "completion_tokens_details", None)
     return usage_dict(
-        input_tokens,
-        output_tokens,
-        cached_input_tokens=getattr(input_details, "cached_tokens", None),
-        reasoning_tokens=getattr(output_details, "reasoning_tokens", None),
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        _details(usage.prompt_tokens_details, "cached_tokens"),
+        None,
+        _details(usage.completion_tokens_details, "reasoning_tokens"),
+    )
+
+
+def responses_usage(usage: Any) -> dict[str, Any]:
+    """The event's `usage` of a response's usage object (None: nothing reported)."""
+    if usage is None:
+        return usage_dict(None, None)
+    return usage_dict(
+        usage.input_tokens,
+        usage.output_tokens,
+        _details(usage.input_tokens_details, "cached_tokens"),
+        None,
+        _details(usage.output_tokens_details, "reasoning_tokens"),
     )
 
 
 _NO_CHOICE: dict[str, Any] = {"text": None, "finish_reason": None, "tool_calls": None}
 
 
-def _attributes(obj: Any) -> dict[str, Any]:
-    return {"response_model": getattr(obj, "model", None), "response_id": getattr(obj, "id", None)}
-
-
 def _tool_call(call: Any) -> dict[str, Any]:
-    function = getattr(call, "function", None)
+    function = call.function
     return {
-        "id": getattr(call, "id", None),
+        "id": call.id,
         "type": "function",
         "function": {
-            "name": getattr(function, "name", None),
-            "arguments": getattr(function, "arguments", None),
+            "name": None if function is None else function.name,
+            "arguments": None if function is None else function.arguments,
         },
     }
 
 
 def _choice(choice: Any) -> tuple[dict[str, Any], str | None]:
-    message = getattr(choice, "message", None)
-    tool_calls = getattr(message, "tool_calls", None)
+    message = choice.message
+    if message is None:
+        return {**_NO_CHOICE, "finish_reason": choice.finish_reason}, None
+    tool_calls = message.tool_calls
     entry = {
-        "text": getattr(message, "content", None),
-        "finish_reason": getattr(choice, "finish_reason", None),
+        "text": message.content,
+        "finish_reason": choice.finish_reason,
         "tool_calls": [_tool_call(c) for c in tool_calls] if tool_calls else None,
     }
-    return entry, getattr(message, "refusal", None)
+    return entry, message.refusal
+
+
+def _chat_completion(completion: Any) -> Answer:
+    choices = completion.choices or ()
+    listed = None  # one choice: the top level says it all
+    if len(choices) > 1:
+        entries = [_choice(c) for c in sorted(choices, key=lambda c: c.index or 0)]
+        first, refusal = entries[0]
+        listed = [entry for entry, _ in entries]
+    elif choices:
+        first, refusal = _choice(choices[0])
+    else:
+        first, refusal = _NO_CHOICE, None
+    response = response_dict(first["text"], first["finish_reason"], first["tool_calls"], refusal, listed)
+    attributes = {"response_model": completion.model, "response_id": completion.id}
+    return response, chat_usage(completion.usage), attributes
 
 
 def chat_completion_result(completion: Any) -> Answer:
     """`(response, usage, attributes)` of a `ChatCompletion` (or the `ParsedChatCompletion` of `parse`)."""
-    choices = getattr(completion, "choices", None) or []
-    if len(choices) > 1:
-        choices = sorted(choices, key=lambda c: getattr(c, "index", 0) or 0)
-    entries = [_choice(c) for c in choices]
-    first, refusal = entries[0] if entries else (_NO_CHOICE, None)
-    response = response_dict(
-        first["text"], first["finish_reason"], first["tool_calls"], refusal, [e for e, _ in entries]
-    )
-    return response, openai_usage(getattr(completion, "usage", None)), _attributes(completion)
+    return read_answer(_chat_completion, completion)
 
 
-def responses_result(result: Any) -> Answer:
-    """`(response, usage, attributes)` of a responses-API `Response` (or the `ParsedResponse` of `parse`)."""
+def _response(result: Any) -> Answer:
     texts: list[str] = []
     refusals: list[str] = []
     tool_calls: list[dict[str, Any]] = []
-    for item in getattr(result, "output", None) or []:
-        kind = getattr(item, "type", None)
+    for item in result.output or ():
+        kind = item.type
         if kind == "message":
-            for part in getattr(item, "content", None) or []:
-                if getattr(part, "type", None) == "refusal":
-                    refusals.append(getattr(part, "refusal", "") or "")
+            for part in item.content or ():
+                if part.type == "refusal":
+                    refusals.append(part.refusal or "")
                 else:
                     texts.append(getattr(part, "text", "") or "")
         elif kind == "function_call":
             tool_calls.append(
                 {
-                    "id": getattr(item, "call_id", None),
+                    "id": item.call_id,
                     "type": "function",
-                    "function": {
-                        "name": getattr(item, "name", None),
-                        "arguments": getattr(item, "arguments", None),
-                    },
+                    "function": {"name": item.name, "arguments": item.arguments},
                 }
             )
     response = response_dict(
         "".join(texts) if texts else None,
-        getattr(result, "status", None),
+        result.status,
         tool_calls or None,
         "".join(refusals) if refusals else None,
     )
-    return response, openai_usage(getattr(result, "usage", None)), _attributes(result)
+    attributes = {"response_model": result.model, "response_id": result.id}
+    return response, responses_usage(result.usage), attributes
+
+
+def responses_result(result: Any) -> Answer:
+    """`(response, usage, attributes)` of a responses-API `Response` (or the `ParsedResponse` of `parse`)."""
+    return read_answer(_response, result)
+
+
+def _embeddings(result: Any) -> Answer:
+    usage = result.usage
+    return (
+        response_dict(None, None, None),
+        usage_dict(None if usage is None else usage.prompt_tokens, None),
+        {"response_model": result.model},
+    )
 
 
 def embeddings_result(result: Any) -> Answer:
     """`(response, usage, attributes)` of an embeddings response (no text is recorded)."""
-    usage = getattr(result, "usage", None)
-    return (
-        response_dict(None, None, None),
-        usage_dict(getattr(usage, "prompt_tokens", None), None),
-        {"response_model": getattr(result, "model", None)},
-    )
+    return read_answer(_embeddings, result)
 
 
 class _ChoiceState:
@@ -201,7 +221,7 @@ class ChatChunkAccumulator:
         refusal = "".join(states[0].refusal) if states and states[0].refusal else None
         response = response_dict(first["text"], first["finish_reason"], first["tool_calls"], refusal, entries)
         attributes = {"response_model": self.model, "response_id": self.response_id}
-        return response, openai_usage(self.usage), attributes
+        return response, chat_usage(self.usage), attributes
 
 
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})

@@ -205,9 +205,8 @@ class AsyncStreamingResponse(wrapt.ObjectProxy):
             finish_from(self._self_reader.call, self._self_reader.accumulator)
 
 
-def is_streaming_response(result: Any) -> bool:
-    """Whether a client method returned the unread `APIResponse` of `with_streaming_response`."""
-    return type(result).__name__ in {"APIResponse", "AsyncAPIResponse"}
+# The class names of what `with_raw_response` (`LegacyAPIResponse`) and `with_streaming_response` return.
+RESPONSE_PROXIES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
 
 
 def streaming_response(
