@@ -7,13 +7,16 @@ one when the application iterates the stream `.parse()` gives.
 
 The library hands back an `APIResponse` (or `AsyncAPIResponse`) before reading the body. The proxy
 records whichever way the application reads it: `.parse()` (the library's own objects, or its stream),
-`.iter_lines()` (server-sent events or JSON lines, decoded here as they pass), or `.read()` / `.text()` /
-`.json()` of a whole JSON body. The call finishes when the body has been read, when the response is
+`.iter_lines()`, `.iter_text()` or `.iter_bytes()` (server-sent events or a JSON body, cut into lines
+and decoded here as they pass, whatever the size of the pieces), or `.read()` / `.text()` / `.json()`
+of a whole JSON body. The call finishes when the body has been read, when the response is
 closed (leaving the `with` block), or when the proxy is garbage-collected.
 """
 
 from __future__ import annotations
 
+import codecs
+import re
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -55,6 +58,11 @@ def fields_of(value: Any) -> Any:
     return value
 
 
+# Server-sent events end their lines with CRLF, LF or CR (str.splitlines would also cut at U+2028,
+# which JSON strings may hold unescaped).
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 class LineReader:
     """Decodes the body's lines: server-sent events into chunks for an accumulator, or one JSON body."""
 
@@ -65,6 +73,34 @@ class LineReader:
         self.data: list[str] = []
         self.body: list[str] = []
         self.stream: Any = None  # the recording stream `parse()` gave, the same for every call
+        self._partial = ""  # the unfinished last line of the pieces read so far
+        self._utf8: codecs.IncrementalDecoder | None = None  # a character may span two byte pieces
+
+    def piece(self, piece: str | bytes) -> None:
+        """A piece of the body as the application read it (`iter_text()`, `iter_bytes()`): cut into lines."""
+        with internal_errors("reading a streamed response"):
+            if isinstance(piece, bytes):
+                if self._utf8 is None:
+                    self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+                piece = self._utf8.decode(piece)
+            text = self._partial + piece
+            held = ""
+            if text.endswith("\r"):  # perhaps the first half of a CRLF
+                text, held = text[:-1], "\r"
+            lines = _LINE_END.split(text)
+            self._partial = lines.pop() + held
+            for line in lines:
+                self.line(line)
+
+    def end_pieces(self, ended: bool) -> None:
+        """The application stopped reading pieces; `ended`: it read them all."""
+        with internal_errors("reading a streamed response"):
+            if self._utf8 is not None:
+                self._partial += self._utf8.decode(b"", final=True)
+            last, self._partial = self._partial.rstrip("\r"), ""
+            if ended and last:
+                self.line(last)
+        self.end(ended)
 
     def line(self, line: str) -> None:
         with internal_errors("reading a streamed response"):
@@ -138,6 +174,23 @@ class StreamingResponse(wrapt.ObjectProxy):
         finally:
             reader.end(ended)
 
+    def iter_text(self, chunk_size: int | None = None) -> Iterator[str]:
+        return self._self_pieces(self.__wrapped__.iter_text(chunk_size))
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        return self._self_pieces(self.__wrapped__.iter_bytes(chunk_size))
+
+    def _self_pieces(self, pieces: Iterator[Any]) -> Iterator[Any]:
+        reader = self._self_reader
+        ended = False
+        try:
+            for piece in pieces:
+                reader.piece(piece)
+                yield piece
+            ended = True
+        finally:
+            reader.end_pieces(ended)
+
     def read(self) -> bytes:
         body: bytes = self.__wrapped__.read()
         self._self_reader.read_whole(body, encoded=True)
@@ -182,6 +235,23 @@ class AsyncStreamingResponse(wrapt.ObjectProxy):
             ended = True
         finally:
             reader.end(ended)
+
+    def iter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
+        return self._self_pieces(self.__wrapped__.iter_text(chunk_size))
+
+    def iter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        return self._self_pieces(self.__wrapped__.iter_bytes(chunk_size))
+
+    async def _self_pieces(self, pieces: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        reader = self._self_reader
+        ended = False
+        try:
+            async for piece in pieces:
+                reader.piece(piece)
+                yield piece
+            ended = True
+        finally:
+            reader.end_pieces(ended)
 
     async def read(self) -> bytes:
         body: bytes = await self.__wrapped__.read()
