@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import orjson
@@ -140,33 +141,52 @@ def responses_object(model: str, answer: Answer, status: str = "completed") -> d
 
 
 def responses_events(model: str, answer: Answer) -> list[bytes]:
-    """The SSE stream of a response: created, text deltas, completed."""
-    seq = iter(range(1_000_000))
+    """The SSE stream of a response, in the order the API sends it.
+
+    `response.created` and `response.in_progress`; then for each output item `response.output_item.added`,
+    for a message each content part's `response.content_part.added`, `response.output_text.delta`s,
+    `response.output_text.done` and `response.content_part.done`, for a function call its
+    `response.function_call_arguments.delta`s and `.done`; the item's `response.output_item.done`; and
+    `response.completed`. The openai client's `responses.stream(...)` helper assembles its snapshot from
+    the added and done events, so none may be missing.
+    """
+    seq = itertools.count()
+    events: list[bytes] = []
+
+    def send(kind: str, **fields: Any) -> None:
+        events.append(_sse({"type": kind, "sequence_number": next(seq), **fields}, kind))
+
     created = responses_object(model, answer, status="in_progress")
-    events = [
-        _sse(
-            {"type": "response.created", "sequence_number": next(seq), "response": created},
-            "response.created",
-        )
-    ]
-    item_id = "msg_" + stable_id(model, str(answer.text))
-    for piece in _pieces(answer.text or "") if answer.text else []:
-        delta = {
-            "type": "response.output_text.delta",
-            "sequence_number": next(seq),
-            "item_id": item_id,
-            "output_index": 0,
-            "content_index": 0,
-            "delta": piece,
-            "logprobs": [],
-        }
-        events.append(_sse(delta, "response.output_text.delta"))
-    done = {
-        "type": "response.completed",
-        "sequence_number": next(seq),
-        "response": responses_object(model, answer),
-    }
-    events.append(_sse(done, "response.completed"))
+    send("response.created", response=created)
+    send("response.in_progress", response=created)
+    final = responses_object(model, answer)
+    for index, item in enumerate(final["output"]):
+        if item["type"] == "message":
+            send(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "status": "in_progress", "content": []},
+            )
+            for part_index, part in enumerate(item["content"]):
+                at = {"item_id": item["id"], "output_index": index, "content_index": part_index}
+                send("response.content_part.added", **at, part={**part, "text": ""})
+                for piece in _pieces(part["text"]) if part["text"] else []:
+                    send("response.output_text.delta", **at, delta=piece, logprobs=[])
+                send("response.output_text.done", **at, text=part["text"], logprobs=[])
+                send("response.content_part.done", **at, part=part)
+        else:  # a function call
+            send(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "status": "in_progress", "arguments": ""},
+            )
+            at = {"item_id": item["id"], "output_index": index}
+            arguments = item["arguments"]
+            for start in range(0, len(arguments), 8):
+                send("response.function_call_arguments.delta", **at, delta=arguments[start : start + 8])
+            send("response.function_call_arguments.done", **at, name=item["name"], arguments=arguments)
+        send("response.output_item.done", output_index=index, item=item)
+    send("response.completed", response=final)
     return events
 
 

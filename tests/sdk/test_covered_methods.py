@@ -82,9 +82,51 @@ async def test_openai_parse_methods_async(aclient: openai.AsyncOpenAI, recorded:
     assert only_event(recorded, "responses", False)["response"]["text"] == ANSWER
 
 
+# What the API sends for one message of one text part ("hello world": two deltas), in order.
+TEXT_EVENTS = [
+    "response.created",
+    "response.in_progress",
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.output_text.delta",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.completed",
+]
+RESPONSES_TOOLS = [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]
+
+
+def test_responses_stream_helper(client: openai.OpenAI, recorded: InMemorySink) -> None:
+    with client.responses.stream(model="m", input="hello world") as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds == TEXT_EVENTS
+    event = only_event(recorded, "responses", True)
+    assert event["response"]["text"] == final.output_text == "hello world"
+    assert event["usage"]["output_tokens"] == final.usage.output_tokens  # type: ignore[union-attr]
+    with client.responses.stream(model="m", input="hello world", tools=RESPONSES_TOOLS) as stream:  # type: ignore[arg-type]
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds[2] == "response.output_item.added" and kinds[-2] == "response.output_item.done"
+    assert "response.function_call_arguments.done" in kinds
+    (call,) = only_event(recorded, "responses", True)["response"]["tool_calls"]
+    (item,) = final.output
+    assert item.type == "function_call"
+    assert call["function"] == {"name": item.name, "arguments": item.arguments}
+    assert json.loads(item.arguments) == {"text": "hello world"}
+
+
+async def test_responses_stream_helper_async(aclient: openai.AsyncOpenAI, recorded: InMemorySink) -> None:
+    async with aclient.responses.stream(model="m", input="hello world") as stream:
+        kinds = [event.type async for event in stream]
+        final = await stream.get_final_response()
+    assert kinds == TEXT_EVENTS
+    assert only_event(recorded, "responses", True)["response"]["text"] == final.output_text
+
+
 def test_responses_streams(client: openai.OpenAI, recorded: InMemorySink) -> None:
-    # responses.stream(...) is driven against recorded bodies in test_recorded_bodies.py: the helper
-    # needs every event kind of the API, which the simulator does not send.
     events = list(client.responses.create(model="m", input="hello world", stream=True))
     assert events[-1].type == "response.completed"
     assert only_event(recorded, "responses", True)["response"]["finish_reason"] == "completed"
