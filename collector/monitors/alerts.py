@@ -161,6 +161,7 @@ def events_to_score(
 
 def save_scores(store: Store, metric: str, scores: list[tuple[str, float, float]]) -> None:
     """Store (event id, event ts, score) rows of `metric`, replacing any earlier score of those events."""
+    scores = list({event_id: (event_id, ts, s) for event_id, ts, s in scores}.values())  # the last of each
     if not scores:
         return
     with store.transaction() as cursor:

@@ -25,6 +25,8 @@ from bakeoff.monitor_config import TrafficMonitor, parse_monitoring
 router = APIRouter()
 
 Names = Annotated[list[str], Query(alias="monitor", min_length=1, max_length=1000)]
+# Epoch seconds DuckDB can turn into a timestamp (years 1970 to 3000).
+Epoch = Annotated[float, Field(ge=0, le=32_503_680_000)]
 
 
 class TickBody(BaseModel):
@@ -68,6 +70,15 @@ class StateBody(BaseModel):
     states: list[StoredState] = Field(max_length=1000)
     alerts: list[StoredAlert] = Field(default_factory=list, max_length=10_000)
 
+    @field_validator("states")
+    @classmethod
+    def _one_each(cls, value: list[StoredState]) -> list[StoredState]:
+        names = [s.name for s in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"a monitor's state given twice: {', '.join(repeated)}")
+        return value
+
 
 class NotifiedBody(BaseModel):
     state: Literal["firing", "resolved"]
@@ -77,7 +88,7 @@ class ToScoreBody(BaseModel):
     """`POST /v1/monitors/to-score`: a `metric:NAME` monitor, where its last page ended, a page size."""
 
     monitor: TrafficMonitor
-    after: tuple[float, str] | None = None
+    after: tuple[Epoch, str] | None = None
     limit: int = Field(default=1000, ge=1, le=10_000)
 
     @field_validator("monitor")
@@ -90,7 +101,7 @@ class ToScoreBody(BaseModel):
 
 class Score(BaseModel):
     event_id: str = Field(min_length=1, max_length=1000)
-    ts: float
+    ts: Epoch
     score: float = Field(ge=0, le=1)
 
 

@@ -65,6 +65,22 @@ def test_bad_bodies_are_4xx_with_a_reason(tmp_path: Path) -> None:
         unknown = httpx.post(url + "/v1/alerts/nope/notified", json={"state": "firing"})
         assert unknown.status_code == 404
         assert httpx.post(url + "/v1/alerts/nope/notified", json={"state": "open"}).status_code == 422
+        twice = {"states": [{"name": "r", "fingerprint": "f"}, {"name": "r", "fingerprint": "g"}]}
+        answer = httpx.put(url + "/v1/monitors/state", json=twice)
+        assert answer.status_code == 422 and "given twice" in answer.text
+        far = {"metric": "json_valid", "scores": [{"event_id": "e", "ts": 1e300, "score": 1}]}
+        assert httpx.post(url + "/v1/monitors/scores", json=far).status_code == 422
+        monitor = {"name": "j", "signal": "metric:json_valid"}
+        answer = httpx.post(url + "/v1/monitors/to-score", json={"monitor": monitor, "after": [1e300, ""]})
+        assert answer.status_code == 422
+        plain = httpx.post(
+            url + "/v1/monitors/to-score", json={"monitor": {"name": "e", "signal": "error_rate"}}
+        )
+        assert plain.status_code == 422 and "metric:NAME" in plain.text
+        assert httpx.post(url + "/v1/monitors/to-score", json={"monitor": monitor}).json() == {
+            "events": [],
+            "next": None,
+        }
         typo = {"config": {"monitors": [{"name": "m", "signal": "error_ratio"}]}}
         answer = httpx.post(url + "/v1/monitors/tick", json=typo)
         assert answer.status_code == 422 and "error_ratio" in answer.text
