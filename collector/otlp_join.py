@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ import orjson
 import pyarrow as pa
 
 from bakeoff.collector.errors import StorageUnavailable
+from bakeoff.collector.idfilter import IdFilter
 from bakeoff.collector.ingest import IngestPipeline
 from bakeoff.collector.otlp_logs import LogPart, joined
 from bakeoff.collector.rows import EVENT_SCHEMA, to_columns
@@ -56,17 +58,61 @@ _UPDATE = (
     + ", ".join(f"{name} = joined_events.{name}" for name in _JOINED_COLUMNS)
     + " FROM joined_events WHERE events.id = joined_events.id"
 )
+# The ids looked up arrive as a registered Arrow table: a list parameter costs DuckDB far more to bind.
+_COUNTS = (
+    "SELECT event_id, count(DISTINCT record_id) FROM otlp_log_records "
+    "WHERE event_id IN (SELECT id FROM otlp_wanted_ids) GROUP BY event_id"
+)
 _PARTS = (
-    "SELECT event_id, part FROM otlp_log_records WHERE event_id IN (SELECT unnest(?::VARCHAR[])) "
+    "SELECT record_id, event_id, part FROM otlp_log_records "
+    "WHERE event_id IN (SELECT id FROM otlp_wanted_ids) "
     "ORDER BY event_id, time_ns, received_at, position, record_id"
+)
+_BODIES = "SELECT id, body FROM events WHERE id IN (SELECT id FROM otlp_wanted_ids)"
+_NEW_RECORDS = (
+    " WHERE record_id NOT IN (SELECT record_id FROM otlp_log_records "
+    "WHERE event_id IN (SELECT id FROM otlp_wanted_ids))"
 )
 
 
+def _query(cursor: Any, sql: str, ids: list[str]) -> list[tuple[Any, ...]]:
+    """The rows of `sql` over the table `otlp_wanted_ids` of `ids`."""
+    cursor.register("otlp_wanted_ids", pa.table({"id": pa.array(ids, pa.string())}))
+    try:
+        return list(cursor.execute(sql).fetchall())
+    finally:
+        cursor.unregister("otlp_wanted_ids")
+
+
 class LogJoin:
-    """Stores GenAI log records and folds them into their events, over one store."""
+    """Stores GenAI log records and folds them into their events, over one store.
+
+    On the embedded file a Bloom filter of the event ids with records stored answers "surely none" for
+    the spans of most trace exports without a query; on DuckLake other replicas store records too, so
+    the table is always asked.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._lock = threading.Lock()
+        self._ids: IdFilter | None = None  # built on first use
+
+    def _filter(self, cursor: Any, incoming: int) -> IdFilter:
+        if self._ids is None or self._ids.count + incoming > self._ids.capacity:
+            stored = [
+                row[0] for row in cursor.execute("SELECT DISTINCT event_id FROM otlp_log_records").fetchall()
+            ]
+            self._ids = IdFilter(max(100_000, 4 * (len(stored) + incoming)))
+            self._ids.add(stored)
+        return self._ids
+
+    def _candidates(self, cursor: Any, event_ids: list[str]) -> list[str]:
+        """Those of `event_ids` that may have records stored."""
+        if self.store.kind != "embedded" or not event_ids:
+            return event_ids
+        with self._lock:
+            maybe = self._filter(cursor, 0).might_contain(event_ids)
+        return [key for key, hit in zip(event_ids, maybe, strict=True) if hit]
 
     def store_records(self, parts: list[LogPart]) -> int:
         """Store the records not stored yet, in one commit; return how many were new."""
@@ -85,49 +131,71 @@ class LogJoin:
             [pa.array(c, type=f.type) for c, f in zip(columns, _RECORD_SCHEMA, strict=True)],
             schema=_RECORD_SCHEMA,
         )
-        with self.store.transaction() as cursor:
+        event_ids = sorted({p.event_id for p in unique})
+        with self.store.transaction() as cursor:  # the check and the insert under the store's write lock
+            known = self._candidates(cursor, event_ids)
             cursor.register("incoming_records", table)
-            try:
+            cursor.register("otlp_wanted_ids", pa.table({"id": pa.array(known, pa.string())}))
+            try:  # a record sent again is not stored again
                 row = cursor.execute(
-                    "INSERT INTO otlp_log_records SELECT * FROM incoming_records WHERE record_id NOT IN "
-                    "(SELECT record_id FROM otlp_log_records "
-                    "WHERE event_id IN (SELECT event_id FROM incoming_records))"
+                    "INSERT INTO otlp_log_records SELECT * FROM incoming_records"
+                    + (_NEW_RECORDS if known else "")
                 ).fetchone()
             finally:
+                cursor.unregister("otlp_wanted_ids")
                 cursor.unregister("incoming_records")
+            if self.store.kind == "embedded":
+                # Before the commit: a concurrent export of the same records, next under the write lock,
+                # must find them (a failed commit leaves only false positives behind).
+                with self._lock:
+                    self._filter(cursor, len(event_ids)).add(event_ids)
         return int(row[0]) if row else 0
 
+    def _counts(self, cursor: Any, event_ids: list[str]) -> dict[str, int]:
+        """How many records each of `event_ids` has stored (those with none left out)."""
+        candidates = self._candidates(cursor, event_ids)
+        if not candidates:
+            return {}
+        return {key: int(count) for key, count in _query(cursor, _COUNTS, candidates)}
+
     def _parts(self, cursor: Any, event_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The parts of the records of `event_ids`, in the order they happened; a record stored twice
+        (two replicas taking the same export at once) counts once."""
         found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for event_id, part in cursor.execute(_PARTS, [event_ids]).fetchall():
-            found[event_id].append(orjson.loads(part))
+        seen: set[str] = set()
+        for record_id, event_id, part in _query(cursor, _PARTS, event_ids):
+            if record_id not in seen:
+                seen.add(record_id)
+                found[event_id].append(orjson.loads(part))
         return found
 
     def attach(self, events: list[Event]) -> tuple[list[Event], dict[str, int]]:
         """`events` with the records already stored folded in, and how many records each got."""
-        found = self._parts(self.store.cursor(), [event.id for event in events])
-        if not found:
+        cursor = self.store.cursor()
+        counts = self._counts(cursor, [event.id for event in events])
+        if not counts:
             return events, {}
-        return [_joined(e, found[e.id]) if e.id in found else e for e in events], {
-            key: len(parts) for key, parts in found.items()
-        }
+        found = self._parts(cursor, list(counts))
+        joined_events = [_joined(e, found[e.id]) if e.id in found else e for e in events]
+        return joined_events, {key: len(parts) for key, parts in found.items()}
 
     def arrived_since(self, event_ids: list[str], seen: dict[str, int]) -> list[str]:
         """Those of `event_ids` with more records stored now than `seen` says they had."""
-        found = self._parts(self.store.cursor(), event_ids)
-        return [key for key, parts in found.items() if len(parts) > seen.get(key, 0)]
+        counts = self._counts(self.store.cursor(), event_ids)
+        return [key for key, count in counts.items() if count > seen.get(key, 0)]
 
     def fold_stored(self, event_ids: list[str]) -> int:
         """Fold the records of `event_ids` into those of the events that are stored; return how many
         events changed. Reading and writing are one transaction: concurrent folds of one event follow
         each other, the later one with every record committed before it."""
+        stored = sorted(self.store.stored_ids(event_ids))  # before the transaction: it may take the lock
+        if not stored:
+            return 0
         with self.store.transaction() as cursor:
-            found = self._parts(cursor, event_ids)
+            found = self._parts(cursor, stored)
             if not found:
                 return 0
-            rows = cursor.execute(
-                "SELECT id, body FROM events WHERE id IN (SELECT unnest(?::VARCHAR[]))", [list(found)]
-            ).fetchall()
+            rows = _query(cursor, _BODIES, list(found))
             changed = []
             for key, body in rows:
                 event = _joined(validate_event(orjson.loads(body)), found[key])

@@ -536,6 +536,23 @@ def test_exports_that_are_not_otlp_logs_are_4xx(collector: CollectorProcess) -> 
     assert "resourceLogs" in body["application/json"]["schema"]["properties"]
 
 
+def test_records_stored_before_a_restart_join_the_span_after_it(tmp_path: Path) -> None:
+    from support.collector import CollectorProcess
+
+    span_id = "00000000000000e1"
+    process = CollectorProcess(tmp_path / "restart.duckdb").start()
+    try:
+        assert post_logs(process, logs_export(older_records(span_id)), protobuf=True).status_code == 200
+        process.stop()
+        process.start()
+        assert httpx.post(process.url + "/v1/traces", json=span_export(span_id, "restart")).status_code == 200
+        event = event_of(process, span_id)
+        assert [m["content"] for m in event["request"]["messages"]] == ["be brief", "ping"]
+        assert event["response"]["text"] == "pong"
+    finally:
+        process.stop()
+
+
 def test_concurrent_spans_and_records_all_join(collector: CollectorProcess) -> None:
     """Trace and logs exports of many spans at once, in a shuffled order: every event is joined."""
     import asyncio
