@@ -209,10 +209,11 @@ class Store:
         # table (which DuckDB wraps in a pyarrow dataset scanner): every call into DuckDB gives the
         # GIL up and must win it back from the request thread. SQL, not the relation API:
         # `from_arrow(...).insert_into()` returns normally when its commit fails (a full disk), where
-        # the statement raises; the count it returns is checked too.
+        # the statement raises; the count it returns is checked too. By name: a journal written before
+        # a migration added a column lacks it, and its rows must still go in (the column stays NULL).
         cursor.register("incoming_events", table.to_reader())
         try:
-            row = cursor.execute("INSERT INTO events SELECT * FROM incoming_events").fetchone()
+            row = cursor.execute("INSERT INTO events BY NAME SELECT * FROM incoming_events").fetchone()
         finally:
             cursor.unregister("incoming_events")
         inserted = int(row[0]) if row else 0

@@ -60,6 +60,27 @@ def test_events_left_in_the_journal_are_committed_on_start_and_said(tmp_path: Pa
     assert left == ([] if stores.kind() == "embedded" else ["replica"])  # a replica keeps its identity
 
 
+def test_a_journal_written_before_a_migration_added_a_column_is_committed(tmp_path: Path) -> None:
+    # A collector of the previous release acknowledged these rows, then the upgrade added `init_tags`.
+    db = tmp_path / "upgraded.duckdb"
+    event = validate_event(
+        {"id": "old-1", "ts": "2026-03-01T10:00:00Z", "provider": "openai", "api": "chat.completions"}
+    )
+    columns = to_columns([event], "sdk", datetime.now(UTC))
+    older = columns.drop_columns(["init_tags"])
+    journal = Journal(journal_folder(str(db)))
+    journal.append(encode_record(older))
+    journal.close()
+    collector = CollectorProcess(db).start()
+    try:
+        health = httpx.get(collector.url + "/healthz").json()
+        stored = httpx.get(collector.url + "/v1/events/old-1")
+    finally:
+        collector.stop()
+    assert health["events"] == 1
+    assert stored.status_code == 200 and stored.json()["id"] == "old-1"
+
+
 @pytest.mark.embedded_only("the DuckDB file's lock; on DuckLake, the journal's: test_ducklake_store")
 def test_a_second_collector_on_a_database_in_use_is_one_line(tmp_path: Path) -> None:
     db = tmp_path / "busy.duckdb"
