@@ -19,6 +19,7 @@ import asyncio
 import socket
 import ssl
 import time
+import weakref
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -160,6 +161,7 @@ class _Connection(asyncio.Protocol):
         self.high_water = high_water
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # set when lost
         self.idle_since = time.monotonic()
         self.body: Body | None = None  # the current response's, once its head has arrived
         self._parser = httptools.HttpResponseParser(self)
@@ -195,6 +197,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._lost = exc
+        _wake(self.gone)
         _wake(self._handshake_waiter)
         if self._head is not None and not self._head.done():
             self._head.set_exception(
@@ -402,6 +405,7 @@ class HttpClient:
         self._ssl = ssl_context
         self._pools: dict[tuple[str, str, int], _Pool] = {}
         self._targets: dict[str, tuple[tuple[str, str, int], bytes]] = {}
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
 
     def _target(self, url: str) -> tuple[tuple[str, str, int], bytes]:
         """(origin, the request line's target and Host header) of a URL, parsed once per URL."""
@@ -471,6 +475,11 @@ class HttpClient:
             connection.close()
             raise
 
+    def _new_connection(self, pool: _Pool) -> _Connection:
+        connection = _Connection(pool, self.high_water_bytes)
+        self._connections.add(connection)
+        return connection
+
     def _context(self) -> ssl.SSLContext:
         self._ssl = self._ssl or ssl.create_default_context()
         return self._ssl
@@ -483,7 +492,7 @@ class HttpClient:
         if proxy is None:
             try:
                 _, protocol = await loop.create_connection(
-                    lambda: _Connection(pool, self.high_water_bytes),
+                    lambda: self._new_connection(pool),
                     host,
                     port,
                     ssl=context,
@@ -504,7 +513,7 @@ class HttpClient:
         to_proxy = self._context() if proxy.scheme == "https" else None
         try:
             _, protocol = await loop.create_connection(
-                lambda: _Connection(pool, self.high_water_bytes),
+                lambda: self._new_connection(pool),
                 proxy.host,
                 proxy.port,
                 ssl=to_proxy,
@@ -531,11 +540,21 @@ class HttpClient:
             raise
         return protocol
 
-    async def close(self) -> None:
-        """Close every idle connection."""
+    async def close(self, timeout: float = 1.0) -> None:
+        """Close every idle connection, and wait until the closed ones are gone (cut after `timeout`).
+
+        A TLS connection (through a proxy's TLS too) closes after a round trip with its peer: a loop
+        that ended sooner would leave its socket open.
+        """
         for pool in self._pools.values():
             while pool.idle:
                 pool.idle.pop().close()
+        closing = [c for c in self._connections if c.closed and not c.gone.done()]
+        if closing:
+            await asyncio.wait([c.gone for c in closing], timeout=timeout)
+        for connection in closing:
+            if not connection.gone.done() and connection.transport is not None:
+                connection.transport.abort()
         await asyncio.sleep(0)  # let the transports finish closing
 
 

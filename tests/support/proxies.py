@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import ipaddress
 import ssl
 import threading
@@ -77,8 +76,8 @@ class BackgroundServer:
         except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass  # a client that went away, or the server stopping
         finally:
-            self._tasks.discard(task)
             await closed(writer)
+            self._tasks.discard(task)  # only now: a stopping server waits for the closes too
 
     def start(self) -> BackgroundServer:
         ready = threading.Event()
@@ -161,8 +160,12 @@ async def closed(writer: asyncio.StreamWriter) -> None:
         writer.transport.abort()
     else:
         writer.close()
-    with contextlib.suppress(OSError, asyncio.CancelledError):
+    try:
         await writer.wait_closed()
+    except asyncio.CancelledError:  # the server stops meanwhile: cut it
+        writer.transport.abort()
+    except OSError:
+        pass
 
 
 class _Resolving(BackgroundServer):
