@@ -23,6 +23,7 @@ from bakeoff.collector import (
     routes_datasets,
     routes_events,
     routes_feedback,
+    routes_monitor_pages,
     routes_otlp,
     routes_runs,
     routes_search,
@@ -49,6 +50,7 @@ API_ROUTERS: list[APIRouter] = [
     routes_search.router,
     routes_browse.router,
     monitor_routes.router,
+    routes_monitor_pages.router,
 ]
 
 
