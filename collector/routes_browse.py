@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import duckdb
 import orjson
 from fastapi import APIRouter, Query
 
@@ -18,7 +19,7 @@ router = APIRouter()
 
 Outcome = Literal["all", "lost", "won", "disagreed", "tied"]
 OUTCOMES = ("lost", "won", "disagreed", "tied")
-Result = tuple[str, str, str, str | None, str | None]  # event id, provider, row, event body, expected
+Result = tuple[str, str, str]  # event id, provider, result row
 
 
 @router.get("/v1/datasets/{name}/rows")
@@ -32,12 +33,18 @@ def dataset_rows(
     cursor = store.cursor()
     if cursor.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone() is None:
         raise ClientError(404, f"no dataset named {name!r}")
-    rows = cursor.execute(
-        "SELECT r.position, r.event_id, r.weight, r.stratum, r.expected, e.model, e.provider, e.tags, "
-        "e.status, e.body->'$.request' FROM dataset_rows r LEFT JOIN events e ON e.id = r.event_id "
-        "WHERE r.dataset = ? ORDER BY r.position LIMIT ? OFFSET ?",
+    page = cursor.execute(
+        "SELECT position, event_id, weight, stratum, expected FROM dataset_rows WHERE dataset = ? "
+        "ORDER BY position LIMIT ? OFFSET ?",
         [name, limit, offset],
     ).fetchall()
+    events = {
+        row[0]: row[1:]
+        for row in _events_by_id(
+            cursor, "id, model, provider, tags, status, body->'$.request'", [r[1] for r in page]
+        )
+    }
+    rows = [(*r, *events.get(r[1], (None,) * 5)) for r in page]
     strata = cursor.execute(
         "SELECT stratum, count(*), sum(weight) FROM dataset_rows WHERE dataset = ? "
         "GROUP BY stratum ORDER BY 2 DESC, 1",
@@ -92,19 +99,21 @@ def run_answers(
     if candidate not in providers:
         raise ClientError(422, f"candidate {candidate!r} is not a provider of run {run_id!r}: {providers}")
     results = cursor.execute(
-        "SELECT r.event_id, r.provider, r.body, e.body, d.expected FROM results r "
-        "LEFT JOIN events e ON e.id = r.event_id "
-        "LEFT JOIN dataset_rows d ON d.dataset = ? AND d.event_id = r.event_id "
-        "WHERE r.run_id = ? AND r.provider IN (?, ?) ORDER BY r.event_id",
-        [dataset, run_id, baseline, candidate],
+        "SELECT event_id, provider, body FROM results WHERE run_id = ? AND provider IN (?, ?) "
+        "ORDER BY event_id",
+        [run_id, baseline, candidate],
     ).fetchall()
-    rows = _paired(results, str(baseline), candidate, metric)
+    ids = list(dict.fromkeys(r[0] for r in results))
+    tags = {i: list(t or []) for i, t in _events_by_id(cursor, "id, tags", ids)}
+    rows = _paired(results, tags, str(baseline), candidate, metric)
     counts = {name: sum(1 for r in rows if name in r["outcomes"]) for name in OUTCOMES}
     chosen = [
         r
         for r in rows
         if (outcome == "all" or outcome in r["outcomes"]) and (tag is None or tag in r["tags"])
     ]
+    page = chosen[offset : offset + limit]
+    _add_prompts(cursor, dataset, page)
     return {
         "run_id": run_id,
         "baseline": baseline,
@@ -114,24 +123,29 @@ def run_answers(
         "counts": {"all": len(rows), **counts},
         "tags": sorted({t for r in rows for t in r["tags"]}),
         "total": len(chosen),
-        "rows": chosen[offset : offset + limit],
+        "rows": page,
     }
 
 
-def _paired(results: list[Result], baseline: str, candidate: str, metric: str | None) -> list[dict[str, Any]]:
+def _events_by_id(cursor: duckdb.DuckDBPyConnection, columns: str, ids: list[str]) -> list[tuple[Any, ...]]:
+    """`columns` of the events with these ids. As a list of constants: DuckDB then looks them up in the
+    index on events.id (migration 6), where a join would scan every body."""
+    if not ids:
+        return []
+    unique = list(dict.fromkeys(ids))
+    marks = ", ".join("?" for _ in unique)
+    return cursor.execute(f"SELECT {columns} FROM events WHERE id IN ({marks})", unique).fetchall()
+
+
+def _paired(
+    results: list[Result], tags: dict[str, list[str]], baseline: str, candidate: str, metric: str | None
+) -> list[dict[str, Any]]:
     """One row per event with both answers (the first repeat of each), in event order."""
     by_event: dict[str, dict[str, Any]] = {}
-    for event_id, provider, body, event_body, expected in results:
+    for event_id, provider, body in results:
         row = by_event.get(event_id)
         if row is None:
-            event = orjson.loads(event_body) if event_body else {}
-            reference = orjson.loads(expected) if expected else event.get("response")
-            row = by_event[event_id] = {
-                "event_id": event_id,
-                "prompt": prompt_text(event.get("request") or {}),
-                "reference": reference,
-                "tags": list(event.get("tags") or []),
-            }
+            row = by_event[event_id] = {"event_id": event_id, "tags": tags.get(event_id) or []}
         answer = orjson.loads(body)
         side = "baseline" if provider == baseline else "candidate"
         if side not in row:
@@ -141,6 +155,26 @@ def _paired(results: list[Result], baseline: str, candidate: str, metric: str | 
     for row in paired:
         row["outcomes"] = _outcomes(row["baseline"], row["candidate"], metric)
     return paired
+
+
+def _add_prompts(cursor: duckdb.DuckDBPyConnection, dataset: str | None, rows: list[dict[str, Any]]) -> None:
+    """The prompt and the reference (the dataset row's expected answer, else the recorded one) of the
+    rows shown: only a page's events are read."""
+    ids = [r["event_id"] for r in rows]
+    bodies = {i: orjson.loads(b) for i, b in _events_by_id(cursor, "id, body", ids)}
+    expected: dict[str, Any] = {}
+    if ids and dataset is not None:
+        marks = ", ".join("?" for _ in ids)
+        for event_id, value in cursor.execute(
+            f"SELECT event_id, expected FROM dataset_rows WHERE dataset = ? AND event_id IN ({marks}) "
+            "AND expected IS NOT NULL",
+            [dataset, *ids],
+        ).fetchall():
+            expected.setdefault(event_id, orjson.loads(value))
+    for row in rows:
+        event = bodies.get(row["event_id"], {})
+        row["prompt"] = prompt_text(event.get("request") or {})
+        row["reference"] = expected.get(row["event_id"], event.get("response"))
 
 
 def _score(answer: dict[str, Any], metric: str | None) -> float | None:

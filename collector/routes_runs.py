@@ -1,4 +1,5 @@
-"""`POST /v1/runs` (a replay run's results), `GET /v1/runs`, `GET /v1/runs/{id}`."""
+"""`POST /v1/runs` (a replay run's results), `GET /v1/runs`, `GET /v1/runs/{id}`, and `GET /v1/scores`
+(every run's scores, for comparing runs)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ async def save_run(request: Request, settings: SettingsDep, store: StoreDep) -> 
 async def list_runs(store: StoreDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """The newest runs."""
     return {"runs": await asyncio.to_thread(runs.list_runs, store, limit)}
+
+
+@router.get("/v1/scores")
+async def run_scores(store: StoreDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """The newest runs (oldest first) with every provider's score on every metric: two runs side by
+    side, a provider's score over successive runs."""
+    return {"runs": await asyncio.to_thread(runs.run_scores, store, limit)}
 
 
 @router.get("/v1/runs/{run_id}")

@@ -102,12 +102,34 @@ def search_events(
             params.append(text_pattern(q))
             how = {"kind": "literal scan"}
     cursor = store.cursor()
-    (total,) = cursor.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone() or (0,)
-    rows = cursor.execute(
-        f"SELECT body FROM events WHERE {where} ORDER BY ts DESC, id LIMIT ? OFFSET ?",
-        [*params, limit, offset],
-    ).fetchall()
-    return {"events": [orjson.loads(body) for (body,) in rows], "total": int(total), "index": how}
+    if not q:
+        (total,) = cursor.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone() or (0,)
+        rows = cursor.execute(
+            f"SELECT body FROM events WHERE {where} ORDER BY ts DESC, id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        return {"events": [orjson.loads(body) for (body,) in rows], "total": int(total), "index": how}
+    # The matches once, as (ts, id) in this thread's own temporary table: counted, then a page of
+    # them ordered, and only that page's bodies read (by id, through the index on events.id).
+    cursor.execute(
+        f"CREATE OR REPLACE TEMP TABLE search_matches AS SELECT ts, id FROM events WHERE {where}", params
+    )
+    try:
+        (total,) = cursor.execute("SELECT count(*) FROM search_matches").fetchone() or (0,)
+        page = [
+            event_id
+            for (event_id,) in cursor.execute(
+                "SELECT id FROM search_matches ORDER BY ts DESC, id LIMIT ? OFFSET ?", [limit, offset]
+            ).fetchall()
+        ]
+    finally:
+        cursor.execute("DROP TABLE IF EXISTS search_matches")
+    bodies: dict[str, str] = {}
+    if page:
+        marks = ", ".join("?" for _ in page)
+        bodies = dict(cursor.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", page).fetchall())
+    events = [orjson.loads(bodies[i]) for i in page if i in bodies]
+    return {"events": events, "total": int(total), "index": how}
 
 
 @router.get("/v1/facets/{field}")

@@ -1,12 +1,16 @@
 """The dashboard's overview: `GET /v1/stats` (totals, by model, top tags, feedback) and
 `GET /v1/stats/series` (calls, errors, latency, time to first token and tokens per time bucket).
 
+Cost is priced here from the genai-prices catalogue (the events keep tokens, not prices), at each
+model's small-request rates; calls of models it does not know are counted apart, never guessed.
+
 A range is `since`/`until`, or `span` seconds up to `until`; without `until` it ends at the newest event,
 so recorded traffic of any age has an overview. Everything the filters of `GET /v1/events` take applies.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -173,7 +177,8 @@ def series(
     by: Literal["model", "tag"] | None = None,
     totals: bool = True,
 ) -> dict[str, Any]:
-    """Per time bucket: calls, errors, latency p50/p95 and time to first token p50, tokens in and out;
+    """Per time bucket: calls, errors, latency p50/p95 and time to first token p50, tokens in and out,
+    cost at list prices;
     with `by`, calls per bucket of the busiest models or tags too (`totals=false`: only those)."""
     width = bucket_width(scope, bucket)
     result: dict[str, Any] = {"since": _iso(scope.since), "until": _iso(scope.until), "bucket_s": width}
@@ -193,11 +198,51 @@ def series(
             .fetchall()
         )
         keys = ("t", "calls", "errors", "p50_ms", "p95_ms", "ttft_p50_ms", "input_tokens", "output_tokens")
-        result["points"] = [dict(zip(keys, row, strict=True)) for row in rows]
+        points = [dict(zip(keys, row, strict=True)) for row in rows]
+        _add_costs(scope, width, points)
+        result["points"] = points
     if by is not None:
         result["by"] = by
         result["groups"] = _grouped(scope, width, by)
     return result
+
+
+def _add_costs(scope: Scope, width: int, points: list[dict[str, Any]]) -> None:
+    """Each point's `cost_usd` at list prices (the genai-prices catalogue, its small-request rates) and
+    `unpriced_calls`, the calls of models the catalogue does not know (left out of the cost)."""
+    where, params = scope.where()
+    rows = (
+        scope.store.cursor()
+        .execute(
+            f"SELECT {bucket_expression(width)} AS t, provider, model, count(*), "
+            f"coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0) "
+            f"FROM events WHERE {where} GROUP BY ALL",
+            params,
+        )
+        .fetchall()
+    )
+    by_time = {p["t"]: p for p in points}
+    for point in points:
+        point["cost_usd"], point["unpriced_calls"] = 0.0, 0
+    for t, provider, model, calls, tokens_in, tokens_out in rows:
+        point = by_time[t]
+        rates = list_price(provider, model)
+        if rates is None:
+            point["unpriced_calls"] += calls
+        else:
+            point["cost_usd"] += (tokens_in * rates[0] + tokens_out * rates[1]) / 1e6
+
+
+@functools.cache
+def list_price(provider: str, model: str) -> tuple[float, float] | None:
+    """USD per million input and output tokens of `model` in the genai-prices catalogue, or None."""
+    from genai_prices import Usage, calc_price
+
+    try:
+        price = calc_price(Usage(input_tokens=1000, output_tokens=1000), model, provider_id=provider)
+    except LookupError:
+        return None
+    return float(price.input_price) * 1000, float(price.output_price) * 1000
 
 
 def _grouped(scope: Scope, width: int, by: str) -> list[dict[str, Any]]:

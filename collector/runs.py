@@ -111,6 +111,45 @@ def list_runs(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     ]
 
 
+def run_scores(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest runs, oldest first, each with every provider's score and interval on every metric:
+    what comparing two runs and following a provider over runs need, without fetching each run."""
+    rows = (
+        store.cursor()
+        .execute(
+            "SELECT run_id, strftime(created_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'), dataset, "
+            "benchmark, comparison->>'$.baseline' FROM runs ORDER BY created_at DESC, run_id LIMIT ?",
+            [limit],
+        )
+        .fetchall()
+    )
+    runs = []
+    for run_id, created, dataset, benchmark_json, baseline in reversed(rows):
+        benchmark = orjson.loads(benchmark_json)
+        metrics = benchmark.get("metrics") if isinstance(benchmark.get("metrics"), dict) else {}
+        scores = {
+            str(metric): {
+                str(provider): {"score": summary.get("score"), "ci95": summary.get("ci95")}
+                for provider, summary in by_provider.items()
+                if isinstance(summary, dict)
+            }
+            for metric, by_provider in metrics.items()
+            if isinstance(by_provider, dict)
+        }
+        runs.append(
+            {
+                "run_id": run_id,
+                "created": created,
+                "dataset": dataset,
+                "baseline": baseline,
+                "primary_metric": benchmark.get("primary_metric"),
+                "providers": [str(p) for p in benchmark.get("providers") or []],
+                "scores": scores,
+            }
+        )
+    return runs
+
+
 def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
     """One run: its config, benchmark results and comparison."""
     row = (

@@ -116,6 +116,9 @@ class TextIndexer:
         self._cursor = store.connection.cursor()  # this indexer's own: it runs on its own thread
         self._cursor.execute(SCHEMA)
         self._refresh_mark()
+        tail, params = self._tail_sql()
+        row = self._cursor.execute(f"SELECT count(*) FROM events WHERE {tail}", params).fetchone()
+        self.waiting = int(row[0]) if row else 0  # events the index lacks, as of its last round
 
     # -- the background thread -----------------------------------------------------------------------
 
@@ -169,6 +172,7 @@ class TextIndexer:
         tail, params = self._tail_sql()
         cursor = self._cursor
         (waiting,) = cursor.execute(f"SELECT count(*) FROM events WHERE {tail}", params).fetchone() or (0,)
+        self.waiting = int(waiting)
         if not waiting:
             self._waiting_since = None
             return False
@@ -212,6 +216,7 @@ class TextIndexer:
             cursor.unregister("new_words")
             cursor.unregister("new_docs")
         self._waiting_since = None
+        self.waiting -= len(rows)
         self._refresh_mark()
         self.chunks_since_compaction += 1
         if self.chunks_since_compaction >= COMPACT_AFTER:
@@ -252,22 +257,27 @@ class TextIndexer:
                 params.append(word)
         tail, tail_params = self._tail_sql()
         # The events the index lacks are read here, with the index's own reading of a body: the same
-        # words match the same events whether they are indexed yet or not. While the index catches up
-        # (more than TAIL_LIMIT waiting), they are scanned in SQL instead, each word as a substring.
-        tail_rows = (
-            store.cursor()
-            .execute(f"SELECT id, body FROM events WHERE {tail} LIMIT ?", [*tail_params, TAIL_LIMIT + 1])
-            .fetchall()
-        )
+        # words match the same events whether they are indexed yet or not (only the bodies holding
+        # every word as a substring are read). While the index catches up (more than TAIL_LIMIT
+        # waiting at its last round), they are scanned in SQL instead.
         union = f"({' INTERSECT '.join(lookups)}) UNION ALL "
-        if len(tail_rows) > TAIL_LIMIT:
+        if self.waiting > TAIL_LIMIT:
             condition, scan_params = scan_condition(q) or ("TRUE", [])
             return union + f"(SELECT id FROM events WHERE {tail} AND {condition})", [
                 *params,
                 *tail_params,
                 *scan_params,
             ]
-        found = [i for i, body in tail_rows if matches(words_of(body), words, last_is_prefix)]
+        substrings = " AND ".join("body ILIKE ? ESCAPE '\\'" for _ in words)
+        rows = (
+            store.cursor()
+            .execute(
+                f"SELECT id, body FROM events WHERE {tail} AND {substrings}",
+                [*tail_params, *(_contains(w) for w in words)],
+            )
+            .fetchall()
+        )
+        found = [i for i, body in rows if matches(words_of(body), words, last_is_prefix)]
         return union + "(SELECT unnest(?::VARCHAR[]))", [*params, found]
 
     def status(self) -> dict[str, Any]:
@@ -275,8 +285,16 @@ class TextIndexer:
         return {
             "kind": "words",
             "indexed": self.indexed,
+            "waiting": self.waiting,
             "mark": None if self.mark is None else utc_timestamp(datetime.fromtimestamp(self.mark, UTC)),
         }
+
+
+def _contains(word: str) -> str:
+    """An ILIKE pattern: `word` anywhere (JSON-encoded, as the body holds it)."""
+    encoded = orjson.dumps(word).decode()[1:-1]
+    escaped = encoded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def scan_condition(q: str) -> tuple[str, list[Any]] | None:

@@ -4,6 +4,7 @@ import { apiKey, setApiKey } from "./api.js";
 import { $ } from "./dom.js";
 import { loadDatasets, setupDatasets } from "./datasets.js";
 import { loadEvents, setupEvents } from "./events.js";
+import { loadMonitors, setupMonitors } from "./monitors.js";
 import { loadOverview } from "./overview.js";
 import { loadRuns, setupRuns } from "./runs.js";
 
@@ -18,6 +19,7 @@ const loaders = {
   events: () => loadEvents(showError),
   datasets: () => loadDatasets(showError),
   runs: () => loadRuns(showError),
+  monitors: () => loadMonitors(),
 };
 
 function show(view) {
@@ -35,6 +37,7 @@ function start() {
   setupDatasets(showError);
   setupEvents(showError);
   setupRuns(showError);
+  setupMonitors(showError);
   show("overview");
 }
 

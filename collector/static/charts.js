@@ -57,9 +57,12 @@ function legend(container, series) {
 
 /**
  * Lines over time. `series`: [{name, points: [[epochSeconds, value|null], ...]}]; `bars` draws the
- * first series as bars (counts per bucket), `bucket` is the bucket width in seconds.
+ * first series as bars (counts per bucket), `bucket` is the bucket width in seconds. `hlines`:
+ * [{value, label}] drawn across (a baseline, a threshold); `bands`: [{from, to, label}] shaded spans
+ * of time (alerts; `to` null: still open).
  */
-export function timeChart(container, { title, series, yLabel, xLabel = "time (UTC)", bars = false, bucket = 0 }) {
+export function timeChart(container, { title, series, yLabel, xLabel = "time (UTC)", bars = false, bucket = 0,
+  hlines = [], bands = [] }) {
   container.replaceChildren();
   const heading = document.createElement("h3");
   heading.textContent = title;
@@ -73,13 +76,23 @@ export function timeChart(container, { title, series, yLabel, xLabel = "time (UT
   const box = { left: 58, top: 10, width: width - 70, height: height - 60 };
   const xs = all.map((p) => p[0]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs) + (bars ? bucket : 0);
-  const yMax = niceMax(Math.max(...all.map((p) => p[1])));
+  const yMax = niceMax(Math.max(...all.map((p) => p[1]), ...hlines.map((h) => h.value).filter(Number.isFinite)));
   const x = (t) => box.left + (x1 === x0 ? box.width / 2 : ((t - x0) / (x1 - x0)) * box.width);
   const y = (v) => box.top + box.height - (v / yMax) * box.height;
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": title });
   axes(chart, box, yMax, yLabel, xLabel);
   for (const t of [x0, (x0 + x1) / 2, x1]) {
     chart.appendChild(svg("text", { x: x(t), y: box.top + box.height + 16, "text-anchor": "middle", class: "tick" }, timeLabel(t, x1 - x0)));
+  }
+  for (const band of bands) {
+    const from = Math.max(x0, Math.min(x1, band.from)), to = Math.max(x0, Math.min(x1, band.to ?? x1));
+    const rect = svg("rect", { x: x(from), y: box.top, width: Math.max(2, x(to) - x(from)), height: box.height, class: "band" });
+    rect.appendChild(svg("title", {}, band.label));
+    chart.appendChild(rect);
+  }
+  for (const line of hlines.filter((h) => Number.isFinite(h.value) && h.value >= 0 && h.value <= yMax)) {
+    chart.appendChild(svg("line", { x1: box.left, y1: y(line.value), x2: box.left + box.width, y2: y(line.value), class: `hline ${line.kind || ""}` }));
+    chart.appendChild(svg("text", { x: box.left + box.width - 4, y: y(line.value) - 4, "text-anchor": "end", class: "hline-label" }, line.label));
   }
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];

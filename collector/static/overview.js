@@ -17,8 +17,8 @@ export async function loadOverview() {
   const [stats, overall, byModel, byTag] = await Promise.all([
     api(withQuery("/v1/stats", scope)),
     api(withQuery("/v1/stats/series", { ...scope, bucket: form.bucket })),
-    api(withQuery("/v1/stats/series", { ...scope, bucket: form.bucket, by: "model" })),
-    api(withQuery("/v1/stats/series", { ...scope, bucket: form.bucket, by: "tag" })),
+    api(withQuery("/v1/stats/series", { ...scope, bucket: form.bucket, by: "model", totals: "false" })),
+    api(withQuery("/v1/stats/series", { ...scope, bucket: form.bucket, by: "tag", totals: "false" })),
   ]);
   $("#range-note").textContent = `${stats.since || "first event"} – ${stats.until || "now"} · bucket ${overall.bucket_s} s`;
   const p = overall.points;
@@ -42,6 +42,12 @@ export async function loadOverview() {
     series: [series(p, "ttft_p50_ms", "p50")], bucket });
   timeChart($("#chart-tokens"), { title: "Tokens per bucket", yLabel: "tokens",
     series: [series(p, "input_tokens", "input"), series(p, "output_tokens", "output")], bucket });
+  timeChart($("#chart-cost-time"), { title: "Cost per bucket (list prices)", yLabel: "USD",
+    series: [series(p, "cost_usd", "cost")], bucket });
+  const cost = p.reduce((sum, point) => sum + (point.cost_usd || 0), 0);
+  const unpriced = p.reduce((sum, point) => sum + (point.unpriced_calls || 0), 0);
+  $("#cost-card").textContent = `$${cost.toFixed(cost >= 100 ? 0 : 4)}`;
+  $("#cost-note").textContent = unpriced ? `${unpriced} calls of unpriced models left out` : "";
   timeChart($("#chart-models"), { title: "Calls by model", yLabel: "calls", series: grouped(byModel.groups), bucket });
   timeChart($("#chart-tags"), { title: "Calls by tag", yLabel: "calls", series: grouped(byTag.groups), bucket });
   fillTable($("#models tbody"), all, (m) => [m.provider, m.model, [m.calls, "num"], [m.errors, "num"],

@@ -1,16 +1,65 @@
 // Runs: the list, and one run as completely as its stored results say (every metric, comparisons,
 // segments and recommendation when present, charts, skipped rows) with the answers side by side.
 import { api, withQuery } from "./api.js";
-import { barChart } from "./charts.js";
+import { barChart, timeChart } from "./charts.js";
 import { $, answer, el, fillTable, fmt } from "./dom.js";
 
 const current = { id: null, candidate: null, outcome: "all", tag: "", group: false };
 
+const history = { runs: [] };
+
 export async function loadRuns(showError) {
-  const { runs } = await api("/v1/runs");
+  const [{ runs }, scores] = await Promise.all([api("/v1/runs"), api("/v1/scores")]);
   fillTable($("#run-table tbody"), runs, (r) => [r.run_id, r.created, r.dataset, [r.total_samples, "num"], r.baseline,
     r.providers.join(", ")], (r) => openRun(r.run_id).catch(showError));
   $("#run-detail").hidden = true;
+  history.runs = scores.runs;
+  const options = () => history.runs.map((r) => el("option", { value: r.run_id }, `${r.run_id} (${r.created})`));
+  $("#compare-a").replaceChildren(...options());
+  $("#compare-b").replaceChildren(...options());
+  const n = history.runs.length;
+  if (n) { $("#compare-a").value = history.runs[Math.max(0, n - 2)].run_id; $("#compare-b").value = history.runs[n - 1].run_id; }
+  const providers = [...new Set(history.runs.flatMap((r) => r.providers))];
+  $("#history-provider").replaceChildren(...providers.map((p) => el("option", { value: p }, p)));
+  $("#run-compare").hidden = n < 1;
+  showCompare();
+  showHistoryMetrics();
+}
+
+const scoreText = (s) => (s && s.score !== null && s.score !== undefined ? `${fmt(s.score, 3)} ${interval(s.ci95, 3, false)}` : "–");
+
+function showCompare() {
+  const a = history.runs.find((r) => r.run_id === $("#compare-a").value);
+  const b = history.runs.find((r) => r.run_id === $("#compare-b").value);
+  if (!a || !b) { fillRows($("#compare-table tbody"), []); return; }
+  const metrics = [...new Set([...Object.keys(a.scores), ...Object.keys(b.scores)])];
+  const rows = metrics.flatMap((m) => {
+    const providers = [...new Set([...Object.keys(a.scores[m] || {}), ...Object.keys(b.scores[m] || {})])];
+    return providers.map((p) => {
+      const sa = (a.scores[m] || {})[p], sb = (b.scores[m] || {})[p];
+      const both = sa && sb && typeof sa.score === "number" && typeof sb.score === "number";
+      return [m, p, [scoreText(sa), "num"], [scoreText(sb), "num"], [both ? signed(sb.score - sa.score, 3) : "–", "num"]];
+    });
+  });
+  fillRows($("#compare-table tbody"), rows);
+}
+
+function showHistoryMetrics() {
+  const provider = $("#history-provider").value;
+  const metrics = [...new Set(history.runs.filter((r) => r.providers.includes(provider)).flatMap((r) => Object.keys(r.scores)))];
+  const select = $("#history-metric");
+  const chosen = select.value;
+  select.replaceChildren(...metrics.map((m) => el("option", { value: m }, m)));
+  if (metrics.includes(chosen)) select.value = chosen;
+  showHistory();
+}
+
+function showHistory() {
+  const provider = $("#history-provider").value, metric = $("#history-metric").value;
+  const points = history.runs.filter((r) => ((r.scores[metric] || {})[provider] || {}).score !== undefined)
+    .map((r) => [Date.parse(r.created) / 1000, r.scores[metric][provider].score]);
+  timeChart($("#chart-history"), { title: `${provider}: ${metric} by run`, yLabel: metric, xLabel: "run created (UTC)",
+    series: [{ name: provider, points }] });
 }
 
 function interval(ci, digits, signed) {
@@ -146,6 +195,10 @@ export async function loadAnswers() {
 }
 
 export function setupRuns(showError) {
+  $("#compare-a").addEventListener("change", showCompare);
+  $("#compare-b").addEventListener("change", showCompare);
+  $("#history-provider").addEventListener("change", showHistoryMetrics);
+  $("#history-metric").addEventListener("change", showHistory);
   $("#candidate").addEventListener("change", (e) => { current.candidate = e.target.value; loadAnswers().catch(showError); });
   $("#answer-tag").addEventListener("change", (e) => { current.tag = e.target.value; loadAnswers().catch(showError); });
   $("#group-by-tag").addEventListener("change", (e) => { current.group = e.target.checked; loadAnswers().catch(showError); });

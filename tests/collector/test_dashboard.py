@@ -233,3 +233,78 @@ def test_run_page_with_answers_side_by_side(page: Page, collector: CollectorProc
     # The answer columns share the window: nothing is wider than the page.
     width = page.evaluate("document.querySelector('#answers-table').scrollWidth")
     assert width <= 1400
+
+
+def scored_run(run_id: str, day: int, scores: dict[str, float]) -> dict:
+    providers = list(scores)
+    return {
+        "run": {"run_id": run_id, "timestamp": f"2026-03-0{day}T00:00:00Z", "dataset": "d"},
+        "benchmark": {
+            "providers": providers,
+            "primary_metric": "fuzzy",
+            "total_samples": 10,
+            "metrics": {
+                "fuzzy": {p: {"score": s, "ci95": [s - 0.1, s + 0.1]} for p, s in scores.items()},
+                "exact_match": {p: {"score": s / 2, "ci95": [0, s]} for p, s in scores.items()},
+            },
+        },
+        "comparison": {"baseline": providers[0], "comparisons": []},
+        "rows": [],
+    }
+
+
+def test_two_runs_compared_and_a_provider_over_runs(page: Page, collector: CollectorProcess) -> None:
+    for run_id, day, scores in [
+        ("r-1", 1, {"base": 0.5, "cand": 0.6}),
+        ("r-2", 2, {"base": 0.55, "cand": 0.7}),
+        ("r-3", 3, {"base": 0.52, "other": 0.4}),
+    ]:
+        assert httpx.post(collector.url + "/v1/runs", json=scored_run(run_id, day, scores)).status_code == 201
+    listed = httpx.get(collector.url + "/v1/scores").json()["runs"]
+    assert [r["run_id"] for r in listed] == ["r-1", "r-2", "r-3"]  # oldest first
+    cand = listed[1]["scores"]["fuzzy"]["cand"]  # 0.7 + 0.1: the file's JSON type rounds it, DuckLake not
+    assert cand["score"] == 0.7 and cand["ci95"] == pytest.approx([0.6, 0.8])
+    page.goto(collector.url + "/")
+    page.click("nav button[data-view=runs]")
+    expect(page.locator("#compare-a")).to_have_value("r-2")  # the two newest, by default
+    expect(page.locator("#compare-b")).to_have_value("r-3")
+    page.select_option("#compare-a", "r-1")
+    page.select_option("#compare-b", "r-2")
+    table = page.locator("#compare-table tbody tr")
+    expect(table).to_have_count(4)  # 2 metrics x 2 providers
+    cand = page.locator("#compare-table tbody tr", has_text="fuzzy").filter(has_text="cand")
+    expect(cand).to_contain_text("+0.100")
+    page.select_option("#history-provider", "base")
+    page.select_option("#history-metric", "fuzzy")
+    expect(page.locator("#chart-history svg circle")).to_have_count(3)  # base ran in all three
+    page.select_option("#history-provider", "cand")
+    expect(page.locator("#chart-history svg circle")).to_have_count(2)
+    expect(page.locator("#chart-history h3")).to_have_text("cand: fuzzy by run")
+
+
+def test_cost_over_time_at_list_prices(browser: Browser, collector: CollectorProcess) -> None:
+    from genai_prices import Usage, calc_price
+
+    priced = []
+    for i, rows in enumerate(events()[:6]):
+        priced.append(
+            {
+                **rows,
+                "id": f"cost{i}",
+                "model": "gpt-4o-mini",
+                "usage": {"input_tokens": 1000 * (i + 1), "output_tokens": 100},
+            }
+        )
+    httpx.post(collector.url + "/v1/events", json={"events": events()[6:10] + priced})
+    series = httpx.get(collector.url + "/v1/stats/series").json()
+    total = sum(p["cost_usd"] for p in series["points"])
+    expected = calc_price(Usage(input_tokens=21_000, output_tokens=600), "gpt-4o-mini", provider_id="openai")
+    assert total == pytest.approx(float(expected.total_price))
+    assert sum(p["unpriced_calls"] for p in series["points"]) == 4  # gpt-a and gpt-b are unknown
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(collector.url + "/")
+    expect(page.locator("#cost-card")).to_have_text(f"${total:.4f}")
+    expect(page.locator("#cost-note")).to_have_text("4 calls of unpriced models left out")
+    expect(page.locator("#chart-cost-time .axis-label >> nth=0")).to_have_text("USD")
+    assert page.locator("#chart-cost-time svg circle").count() == 10  # a minute each; 0 where unpriced
+    page.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from playwright.sync_api import Browser, Page, expect
 
 from support.collector import CollectorProcess
@@ -123,7 +124,22 @@ def hostile_run(events: list[dict]) -> dict:
 @pytest.fixture()
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProcess]:
     """A collector that wants `Authorization: Bearer KEY`, with the hostile events, a dataset and a run."""
-    process = CollectorProcess(tmp_path_factory.mktemp("keyed") / "bakeoff.duckdb", "--api-key", KEY).start()
+    folder = tmp_path_factory.mktemp("keyed")
+    monitors = {
+        "monitors": [
+            {
+                "name": HOSTILE,
+                "kind": "traffic",
+                "filters": {"tag": HOSTILE},
+                "signal": "error_rate",
+                "window": 60,
+            }
+        ],
+        "alerts": {"sinks": [{"file": str(folder / "alerts.jsonl")}]},
+    }
+    (folder / "monitors.yaml").write_text(yaml.safe_dump(monitors))
+    args = ("--api-key", KEY, "--monitors", str(folder / "monitors.yaml"), "--monitor-interval", "0.2")
+    process = CollectorProcess(folder / "bakeoff.duckdb", *args).start()
     auth = {"Authorization": f"Bearer {KEY}"}
     try:
         events = hostile_events()
@@ -217,6 +233,15 @@ def test_every_page_with_a_hostile_event(
     expect(page.locator("#answers-table tbody tr.group >> nth=1")).to_contain_text("<script>")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # long names wrap
     shoot(page, "run", shots)
+    expect(page.locator("#compare-table")).to_contain_text("<script>")  # one run: A and B are it
+    expect(page.locator("#chart-history svg circle")).to_have_count(1)
+
+    page.click("nav button[data-view=monitors]")
+    expect(page.locator("#monitor-table tbody tr")).to_contain_text(PAYLOADS[0])
+    chart = page.locator("#monitor-charts .chart-box")
+    expect(chart.locator("h3")).to_contain_text(PAYLOADS[1])
+    expect(chart.locator("svg circle")).to_have_count(4)  # the four hostile-tagged events, a window each
+    shoot(page, "monitors", shots)
 
 
 def test_dataset_download_carries_the_api_key(watched: Page, keyed: CollectorProcess) -> None:
