@@ -1,11 +1,15 @@
 """`bakeoff report RUN --html FILE`: one self-contained HTML file (plotly.js inlined once, no network).
 
-Sections: the verdict table; score by provider with 95% intervals; cost vs quality with the Pareto
-front; latency distributions; and the answers side by side per event, with their scores.
+Sections: the verdict table; the recommendation; every metric with its weighted estimate; segments and
+feedback; score by provider with 95% intervals; cost vs quality with the Pareto front; latency
+distributions; the skipped rows with their reasons; and the answers side by side per event (tool calls
+as calls, the reference whatever its form), with a "disagreements only" switch that needs no script.
+Everything from the run is escaped: prompts and answers are whatever the traffic held.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -25,7 +29,12 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;font-size:.85rem;width:100%}
 th,td{border:1px solid #ddd;padding:.3rem .5rem;vertical-align:top;text-align:left}
 th{background:#f5f5f5}.banner{background:#fff4d6;border:1px solid #e8c66a;padding:.5rem 1rem}
-.pass{color:#17803d}.fail{color:#b42318}.muted{color:#777}pre{white-space:pre-wrap;margin:0;font-size:.8rem}
+.pass{color:#17803d}.fail{color:#b42318}.muted{color:#777}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word;margin:0;font-size:.8rem}
+td,th,li{overflow-wrap:anywhere}table.answers{table-layout:fixed}
+.recommendation{background:#f0fdf4;border:1px solid #bbf7d0;padding:.5rem 1rem}
+.tool-name{font-family:ui-monospace,monospace;font-weight:600;font-size:.8rem}
+#only-disagreements:checked ~ table tr.agree{display:none}
 """
 
 
@@ -87,10 +96,82 @@ def _figures(
     return figures
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def _table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    classes: Sequence[str] | None = None,
+    css: str = "",
+) -> str:
+    """A table of cells already escaped; `classes` gives each row a class."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    marks = classes or [""] * len(rows)
+    body = "".join(
+        f'<tr class="{mark}">' + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+        for row, mark in zip(rows, marks, strict=True)
+    )
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _number(value: Any, spec: str = ".3f") -> str:
+    return format(value, spec) if isinstance(value, int | float) else "&ndash;"
+
+
+def _bounds(ci: Any) -> str:
+    if not isinstance(ci, list | tuple) or len(ci) != 2:
+        return ""
+    return f"[{_number(ci[0])}, {_number(ci[1])}]"
+
+
+def _metrics_table(benchmark: Mapping[str, Any]) -> str:
+    """Every metric (primary and secondary) of every provider, with the weighted estimate for the
+    whole traffic when the dataset has weights."""
+    rows = []
+    for metric, by_provider in (benchmark.get("metrics") or {}).items():
+        for provider in benchmark["providers"]:
+            summary = by_provider.get(provider) or {}
+            weighted = summary.get("weighted") or {}
+            rows.append(
+                [
+                    html.escape(str(metric))
+                    + (" (primary)" if metric == benchmark.get("primary_metric") else ""),
+                    html.escape(str(provider)),
+                    f"{_number(summary.get('score'))} {_bounds(summary.get('ci95'))}",
+                    f"{summary.get('passed', '&ndash;')} / {summary.get('total', '&ndash;')}",
+                    f"{_number(weighted.get('score'))} {_bounds(weighted.get('ci95'))}"
+                    if weighted
+                    else "&ndash;",
+                ]
+            )
+    headers = ["metric", "provider", "score [95% CI]", "passed / total", "weighted estimate [95% CI]"]
+    return _table(headers, rows)
+
+
+def _recommendation(benchmark: Mapping[str, Any], comparison: Mapping[str, Any]) -> str:
+    from bakeoff.replay.stats.recommend import Constraints, recommend
+
+    found = recommend(benchmark, comparison, Constraints())
+    head = (
+        f"<strong>Recommended: {html.escape(str(found['recommended']))}</strong>"
+        if found.get("recommended")
+        else "<strong>No recommendation</strong>"
+    )
+    excluded = "".join(
+        f"<li>{html.escape(str(p))}: {html.escape(str(why))}</li>"
+        for p, why in (found.get("excluded") or {}).items()
+    )
+    excluded = f"<p>Not recommended:</p><ul>{excluded}</ul>" if excluded else ""
+    reason = html.escape(str(found.get("reason") or ""))
+    return f'<div class="recommendation">{head}<p>{reason}</p>{excluded}</div>'
+
+
+def _skipped(run: RunFiles) -> str:
+    rows = [[html.escape(s.event_id), "every provider", html.escape(s.reason)] for s in run.meta.skipped_rows]
+    rows += [
+        [html.escape(s.event_id), html.escape(s.provider), html.escape(s.reason)] for s in run.meta.skipped
+    ]
+    if not rows:
+        return '<p class="muted">No row was skipped.</p>'
+    return f"<p>{len(rows)} skipped</p>" + _table(["event", "provider", "reason"], rows)
 
 
 def _prompt(row: Mapping[str, Any] | None) -> str:
@@ -105,20 +186,77 @@ def _prompt(row: Mapping[str, Any] | None) -> str:
     return content if isinstance(content, str) else orjson.dumps(content).decode()
 
 
+def _tool_calls(calls: Any) -> str:
+    """Tool calls (OpenAI's `function` form, Anthropic's `tool_use`, or a reference's name/arguments)
+    as a name and its arguments, pretty-printed."""
+    if not isinstance(calls, list):
+        return ""
+    parts = []
+    for call in calls:
+        if not isinstance(call, Mapping):
+            parts.append(f"<pre>{html.escape(str(call))}</pre>")
+            continue
+        inner = call.get("function")
+        function: Mapping[str, Any] = inner if isinstance(inner, Mapping) else call
+        name = function.get("name") or call.get("name") or "tool"
+        arguments = function.get("arguments", call.get("input", call.get("arguments")))
+        if isinstance(arguments, str):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                arguments = orjson.loads(arguments)
+        shown = (
+            arguments
+            if isinstance(arguments, str)
+            else orjson.dumps(arguments, option=orjson.OPT_INDENT_2).decode()
+        )
+        parts.append(
+            f'<div class="tool-call"><span class="tool-name">{html.escape(str(name))}(…)</span>'
+            f"<pre>{html.escape(shown[:2000])}</pre></div>"
+        )
+    return "".join(parts)
+
+
+def _reference(reference: Any) -> str:
+    """A reference answer: text, a tool-call reference, or a recorded response."""
+    if reference is None:
+        return '<span class="muted">&ndash;</span>'
+    if isinstance(reference, str):
+        return f"<pre>{html.escape(reference[:1500])}</pre>"
+    if isinstance(reference, Mapping):
+        output = reference.get("output")
+        answer: Mapping[str, Any] = output if isinstance(output, Mapping) else reference
+        text = answer.get("text")
+        calls = answer.get("tool_calls")
+        if text or calls:
+            shown = f"<pre>{html.escape(str(text)[:1500])}</pre>" if text else ""
+            return shown + _tool_calls(calls)
+    return f"<pre>{html.escape(orjson.dumps(reference, option=orjson.OPT_INDENT_2).decode()[:1500])}</pre>"
+
+
+def _answer_key(row: Mapping[str, Any] | None) -> tuple[str, str]:
+    """What two answers must share to agree: the text (case and spacing aside) and the tool calls."""
+    if row is None:
+        return ("<missing>", "")
+    if row.get("error"):
+        return ("<error>", "")
+    output = row.get("output") or {}
+    text = " ".join(str(output.get("text") or "").split()).lower()
+    return text, orjson.dumps(output.get("tool_calls")).decode()
+
+
 def _answer(row: Mapping[str, Any]) -> str:
     if row.get("error"):
         return f'<span class="fail">error: {html.escape(str(row["error"].get("message", "")))}</span>'
     output = row.get("output") or {}
     text = output.get("text") or ""
-    if output.get("tool_calls"):
-        text += "\ntool calls: " + orjson.dumps(output["tool_calls"]).decode()
+    calls = _tool_calls(output.get("tool_calls"))
     marks = []
     for metric, result in (row.get("scores") or {}).items():
         if result.get("score") is None:
             continue
         css = "pass" if result.get("passed") else "fail"
         marks.append(f'<span class="{css}">{html.escape(metric)} {result["score"]:.2f}</span>')
-    return f"<pre>{html.escape(text[:2000])}</pre>" + " · ".join(marks)
+    shown = f"<pre>{html.escape(text[:2000])}</pre>" if text or not calls else ""
+    return shown + calls + " · ".join(marks)
 
 
 def _side_by_side(run: RunFiles, providers: Sequence[str]) -> str:
@@ -133,25 +271,34 @@ def _side_by_side(run: RunFiles, providers: Sequence[str]) -> str:
     for row in run.rows:
         if row.get("repeat", 0) == 0:
             answers[row["event_id"]][row["provider"]] = row
-    rows = []
+    rows, agreeing = [], []
     for event_id in list(answers)[:MAX_EVENTS]:
         source = dataset.get(event_id)
         expected = (source or {}).get("expected")
-        reference = expected if expected is not None else ((source or {}).get("response") or {}).get("text")
+        reference = expected if expected is not None else (source or {}).get("response")
         rows.append(
             [
                 html.escape(event_id),
                 f"<pre>{html.escape(_prompt(source)[:1500])}</pre>",
-                f"<pre>{html.escape(str(reference)[:1500]) if reference is not None else ''}</pre>",
+                _reference(reference),
                 *[_answer(answers[event_id][p]) if p in answers[event_id] else "" for p in providers],
             ]
         )
+        agreeing.append(len({_answer_key(answers[event_id].get(p)) for p in providers}) == 1)
     note = (
         f'<p class="muted">first {MAX_EVENTS} of {len(answers)} events; all are in detailed_results.jsonl</p>'
         if len(answers) > MAX_EVENTS
         else ""
     )
-    return note + _table(["event", "prompt", "reference", *providers], rows)
+    differ = agreeing.count(False)
+    switch = (
+        '<input type="checkbox" id="only-disagreements"> '
+        f'<label for="only-disagreements">disagreements only ({differ} of {len(rows)} events: '
+        "the providers' answers differ)</label>"
+    )
+    classes = ["agree" if same else "differ" for same in agreeing]
+    table = _table(["event", "prompt", "reference", *providers], rows, classes, "answers")
+    return f"<section>{note}{switch}{table}</section>"
 
 
 def write_report(
@@ -184,8 +331,11 @@ def write_report(
 primary metric {html.escape(str(benchmark.get("primary_metric")))} ·
 alpha {comparison.get("alpha")} with Holm's correction</p>
 <h2>Verdict</h2>{verdict}
+<h2>Recommendation</h2>{_recommendation(benchmark, comparison)}
+<h2>Every metric</h2>{_metrics_table(benchmark)}
 {segments}
 <h2>Charts</h2>{charts}
+<h2>Skipped rows</h2>{_skipped(run)}
 <h2>Answers side by side</h2>{_side_by_side(run, benchmark["providers"])}
 </body></html>"""
     path = Path(target)
