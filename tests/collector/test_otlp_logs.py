@@ -553,6 +553,42 @@ def test_records_stored_before_a_restart_join_the_span_after_it(tmp_path: Path) 
         process.stop()
 
 
+@pytest.mark.embedded_only("two replicas on a DuckLake of its own")
+@pytest.mark.parametrize("order", ["logs-first", "spans-first"])
+def test_spans_and_records_on_two_replicas_of_one_ducklake(
+    order: str, ducklake_target: Any, tmp_path: Path
+) -> None:
+    from support.collector import CollectorProcess
+
+    replicas = [
+        CollectorProcess(
+            tmp_path / name, store_args=[*ducklake_target.args(), "--journal", str(tmp_path / name)]
+        )
+        for name in ("journal-a", "journal-b")
+    ]
+    span_id = "00000000000000f1"
+    try:
+        for process in replicas:
+            process.start()
+        spans, logs = replicas if order == "spans-first" else replicas[::-1]
+        for number, process in enumerate(replicas):  # both have taken traffic (and know what they stored)
+            warm = span_export(f"{0xF8 + number:016x}", "replicas")
+            assert httpx.post(process.url + "/v1/traces", json=warm).status_code == 200
+        posts = [
+            lambda: httpx.post(spans.url + "/v1/traces", json=span_export(span_id, "replicas")),
+            lambda: post_logs(logs, logs_export(older_records(span_id)), protobuf=True),
+        ]
+        for post in posts if order == "spans-first" else posts[::-1]:
+            assert post().status_code == 200
+        for process in replicas:
+            event = event_of(process, span_id)
+            assert [m["content"] for m in event["request"]["messages"]] == ["be brief", "ping"]
+            assert event["response"]["text"] == "pong"
+    finally:
+        for process in replicas:
+            process.stop()
+
+
 def test_concurrent_spans_and_records_all_join(collector: CollectorProcess) -> None:
     """Trace and logs exports of many spans at once, in a shuffled order: every event is joined."""
     import asyncio
