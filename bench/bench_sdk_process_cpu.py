@@ -1,35 +1,52 @@
-"""What recording costs a whole process: CPU of every thread, plain openai against bakeoff-instrumented.
+"""What recording costs a whole process: every thread counted, plain openai against bakeoff-instrumented.
 
 Each arm runs in processes of its own against one simulated OpenAI-compatible server in another
-process (and, for bakeoff, a receiver standing in for the collector in a third). A child process makes
-N non-streamed calls, flushes, and reports `resource.getrusage(RUSAGE_SELF)` (user + system, every
-thread: the caller's and the shipping thread's). Its startup baseline (imports, `init()`, the client,
-a warm-up, all flushed) is the same reading taken just before the measured calls, subtracted: taken in
-the same process, it does not carry the import time's large variance between processes. The arms
-alternate, and the medians of several runs of each are compared, so both arms see the same machine load.
-bakeoff runs twice: as configured for this loopback receiver (no gzip), and with gzip forced, as for a
-collector on another host. The shipping thread's own CPU is read from its thread clock.
+process (and, for bakeoff, a receiver standing in for the collector in a third). A child makes N
+non-streamed calls, flushes, and reports what it spent on them, every thread included (the caller's and
+the shipping thread's). Two readings, in the same run:
 
-Run: python bench/bench_sdk_process_cpu.py [--calls 2000] [--runs 5]
+- CPU time: `resource.getrusage(RUSAGE_SELF)` (user + system) around the calls; the startup (imports,
+  `init()`, the client, a warm-up, all flushed) is the same reading taken just before them, so import
+  time's variance between processes does not enter. The arms alternate in pairs, both pinned to the same
+  core (`os.sched_setaffinity`) with a fixed `PYTHONHASHSEED`, the servers on the other cores; the
+  figure is the median of the pairs' differences, with their range.
+- Instructions: each arm once more under `valgrind --tool=callgrind`, which counts the instructions of
+  every thread and is not disturbed by the machine's load. Counting starts at the first measured call
+  (`--zero-before` a marker function called there) and the child leaves with `os._exit` right after
+  the flush, so neither startup nor teardown is counted. Under callgrind a process runs ~50x slower,
+  so the shipping thread's timer would cut batches ~50x smaller than at full speed: there, batches
+  form by count (256), as they do at full speed at this call rate.
+
+bakeoff runs twice: as configured for this loopback receiver (no gzip), and with gzip forced, as for a
+collector on another host (CPU time only). Every figure is against the plain arm of the same run.
+
+Run: python bench/bench_sdk_process_cpu.py [--calls 2000] [--runs 9] [--callgrind-calls 300]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 from servers import start_receiver, start_simulator
 
 MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve"}]
 _WARMUP_CALLS = 20
 ARMS = ("plain", "bakeoff", "bakeoff-gzip")
+# A C function neither the clients nor bakeoff call: entering it marks the start of the measured calls
+# for callgrind (`--zero-before=math_lgamma`).
+_MARKER = "math_lgamma"
 
 
 def _cpu_s() -> float:
@@ -44,8 +61,14 @@ def _shipper_cpu_s() -> float:
     return 0.0
 
 
-def _child(arm: str, base_url: str, calls: int) -> None:
-    """Print CPU seconds at startup's end and after `calls` calls (every thread; the shipping thread's)."""
+def _child(arm: str, base_url: str, calls: int, counted: bool) -> None:
+    """Make `calls` calls and print CPU seconds at their start and end (every thread; the shipper's).
+
+    `counted`: running under callgrind, which counts from the marker to `os._exit`.
+    """
+    core = os.environ.get("BENCH_CORE")
+    if core is not None:
+        os.sched_setaffinity(0, {int(core)})
     import openai
 
     flush = lambda: True  # noqa: E731
@@ -53,8 +76,11 @@ def _child(arm: str, base_url: str, calls: int) -> None:
         import bakeoff
 
         compress = True if arm == "bakeoff-gzip" else None
-        bakeoff.init(os.environ["BENCH_COLLECTOR"], spool_dir=os.environ["BENCH_SPOOL"], compress=compress)
-        flush = lambda: bakeoff.flush(30)  # noqa: E731
+        tuning = {"flush_interval_s": 3600.0} if counted else {}
+        bakeoff.init(
+            os.environ["BENCH_COLLECTOR"], spool_dir=os.environ["BENCH_SPOOL"], compress=compress, **tuning
+        )
+        flush = lambda: bakeoff.flush(600)  # noqa: E731
     client = openai.OpenAI(base_url=base_url + "/v1", api_key="k")
 
     def call() -> None:
@@ -65,11 +91,21 @@ def _child(arm: str, base_url: str, calls: int) -> None:
         call()
     flush()
     startup, shipper_startup = _cpu_s(), _shipper_cpu_s()
+    math.lgamma(1.0)  # the marker
     for _ in range(calls):
         call()
     if not flush():
         raise SystemExit("not everything was delivered")
-    print(startup, _cpu_s(), _shipper_cpu_s() - shipper_startup)
+    print(startup, _cpu_s(), _shipper_cpu_s() - shipper_startup, flush=True)
+    if counted:
+        os._exit(0)  # teardown is no part of the calls
+
+
+def _env(base: dict[str, str], core: int | None) -> dict[str, str]:
+    env = {**base, "PYTHONHASHSEED": "0"}
+    if core is not None:
+        env["BENCH_CORE"] = str(core)
+    return env
 
 
 def _run(arm: str, base_url: str, calls: int, env: dict[str, str]) -> tuple[float, float]:
@@ -80,28 +116,78 @@ def _run(arm: str, base_url: str, calls: int, env: dict[str, str]) -> tuple[floa
     return (end - startup) / calls * 1e6, shipper / calls * 1e6
 
 
+def _instructions(arm: str, base_url: str, calls: int, env: dict[str, str], folder: Path) -> float:
+    """Instructions per call of one child under callgrind, every thread, startup and teardown left out."""
+    out = folder / f"callgrind.{arm}.out"
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}",
+        f"--zero-before={_MARKER}",
+        sys.executable,
+        __file__,
+        "--child",
+        arm,
+        "--base-url",
+        base_url,
+        "--calls",
+        str(calls),
+        "--counted",
+    ]
+    subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    summary = re.search(r"^(?:summary|totals):\s+(\d+)", out.read_text(), re.MULTILINE)
+    if summary is None:
+        raise SystemExit(f"no instruction count in {out}")
+    return int(summary.group(1)) / calls
+
+
+def _cores() -> tuple[int | None, set[int]]:
+    """The core both arms run on, and the others (for the servers); (None, set()) if not pinnable."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, set()
+    cores = sorted(os.sched_getaffinity(0))
+    return cores[0], set(cores[1:])
+
+
+def _spread(values: list[float]) -> str:
+    quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    low, high = quartiles[0], quartiles[2]
+    return f"range {min(values):+.0f} to {max(values):+.0f}, middle half {low:+.0f} to {high:+.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9, help="alternating pairs of processes per arm")
+    parser.add_argument("--callgrind-calls", type=int, default=300, help="0: no instruction count")
     parser.add_argument("--child", choices=ARMS)
+    parser.add_argument("--counted", action="store_true")
     parser.add_argument("--base-url")
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.base_url, args.calls)
+        _child(args.child, args.base_url, args.calls, args.counted)
         return
+    core, others = _cores()
     server, url = start_simulator()
     receiver, collector = start_receiver()
+    if others:
+        for process in (server, receiver):
+            os.sched_setaffinity(process.pid, others)
     per_call: dict[str, list[float]] = {arm: [] for arm in ARMS}
     shipping: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    instructions: dict[str, float] = {}
     try:
         with tempfile.TemporaryDirectory() as spool:
-            env = {**os.environ, "BENCH_COLLECTOR": collector, "BENCH_SPOOL": spool}
+            env = _env({**os.environ, "BENCH_COLLECTOR": collector, "BENCH_SPOOL": spool}, core)
             for run in range(args.runs):
                 for arm in ARMS if run % 2 == 0 else reversed(ARMS):
                     whole, shipper = _run(arm, url, args.calls, env)
                     per_call[arm].append(whole)
                     shipping[arm].append(shipper)
+            if args.callgrind_calls and shutil.which("valgrind"):
+                with tempfile.TemporaryDirectory() as folder:
+                    for arm in ("plain", "bakeoff"):
+                        instructions[arm] = _instructions(arm, url, args.callgrind_calls, env, Path(folder))
     finally:
         server.kill()
         receiver.kill()
@@ -109,16 +195,28 @@ def main() -> None:
     plain = median(per_call["plain"])
     print(f"plain openai CPU per call, whole process (median of {args.runs}): {plain:.0f} us")
     for arm, label in (("bakeoff", "bakeoff"), ("bakeoff-gzip", "bakeoff, gzip forced")):
-        instrumented = median(per_call[arm])
-        # Each run's arms ran back to back: their difference is less exposed to the machine's load.
+        # Each pair's arms ran back to back: their difference is less exposed to the machine's load.
         paired = [ours - theirs for ours, theirs in zip(per_call[arm], per_call["plain"], strict=True)]
-        print(f"{label}: CPU per call, whole process: {instrumented:.0f} us")
-        print(f"{label}: added CPU per call, every thread (median of paired runs): {median(paired):.0f} us")
-        added_percent = 100 * median(paired) / plain
-        print(f"{label}: added CPU per call, every thread: {added_percent:.1f} % of plain")
+        added = median(paired)
+        print(
+            f"{label}: added CPU per call, every thread (median of {args.runs} pairs): {added:.0f} us, "
+            f"{100 * added / plain:.1f} % of plain ({_spread(paired)} us)"
+        )
         print(f"{label}: of which on the shipping thread: {median(shipping[arm]):.1f} us")
     spread = ", ".join(f"{arm} {min(v):.0f}-{max(v):.0f}" for arm, v in per_call.items())
     print(f"range over runs (us/call): {spread}")
+    if instructions:
+        added_ir = instructions["bakeoff"] - instructions["plain"]
+        print(
+            f"instructions per call, every thread (callgrind, {args.callgrind_calls} calls): "
+            f"plain {instructions['plain']:,.0f}, bakeoff {instructions['bakeoff']:,.0f}"
+        )
+        print(
+            f"bakeoff: added instructions per call: {added_ir:,.0f}, "
+            f"{100 * added_ir / instructions['plain']:.2f} % of plain"
+        )
+    elif args.callgrind_calls:
+        print("instructions per call: not counted (valgrind is not installed)")
 
 
 if __name__ == "__main__":
