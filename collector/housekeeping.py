@@ -185,7 +185,7 @@ async def housekeeping_loop(
             await asyncio.to_thread(
                 run_round, store, interval_s=interval_s, keep_s=keep_s, retention_days=retention_days
             )
-        except duckdb.Error as exc:  # a commit conflict or a failing store: the next round retries
+        except Exception as exc:  # a commit conflict, the catalog or the store failing: the next one retries
             logger.warning("housekeeping: round failed (%s); retried in %.0f s", exc, interval_s)
         await asyncio.sleep(interval_s)
 
