@@ -2,7 +2,10 @@
 (`GET /v1/events?limit=25`, the store's own query) and a plain ILIKE scan measured in the same run.
 
 The handlers run in-process on a DuckDB file (what a request costs minus HTTP). Events are generated
-by DuckDB from `range()`: ~700-byte bodies with varied prompt and answer words, 5 tags, 4 models.
+by DuckDB from `range()`: ~700-byte bodies with varied prompt and answer words, 5 tags plus 5,000
+tenant tags, 4 models; 20,000 feedback scores. The word index is built by the collector's indexer
+(its rate is printed), then TAIL events more are added unindexed, as a running collector has them
+between two rounds of its indexer: searches read them by the scan of what the index lacks.
 
 Run: python bench/bench_dashboard_api.py [--events 1000000]
 """
@@ -16,21 +19,23 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from bakeoff.collector import routes_browse, routes_search, routes_stats
+from bakeoff.collector import routes_browse, routes_search, routes_stats, text_search
 from bakeoff.collector.datasets import create_sample
 from bakeoff.collector.runs import save_run
 from bakeoff.collector.sampling import SampleSpec
 from bakeoff.collector.store import Store
 
 GENERATE = """
-INSERT INTO events
+INSERT INTO events (id, project, ts, provider, api, model, status, error_type, error_status, latency_ms,
+                    ttft_ms, stream, input_tokens, output_tokens, tags, source, prompt_hash, received_at,
+                    trace_id, span_id, body)
 SELECT 'ev-' || i, 'default', TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i * 2),
        CASE WHEN i % 4 < 2 THEN 'openai' ELSE 'anthropic' END, 'chat.completions',
        ['gpt-4o-mini', 'gpt-4o', 'claude-haiku', 'claude-sonnet'][i % 4 + 1],
        CASE WHEN i % 50 = 0 THEN 'error' ELSE 'ok' END, NULL, NULL,
        100 + i % 3000, CASE WHEN i % 3 = 0 THEN 20 + i % 500 END, i % 3 = 0, 400, 60 + i % 90,
        [['support', 'extraction', 'math', 'billing', 'search'][i * 7 % 5 + 1], 'tenant-' || (i % 5000)],
-       'sdk', i % 50000, TIMESTAMPTZ '2026-01-01 00:00:00+00', NULL, NULL,
+       'sdk', i % 50000, TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i * 2 + 1), NULL, NULL,
        '{"id":"ev-' || i || '","request":{"messages":[{"role":"user","content":"order '
        || (i * 7919 % 1000003) || ' customer ' || (i % 9973) || ' asks about '
        || ['refunds', 'shipping', 'invoices', 'passwords'][i % 4 + 1] || ' '
@@ -69,6 +74,14 @@ def seed_run(store: Store) -> None:
     save_run(store, {"run_id": "r1", "dataset": "bench"}, benchmark, {"baseline": "base"}, rows)
 
 
+FEEDBACK = """
+INSERT INTO feedback SELECT 'ev-' || (i * 37 % ?), (i % 11) / 10, 'comment ' || i,
+       TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i * 90)
+FROM range(20000) t(i)
+"""
+TAIL = 2_000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -78,9 +91,20 @@ def main() -> None:
         cursor = store.cursor()
         for start in range(0, args.events, 250_000):
             cursor.execute(GENERATE, [start, min(start + 250_000, args.events)])
+        cursor.execute(FEEDBACK, [args.events])
         cursor.execute("CHECKPOINT")
         seed_run(store)
         print(f"events: {store.count_events():,}")
+        indexer = text_search.TextIndexer(store)
+        started = time.perf_counter()
+        while indexer.index_pending(force=True):
+            pass
+        indexer.compact()
+        took = time.perf_counter() - started
+        print(
+            f"word index: {indexer.indexed:,} events in {took:.0f} s ({indexer.indexed / took:,.0f} events/s)"
+        )
+        cursor.execute(GENERATE, [args.events, args.events + TAIL])
         plain = timed(lambda: store.query_events({}, 25, 0))
         print(f"baseline GET /v1/events?limit=25 (plain page + total): {plain:.0f} ms")
         ilike = "SELECT count(*) FROM events WHERE body ILIKE '%customer 4242 %'"
@@ -88,18 +112,29 @@ def main() -> None:
         print(f"baseline plain ILIKE count over every body: {scan:.0f} ms")
         week = 7 * 86400
         whole = routes_stats.Scope(store)
+
+        def search(q: str, **filters: str) -> object:
+            return routes_search.search_events(store, indexer, filters, q)
+
         calls: list[tuple[str, Callable[[], object]]] = [
             ("GET /v1/stats (all 1M)", lambda: routes_stats.stats(whole)),
             ("GET /v1/stats?span=7d", lambda: routes_stats.stats(routes_stats.Scope(store, span=week))),
             ("GET /v1/stats/series (all, auto bucket)", lambda: routes_stats.series(whole)),
-            ("GET /v1/stats/series?by=model", lambda: routes_stats.series(whole, None, "model")),
-            ("GET /v1/stats/series?by=tag", lambda: routes_stats.series(whole, None, "tag")),
-            ("GET /v1/search (no text, newest 25 + total)", lambda: routes_search.search(store)),
-            ("GET /v1/search?q=customer 4242", lambda: routes_search.search(store, q="customer 4242 ")),
+            (
+                "GET /v1/stats/series?by=model&totals=false",
+                lambda: routes_stats.series(whole, None, "model", totals=False),
+            ),
+            (
+                "GET /v1/stats/series?by=tag&totals=false",
+                lambda: routes_stats.series(whole, None, "tag", totals=False),
+            ),
+            ("GET /v1/search (no text, newest 25 + total)", lambda: search("")),
+            ("GET /v1/search?q=customer 4242", lambda: search("customer 4242 ")),
             (
                 "GET /v1/search?q=refunds&model=gpt-4o&tag=math",
-                lambda: routes_search.search(store, q="refunds", model="gpt-4o", tag="math"),
+                lambda: search("refunds", model="gpt-4o", tag="math"),
             ),
+            ("GET /v1/search?q=shipping (250k matches)", lambda: search("shipping")),
             ("GET /v1/facets/tag?q=tenant-42", lambda: routes_search.facets("tag", store, q="tenant-42")),
             ("GET /v1/facets/model", lambda: routes_search.facets("model", store)),
             ("GET /v1/datasets/bench/rows?limit=50", lambda: routes_browse.dataset_rows("bench", store)),
@@ -109,6 +144,7 @@ def main() -> None:
             ms = timed(call)
             versus = f", {ms / scan:.2f}x the ILIKE scan" if "?q=" in name else ""
             print(f"{name}: {ms:.0f} ms ({ms / plain:.1f}x the plain page{versus})")
+        indexer.stop()
         store.close()
 
 

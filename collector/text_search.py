@@ -8,7 +8,9 @@ attributes and tags.
 The index is two tables: `search_words` (word, event id), one row per distinct word of an event, and
 `search_docs` (event id, received_at), one row per indexed event. :class:`TextIndexer` appends the events
 not indexed yet in the background, in chunks, each chunk sorted by word so that DuckDB's zone maps skip
-most of the table on a lookup; now and then it rewrites the whole table sorted (`COMPACT_AFTER` chunks).
+most of the table on a lookup; once the rows appended since it was last sorted reach a quarter of it
+(`COMPACT_SHARE`, at least `COMPACT_MIN_ROWS`), it rewrites the whole table sorted: each row is rewritten
+a bounded number of times, and a lookup scans at most that unsorted part.
 
 Results are complete: the events the index may lack are those received since its *mark* (the newest
 indexed `received_at` less `OVERLAP_S`, since events are committed in about the order they were received)
@@ -45,7 +47,8 @@ OVERLAP_S = 3600.0  # how far out of order (by received_at) events may be commit
 CHUNK = 20_000  # events indexed per transaction
 MIN_CHUNK = 2_000  # fewer waiting are indexed only once the oldest has waited MAX_WAIT_S
 MAX_WAIT_S = 10.0
-COMPACT_AFTER = 16  # chunks appended before the table is rewritten sorted
+COMPACT_SHARE = 0.25  # rows appended unsorted, as a share of the table, before it is rewritten sorted
+COMPACT_MIN_ROWS = 500_000
 TAIL_LIMIT = 50_000  # events read in Python at most per query; beyond, the tail is scanned in SQL
 MAX_WORDS = 8  # words of a query looked up; the rest are ignored
 SCHEMA = """
@@ -109,7 +112,7 @@ class TextIndexer:
         self.interval_s = interval_s
         self.mark: float | None = None  # epoch seconds: events received before it are all indexed
         self.indexed = 0  # rows in search_docs
-        self.chunks_since_compaction = 0
+        self.unsorted_rows = 0  # search_words rows appended since the table was last sorted
         self._waiting_since: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -139,8 +142,10 @@ class TextIndexer:
             try:
                 while self.index_pending() and not self._stop.is_set():
                     pass
-            except duckdb.Error as exc:  # a full disk, a closing store: the next round tries again
+            except duckdb.Error as exc:  # a full disk, a reopened store: the next round tries again
                 logger.warning("text index: %s", exc)
+                with contextlib.suppress(duckdb.Error):  # the store may have reopened its connection
+                    self._cursor = self.store.connection.cursor()
             self._stop.wait(self.interval_s)
 
     # -- indexing --------------------------------------------------------------------------------------
@@ -218,8 +223,10 @@ class TextIndexer:
         self._waiting_since = None
         self.waiting -= len(rows)
         self._refresh_mark()
-        self.chunks_since_compaction += 1
-        if self.chunks_since_compaction >= COMPACT_AFTER:
+        self.unsorted_rows += words.num_rows
+        # Not while catching up (more waiting): the table is sorted once the backlog is indexed.
+        caught_up = self.waiting <= 0
+        if caught_up and self.unsorted_rows >= max(COMPACT_MIN_ROWS, COMPACT_SHARE * self._word_rows()):
             self.compact()
         return True
 
@@ -237,7 +244,11 @@ class TextIndexer:
             with contextlib.suppress(duckdb.Error):
                 cursor.execute("ROLLBACK")
             raise
-        self.chunks_since_compaction = 0
+        self.unsorted_rows = 0
+
+    def _word_rows(self) -> int:
+        row = self._cursor.execute("SELECT count(*) FROM search_words").fetchone()
+        return int(row[0]) if row else 0
 
     # -- searching -------------------------------------------------------------------------------------
 
