@@ -123,7 +123,7 @@ def test_the_report_opens_in_chromium(demo: dict[str, Any], browser: Any, tmp_pa
         assert "SIMULATED" in page.locator(".banner").inner_text()
         # four providers x (two metrics + the error rate)
         assert page.locator("table").first.locator("tbody tr").count() == 12
-        assert page.locator("table").nth(1).locator("tbody tr").count() >= 200  # answers side by side
+        assert page.locator("table.answers tbody tr").count() >= 200  # answers side by side
         assert errors == []  # no script error, nothing fetched from the network
         page.close()
 
