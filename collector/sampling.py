@@ -30,6 +30,8 @@ STRATUM_SQL = {
     "provider": "provider",
     "tag": "coalesce(tags[coalesce(init_tags, 0) + 1], '(untagged)')",
 }
+# How many events `_maybe_common` looks at.
+_FIRST_EVENTS = 10_000
 # The same, also passing over the tags that every event of the population carries (the one parameter).
 _TAG_STRATUM_PAST_COMMON = (
     "coalesce(list_filter(list_slice(tags, coalesce(init_tags, 0) + 1, len(tags)), "
@@ -120,47 +122,86 @@ def allocate(sizes: dict[str, int], n: int, allocation: str) -> dict[str, int]:
     return counts
 
 
-def common_tags(cursor: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[str]:
-    """The tags that every event matching `where` carries (none when it matches no event)."""
+@dataclass
+class Strata:
+    """How events fall into strata: the SQL of an event's stratum, the parameters of that SQL then of
+    the filters (in that order, as the queries place them), each stratum's size, and the tags that
+    every event carries (passed over by tag)."""
+
+    sql: str
+    params: list[Any]
+    sizes: dict[str, int]
+    common: list[str] = field(default_factory=list)
+
+
+def strata(cursor: duckdb.DuckDBPyConnection, by: str, where: str, params: list[Any]) -> Strata:
+    """The strata of the events matching `where`, by `by` (tag, model or provider)."""
+    if by == "tag":
+        return tag_strata(cursor, where, params)
+    return Strata(STRATUM_SQL[by], params, _sizes(cursor, STRATUM_SQL[by], where, params))
+
+
+def _sizes(cursor: duckdb.DuckDBPyConnection, sql: str, where: str, params: list[Any]) -> dict[str, int]:
+    return dict(
+        cursor.execute(f"SELECT {sql} AS h, count(*) FROM events WHERE {where} GROUP BY h", params).fetchall()
+    )
+
+
+def _maybe_common(cursor: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[str]:
+    """The tags that may be on every event: any one event holds every common tag, and a tag that some
+    of the first events lack is not common (most kinds of request show there, without a whole scan)."""
     first = cursor.execute(f"SELECT tags FROM events WHERE {where} LIMIT 1", params).fetchone()
-    # Any one event's tags hold every common tag. A tag is common unless some event lacks it, which
-    # a kind of request shows within its first rows: the scan stops there.
-    common = []
-    for tag in dict.fromkeys(first[0] or []) if first else ():
-        lacking = cursor.execute(
-            f"SELECT 1 FROM events WHERE ({where}) AND NOT coalesce(list_contains(tags, ?), false) LIMIT 1",
-            [*params, tag],
-        ).fetchone()
-        if lacking is None:
+    candidates = list(dict.fromkeys(first[0] or [])) if first else []
+    if not candidates:
+        return []
+    everywhere = ", ".join("bool_and(coalesce(list_contains(tags, ?), false))" for _ in candidates)
+    row = cursor.execute(
+        f"SELECT {everywhere} FROM (SELECT tags FROM events WHERE {where} LIMIT {_FIRST_EVENTS})",
+        [*candidates, *params],
+    ).fetchone()
+    return [tag for tag, kept in zip(candidates, row or (), strict=True) if kept]
+
+
+def tag_strata(cursor: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> Strata:
+    """Strata by tag: an event's first tag that is neither one of its init tags (which every call of
+    its process shares, see the `init_tags` column) nor carried by every event of the population (a
+    universal tag sent by another SDK or an older one); `(untagged)` when none is left."""
+    candidates = _maybe_common(cursor, where, params)
+    prefix = STRATUM_SQL["tag"]
+    if not candidates:
+        return Strata(prefix, params, _sizes(cursor, prefix, where, params))
+    # One pass: the strata by the first tag past the init tags and, for each candidate, how many events
+    # carry it at all and past their init tags. A common tag found only among init tags (the SDK's
+    # init(tags=[...]) on every call) changes no stratum, and the cheaper expression stays.
+    carried = ", ".join(
+        "count(*) FILTER (WHERE list_contains(tags, ?)), count(*) FILTER "
+        "(WHERE list_contains(list_slice(tags, coalesce(init_tags, 0) + 1, len(tags)), ?))"
+        for _ in candidates
+    )
+    rows = cursor.execute(
+        f"SELECT {prefix} AS h, count(*), {carried} FROM events WHERE {where} GROUP BY h",
+        [*(tag for tag in candidates for _ in range(2)), *params],
+    ).fetchall()
+    total = sum(row[1] for row in rows)
+    common, past_init = [], False
+    for i, tag in enumerate(candidates):
+        if sum(row[2 + 2 * i] for row in rows) == total:
             common.append(tag)
-    return common
-
-
-def stratum_of(
-    cursor: duckdb.DuckDBPyConnection, by: str, where: str, params: list[Any]
-) -> tuple[str, list[Any]]:
-    """The SQL of an event's stratum, and the parameters of `stratum` then `where` in that order.
-
-    By tag, the stratum is an event's first tag that is neither one of its init tags (which every
-    call of its process shares, see the `init_tags` column) nor carried by every event of the
-    population (a universal tag sent by another SDK or an older one); `(untagged)` when none is left.
-    """
-    if by != "tag":
-        return STRATUM_SQL[by], params
-    common = common_tags(cursor, where, params)
-    if not common:
-        return STRATUM_SQL["tag"], params
-    return _TAG_STRATUM_PAST_COMMON, [common, *params]
+            past_init = past_init or sum(row[3 + 2 * i] for row in rows) > 0
+    if not past_init:
+        return Strata(prefix, params, {row[0]: row[1] for row in rows}, common)
+    with_common = [common, *params]
+    return Strata(
+        _TAG_STRATUM_PAST_COMMON,
+        with_common,
+        _sizes(cursor, _TAG_STRATUM_PAST_COMMON, where, with_common),
+        common,
+    )
 
 
 def _stratified(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
-    # The stratum expression comes before the filters in each query, so its parameters go first.
-    stratum, params = stratum_of(cursor, spec.by, where, params)
-    sizes = dict(
-        cursor.execute(
-            f"SELECT {stratum} AS h, count(*) FROM events WHERE {where} GROUP BY h", params
-        ).fetchall()
-    )
+    found = strata(cursor, spec.by, where, params)
+    stratum, params, sizes = found.sql, found.params, found.sizes
     counts = allocate(sizes, spec.n, spec.allocation)
     if not any(counts.values()):
         return Sample([], sum(sizes.values()))

@@ -22,7 +22,7 @@ import pytest
 import bakeoff
 from bakeoff.collector.migrations import MIGRATIONS
 from bakeoff.collector.rows import to_columns
-from bakeoff.collector.sampling import SampleSpec, common_tags, draw
+from bakeoff.collector.sampling import SampleSpec, draw, tag_strata
 from bakeoff.collector.store import Store
 from bakeoff.replay.simulator.server import SimulatorServer
 from bakeoff.schema import validate_event
@@ -127,7 +127,7 @@ def test_a_tag_every_event_carries_is_passed_over(tmp_path: Path) -> None:
         tmp_path, events_of([(60, ["prod", "easy"], None), (20, ["prod", "hard"], None), (5, ["prod"], None)])
     )
     try:
-        assert common_tags(store.cursor(), "TRUE", []) == ["prod"]
+        assert tag_strata(store.cursor(), "TRUE", []).common == ["prod"]
         assert strata(store, n=15, allocation="equal") == {"easy": 5, "hard": 5, "(untagged)": 5}
         sample = draw(store.cursor(), SampleSpec("stratified", 17, by="tag", seed=2))
         totals: defaultdict[str | None, float] = defaultdict(float)
@@ -155,7 +155,7 @@ def test_init_tags_differ_between_processes(tmp_path: Path) -> None:
         ),
     )
     try:
-        assert common_tags(store.cursor(), "TRUE", []) == []
+        assert tag_strata(store.cursor(), "TRUE", []).common == []
         assert strata(store, n=80) == {"easy": 30, "hard": 40, "(untagged)": 10}
     finally:
         store.close()
@@ -209,5 +209,18 @@ def test_a_database_from_before_the_init_count_is_migrated_and_sampled(tmp_path:
             )
         )
         assert strata(store, n=12) == {"easy": 6, "hard": 6}
+    finally:
+        store.close()
+
+
+def test_a_tag_that_one_event_lacks_is_no_common_tag(tmp_path: Path) -> None:
+    # 'prod' is on all but the last of 12,000 events: whichever events are looked at first, it stays.
+    store = store_of(
+        tmp_path,
+        events_of([(8_000, ["prod", "easy"], None), (3_999, ["prod", "hard"], None), (1, ["hard"], None)]),
+    )
+    try:
+        assert tag_strata(store.cursor(), "TRUE", []).common == []
+        assert tag_strata(store.cursor(), "TRUE", []).sizes == {"prod": 11_999, "hard": 1}
     finally:
         store.close()
