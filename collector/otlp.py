@@ -12,15 +12,18 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from bakeoff.collector.errors import describe_msgspec
 from bakeoff.schema import Event, EventValidationError, utc_timestamp, validate_event
+
+ExportT = TypeVar("ExportT", bound=Message)
 
 _LLM_MARKERS = ("gen_ai.operation.name", "gen_ai.system", "gen_ai.provider.name", "gen_ai.request.model")
 _PARAMS = {
@@ -40,6 +43,7 @@ def event_id(trace_id: str, span_id: str) -> str:
 
 
 def decode_protobuf(body: bytes) -> ExportTraceServiceRequest:
+    """An OTLP/protobuf trace export; raises protobuf's DecodeError when it is not one."""
     request = ExportTraceServiceRequest()
     request.ParseFromString(body)
     return request
@@ -53,26 +57,41 @@ def _objects(container: Any, key: str) -> list[dict[str, Any]]:
     return items
 
 
-def decode_json(body: bytes) -> ExportTraceServiceRequest:
-    """OTLP/JSON: like protobuf's JSON mapping, except that trace and span ids are hex, not base64.
+def parse_otlp_json(
+    body: bytes, export: ExportT, levels: tuple[str, str, str], id_keys: tuple[str, ...]
+) -> ExportT:
+    """An OTLP/JSON export into the empty message `export`: protobuf's JSON mapping, except that trace and
+    span ids are hex, not base64. `levels` name the nested lists down to the items (spans, log records)
+    whose `id_keys` hold such ids.
 
     Raises ValueError for anything that is not such an export (wrong shapes, bad ids, bad values).
     """
     data = orjson.loads(body)
     if not isinstance(data, dict):
         raise ValueError("an export must be a JSON object")
-    for resource_spans in _objects(data, "resourceSpans"):
-        for scope_spans in _objects(resource_spans, "scopeSpans"):
-            for span in _objects(scope_spans, "spans"):
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if span.get(key):
-                        if not isinstance(span[key], str):
+    resources, scopes, items = levels
+    for resource in _objects(data, resources):
+        for scope in _objects(resource, scopes):
+            for item in _objects(scope, items):
+                for key in id_keys:
+                    if item.get(key):
+                        if not isinstance(item[key], str):
                             raise ValueError(f"{key} must be a hex string")
-                        span[key] = base64.b64encode(bytes.fromhex(span[key])).decode()
+                        item[key] = base64.b64encode(bytes.fromhex(item[key])).decode()
     try:
-        return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+        return json_format.ParseDict(data, export, ignore_unknown_fields=True)
     except (json_format.ParseError, TypeError, RecursionError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from exc
+
+
+def decode_json(body: bytes) -> ExportTraceServiceRequest:
+    """An OTLP/JSON trace export; ValueError when it is not one."""
+    return parse_otlp_json(
+        body,
+        ExportTraceServiceRequest(),
+        ("resourceSpans", "scopeSpans", "spans"),
+        ("traceId", "spanId", "parentSpanId"),
+    )
 
 
 def any_value(value: AnyValue) -> Any:

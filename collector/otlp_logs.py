@@ -21,17 +21,15 @@ are refused one by one, with a reason.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import orjson
-from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from bakeoff.collector.otlp import any_value, event_id
+from bakeoff.collector.otlp import any_value, event_id, parse_otlp_json
 from bakeoff.schema import Event, validate_event
 
 DETAILS = "gen_ai.client.inference.operation.details"
@@ -47,33 +45,11 @@ def decode_protobuf(body: bytes) -> ExportLogsServiceRequest:
     return request
 
 
-def _objects(container: Any, key: str) -> list[dict[str, Any]]:
-    items = container.get(key, []) if isinstance(container, dict) else None
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise ValueError(f"{key} must be a list of objects")
-    return items
-
-
 def decode_json(body: bytes) -> ExportLogsServiceRequest:
-    """OTLP/JSON logs: protobuf's JSON mapping, except that trace and span ids are hex, not base64.
-
-    Raises ValueError for anything that is not such an export (wrong shapes, bad ids, bad values).
-    """
-    data = orjson.loads(body)
-    if not isinstance(data, dict):
-        raise ValueError("an export must be a JSON object")
-    for resource_logs in _objects(data, "resourceLogs"):
-        for scope_logs in _objects(resource_logs, "scopeLogs"):
-            for record in _objects(scope_logs, "logRecords"):
-                for key in ("traceId", "spanId"):
-                    if record.get(key):
-                        if not isinstance(record[key], str):
-                            raise ValueError(f"{key} must be a hex string")
-                        record[key] = base64.b64encode(bytes.fromhex(record[key])).decode()
-    try:
-        return json_format.ParseDict(data, ExportLogsServiceRequest(), ignore_unknown_fields=True)
-    except (json_format.ParseError, TypeError, RecursionError) as exc:
-        raise ValueError(str(exc) or type(exc).__name__) from exc
+    """An OTLP/JSON logs export; ValueError when it is not one."""
+    return parse_otlp_json(
+        body, ExportLogsServiceRequest(), ("resourceLogs", "scopeLogs", "logRecords"), ("traceId", "spanId")
+    )
 
 
 @dataclass(frozen=True)
