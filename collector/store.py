@@ -246,13 +246,16 @@ class Store:
                 cursor.unregister("incoming_feedback")
 
     def delete_older_than(self, cutoff: datetime) -> int:
-        """Retention: delete events (and their feedback) that started before `cutoff`; return how many."""
+        """Retention: delete events (their feedback, and OTLP log records as old) that started before
+        `cutoff`; return how many events."""
         with self.transaction() as cursor:
             (count,) = cursor.execute("SELECT count(*) FROM events WHERE ts < ?", [cutoff]).fetchone() or (0,)
             cursor.execute(
                 "DELETE FROM feedback WHERE event_id IN (SELECT id FROM events WHERE ts < ?)", [cutoff]
             )
             cursor.execute("DELETE FROM events WHERE ts < ?", [cutoff])
+            # By their own time, joined or not: a record whose span never came is as old as its call.
+            cursor.execute("DELETE FROM otlp_log_records WHERE time_ns < epoch_ns(?::TIMESTAMPTZ)", [cutoff])
         return int(count)
 
     # -- reads -------------------------------------------------------------------------------------------

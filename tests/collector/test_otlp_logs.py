@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+
+from support import stores
 
 if TYPE_CHECKING:
     from bakeoff.replay.simulator.server import SimulatorServer
@@ -716,3 +719,21 @@ def test_folding_again_or_a_superset_gives_the_same_event(records: list[tuple[st
 
 if __name__ == "__main__":
     main()
+
+
+def test_retention_deletes_log_records_as_old_as_the_events_it_deletes(tmp_path: Path) -> None:
+    store = stores.open_test_store(tmp_path / "retention.duckdb")
+    try:
+        now = datetime.now(UTC)
+        with store.transaction() as cursor:
+            for record_id, age_days in (("old", 40), ("new", 1)):
+                cursor.execute(
+                    "INSERT INTO otlp_log_records VALUES (?, 'otlp-t-s', 'gen_ai.choice', "
+                    "epoch_ns(?::TIMESTAMPTZ), 0, now(), '{}')",
+                    [record_id, now - timedelta(days=age_days)],
+                )
+        store.delete_older_than(now - timedelta(days=30))
+        left = [row[0] for row in store.cursor().execute("SELECT record_id FROM otlp_log_records").fetchall()]
+    finally:
+        store.close()
+    assert left == ["new"]
