@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from bakeoff.collector.rows import parse_ts
-from bakeoff.collector.store import Store, event_filters
+from bakeoff.collector.store import Store, event_filters, matched
 
 
 def load_states(store: Store) -> dict[str, dict[str, Any]]:
@@ -38,7 +38,10 @@ def save(
         # states, since each statement costs DuckDB milliseconds however few its rows.
         if states:
             names = [state["name"] for state in states]
-            cursor.execute(f"DELETE FROM monitor_state WHERE name IN ({', '.join('?' * len(names))})", names)
+            column = matched("name", *names)
+            cursor.execute(
+                f"DELETE FROM monitor_state WHERE {column} IN ({', '.join('?' * len(names))})", names
+            )
             values = ", ".join(["(?, ?, ?, to_timestamp(?))"] * len(states))
             params: list[Any] = []
             for state in states:  # times as epoch seconds: a datetime parameter costs a failed pytz import
@@ -48,12 +51,12 @@ def save(
             notified = alert["state"] if alert_id in silent else None
             if alert_id not in fired:  # resolved in this tick, fired in an earlier one
                 cursor.execute(
-                    "UPDATE alerts SET state = ?, resolved = ? WHERE id = ?",
+                    f"UPDATE alerts SET state = ?, resolved = ? WHERE {matched('id', alert_id)} = ?",
                     [alert["state"], orjson.dumps(alert).decode(), alert_id],
                 )
                 continue
             resolved = orjson.dumps(alert).decode() if alert["state"] == "resolved" else None
-            cursor.execute("DELETE FROM alerts WHERE id = ?", [alert_id])
+            cursor.execute(f"DELETE FROM alerts WHERE {matched('id', alert_id)} = ?", [alert_id])
             cursor.execute(
                 "INSERT INTO alerts VALUES (?, ?, ?, to_timestamp(?), ?, ?, ?)",
                 [
@@ -81,7 +84,7 @@ def pending(
     if monitors is not None:
         if not monitors:
             return []
-        sql += f" AND monitor IN ({', '.join('?' * len(monitors))})"
+        sql += f" AND {matched('monitor', *monitors)} IN ({', '.join('?' * len(monitors))})"
         params = list(monitors)
     rows = store.cursor().execute(sql + " ORDER BY started_at, id", params).fetchall()
     due = []
@@ -96,7 +99,9 @@ def pending(
 def mark_notified(store: Store, alert_id: str, state: str) -> None:
     """Record that the sinks have had the alert in `state`."""
     with store.transaction() as cursor:
-        cursor.execute("UPDATE alerts SET notified = ? WHERE id = ?", [state, alert_id])
+        cursor.execute(
+            f"UPDATE alerts SET notified = ? WHERE {matched('id', alert_id)} = ?", [state, alert_id]
+        )
 
 
 def list_alerts(
@@ -106,7 +111,7 @@ def list_alerts(
     clauses: list[str] = ["TRUE"]
     params: list[Any] = []
     if monitor:
-        clauses.append("monitor = ?")
+        clauses.append(f"{matched('monitor', monitor)} = ?")
         params.append(monitor)
     if state:
         clauses.append("state = ?")
@@ -128,7 +133,8 @@ def list_alerts(
 
 def exists(store: Store, alert_id: str) -> bool:
     """Whether the store holds alert `alert_id`."""
-    return store.cursor().execute("SELECT 1 FROM alerts WHERE id = ?", [alert_id]).fetchone() is not None
+    sql = f"SELECT 1 FROM alerts WHERE {matched('id', alert_id)} = ?"
+    return store.cursor().execute(sql, [alert_id]).fetchone() is not None
 
 
 def events_to_score(
@@ -168,7 +174,9 @@ def save_scores(store: Store, metric: str, scores: list[tuple[str, float, float]
         ids = [event_id for event_id, _, _ in scores]
         marks = ", ".join("?" * len(ids))
         cursor.execute(
-            f"DELETE FROM metric_scores WHERE metric = ? AND event_id IN ({marks})", [metric, *ids]
+            f"DELETE FROM metric_scores WHERE {matched('metric', metric)} = ? "
+            f"AND {matched('event_id', *ids)} IN ({marks})",
+            [metric, *ids],
         )
         values = ", ".join(["(?, ?, to_timestamp(?), ?, now())"] * len(scores))
         params: list[Any] = []

@@ -105,3 +105,26 @@ def test_serve_leaves_replay_monitors_to_watch_and_says_so(tmp_path: Path) -> No
     assert monitors[1]["status"] == "not checked yet"
     lines = [line for line in log.read_text().splitlines() if "bakeoff watch" in line]
     assert lines == ["bakeoff serve: monitors run by `bakeoff watch`, not here: cheaper"]
+
+
+def test_names_and_ids_with_a_nul_character_are_stored_and_found(tmp_path: Path) -> None:
+    # On DuckLake a NUL inside a filter's value ended its catalog query: 500s, and a request that hung.
+    collector = CollectorProcess(tmp_path / "bakeoff.duckdb").start()
+    url = collector.url
+    try:
+        scores = {"metric": "m\x00", "scores": [{"event_id": "\x00", "ts": 0.0, "score": 1}]}
+        for _ in range(2):  # the second time replaces the first
+            answer = httpx.post(url + "/v1/monitors/scores", json=scores, timeout=20)
+            assert answer.status_code == 200, answer.text
+        alert = {**ALERT, "id": "a\x00", "monitor": "r\x00"}
+        body = {"states": [{"name": "r\x00", "fingerprint": "f"}], "alerts": [alert]}
+        for _ in range(2):
+            assert httpx.put(url + "/v1/monitors/state", json=body, timeout=20).status_code == 200
+        (due,) = httpx.get(url + "/v1/alerts/pending", params={"monitor": "r\x00"}).json()["pending"]
+        assert due["id"] == "a\x00"
+        marked = httpx.post(url + "/v1/alerts/a%00/notified", json={"state": "firing"}, timeout=20)
+        assert marked.status_code == 200, marked.text
+        listed = httpx.get(url + "/v1/alerts", params={"monitor": "r\x00"}).json()["alerts"]
+        assert [a["id"] for a in listed] == ["a\x00"]
+    finally:
+        collector.stop()
