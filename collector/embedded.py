@@ -46,8 +46,11 @@ class EmbeddedCollector:
         return self
 
     def stop(self) -> None:
+        """Shut down and wait for it: the store closes and background threads (the word index, the
+        ingest applier) leave DuckDB before this returns, so an exiting process never cuts one off
+        inside a query (which aborts the process). Bounded, for a shutdown that hangs."""
         self._server.should_exit = True
-        self._thread.join(30)
+        self._thread.join(300)
 
     def __enter__(self) -> EmbeddedCollector:
         return self.start()
