@@ -23,8 +23,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from support import stores
-
 if TYPE_CHECKING:
     from bakeoff.replay.simulator.server import SimulatorServer
     from support.collector import CollectorProcess
@@ -722,6 +720,8 @@ if __name__ == "__main__":
 
 
 def test_retention_deletes_log_records_as_old_as_the_events_it_deletes(tmp_path: Path) -> None:
+    from support import stores  # here: this file also runs as a script, an app without the test helpers
+
     store = stores.open_test_store(tmp_path / "retention.duckdb")
     try:
         now = datetime.now(UTC)
