@@ -29,6 +29,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -206,17 +207,12 @@ class TextIndexer:
                 ),
             }
         )
-        cursor.execute("BEGIN")
+        cursor.register("new_words", words)
+        cursor.register("new_docs", docs)
         try:
-            cursor.register("new_words", words)
-            cursor.register("new_docs", docs)
-            cursor.execute("INSERT INTO search_words SELECT word, id FROM new_words ORDER BY word, id")
-            cursor.execute("INSERT INTO search_docs SELECT id, received_at FROM new_docs")
-            cursor.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                cursor.execute("ROLLBACK")
-            raise
+            with _transaction(cursor):
+                cursor.execute("INSERT INTO search_words SELECT word, id FROM new_words ORDER BY word, id")
+                cursor.execute("INSERT INTO search_docs SELECT id, received_at FROM new_docs")
         finally:
             cursor.unregister("new_words")
             cursor.unregister("new_docs")
@@ -233,17 +229,11 @@ class TextIndexer:
     def compact(self) -> None:
         """Rewrite `search_words` sorted by word (one transaction: searches see the old or the new)."""
         cursor = self._cursor
-        cursor.execute("BEGIN")
-        try:
+        with _transaction(cursor):
             cursor.execute("CREATE TEMP TABLE search_words_sorted AS SELECT * FROM search_words")
             cursor.execute("DELETE FROM search_words")
             cursor.execute("INSERT INTO search_words SELECT * FROM search_words_sorted ORDER BY word, id")
             cursor.execute("DROP TABLE search_words_sorted")
-            cursor.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                cursor.execute("ROLLBACK")
-            raise
         self.unsorted_rows = 0
 
     def _word_rows(self) -> int:
@@ -325,3 +315,17 @@ def _word_pattern(word: str, prefix: bool) -> str:
     literal = "\\Q" + encoded.replace("\\E", "\\E\\\\E\\Q") + "\\E"
     end = "" if prefix else "(?:[^\\pL\\pN]|$)"
     return "(?i)(?:^|[^\\pL\\pN\\\\]|\\\\[a-z])" + literal + end
+
+
+@contextlib.contextmanager
+def _transaction(cursor: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT on the indexer's own cursor, rolled back on any failure. Not the store's
+    transaction, which holds the write lock that ingest commits under."""
+    cursor.execute("BEGIN")
+    try:
+        yield
+        cursor.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # DuckDB may have ended the transaction with the failure
+            cursor.execute("ROLLBACK")
+        raise
