@@ -258,6 +258,21 @@ class Store:
             cursor.execute("DELETE FROM otlp_log_records WHERE time_ns < epoch_ns(?::TIMESTAMPTZ)", [cutoff])
         return int(count)
 
+    # -- the read barrier of a cluster (see :mod:`bakeoff.collector.read_barrier`) ----------------------
+
+    def journaled(self, group: int, first_of_batch: bool) -> None:
+        """The ingest pipeline journaled (acknowledged) its `group`-th group of rows, the first since its
+        applier last took the pending rows when `first_of_batch`. Nothing to do on the embedded file,
+        whose one process sees its own pending rows."""
+
+    def committed(self, group: int) -> None:
+        """The ingest pipeline committed every group through `group` (0: its journal's replay)."""
+
+    def await_replicas(self) -> list[str]:
+        """Wait until every event the other replicas acknowledged is committed; return the replicas
+        that could not be waited for. The embedded file has no other replicas."""
+        return []
+
     # -- reads -------------------------------------------------------------------------------------------
 
     def query_events(self, filters: dict[str, Any], limit: int, offset: int) -> tuple[list[bytes], int]:
