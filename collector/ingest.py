@@ -81,6 +81,7 @@ class IngestPipeline:
             raise ValueError("an ingest pipeline needs a store opened with a journal folder")
         self.journal = Journal(store.journal_dir)
         self.recovered = _replay(self.journal, store)
+        store.committed(0)
         metrics.journal_corrupt_ranges.inc(self.journal.corrupt_ranges)
         metrics.journal_corrupt_bytes.inc(self.journal.corrupt_bytes)
         self._requests: queue.Queue[_Request | None] = queue.Queue()
@@ -201,6 +202,7 @@ class IngestPipeline:
                 with self._segment_lock:
                     self.journal.append(encode_record(table))
                     self._add_pending(table)
+                    self.store.journaled(self._journaled, first_of_batch=len(self._pending) == 1)
         except Exception as exc:  # the disk or the store failed: the requests get the error
             mapped = storage_failure(exc)
             if mapped is not None and mapped is not failure:
@@ -295,6 +297,7 @@ class IngestPipeline:
             ready = [w for w in self._waiters if w[0] <= target]
             self._waiters = [w for w in self._waiters if w[0] > target]
             self._lock.notify_all()
+        self.store.committed(target)  # other replicas' reads wait for it (see the store's read barrier)
         for _, waiter in ready:
             _settle(waiter, None)
 
