@@ -3,7 +3,9 @@ shared data path), so that any number of `bakeoff serve` processes — replicas 
 
 It is the embedded store's class over another connection: an in-memory DuckDB with the lake attached
 and `USE`d, so every query of the collector runs unchanged. A new transaction (each statement of a
-cursor in auto-commit) reads the latest snapshot, so a replica's reads see every other replica's commits.
+cursor in auto-commit) reads the latest snapshot, so a replica's reads see every other replica's commits,
+and its routes wait for what the others acknowledged and have not committed yet (the read barrier of
+:mod:`bakeoff.collector.read_barrier`, published through the ingest pipeline's hooks).
 
 **Dedupe across replicas.** An event id must be stored once even when an SDK retries a batch against
 another replica, concurrently, and DuckLake has no unique keys. Every replica acknowledges a request
@@ -54,6 +56,7 @@ import duckdb
 import pyarrow as pa
 
 from bakeoff.collector.journal import ReplicaIdentity, hold_replica
+from bakeoff.collector.read_barrier import TABLE_DDL, ReadBarrier, ReplicaMarks
 from bakeoff.collector.store import Store, first_occurrences, ids_in_events
 
 if TYPE_CHECKING:
@@ -159,11 +162,15 @@ class DuckLakeStore(Store):
         self.replica_id = self._identity.replica_id if self._identity else f"local-{uuid.uuid4().hex}"
         self._pg: psycopg.Connection[Any] | None = None
         self._pg_lock = threading.Lock()
+        self._marks: ReplicaMarks | None = None
         try:
             super().__init__(catalog, memory_limit, journal_dir)
+            if journal_dir is not None:  # a replica: others' reads wait for what it acknowledges
+                self._marks = ReplicaMarks(catalog, self.replica_id, _holds_rows(Path(journal_dir)))
         except BaseException:
             self._release()
             raise
+        self._barrier = ReadBarrier(catalog, self.replica_id)
         self.journal_dir = Path(journal_dir) if journal_dir is not None else None
 
     @property
@@ -236,6 +243,7 @@ class DuckLakeStore(Store):
         """Apply the missing migrations (one replica at a time) and make sure the claims table exists."""
         with self._serialised():
             self._sql(_CLAIMS_DDL)
+            self._sql(TABLE_DDL)
             return super().migrate()
 
     def reopen(self) -> None:
@@ -249,12 +257,29 @@ class DuckLakeStore(Store):
         except duckdb.Error as exc:
             logger.warning("store: close failed: %s", exc)
         self._drop_catalog()
+        self._barrier.close()
         self._release()
 
     def _release(self) -> None:
+        if self._marks is not None:
+            self._marks.close()  # its session's end tells the other replicas this one is gone
+            self._marks = None
         if self._identity is not None:
             self._identity.release()
             self._identity = None
+
+    # -- the read barrier (see :mod:`bakeoff.collector.read_barrier`) -----------------------------------
+
+    def journaled(self, group: int, first_of_batch: bool) -> None:
+        if self._marks is not None:
+            self._marks.journaled(group, first_of_batch)
+
+    def committed(self, group: int) -> None:
+        if self._marks is not None:
+            self._marks.committed(group)
+
+    def await_replicas(self) -> list[str]:
+        return self._barrier.wait()
 
     # -- claims ------------------------------------------------------------------------------------------
 
@@ -322,6 +347,11 @@ class DuckLakeStore(Store):
             chunk = doomed[start : start + _DELETE_CHUNK]
             self._sql("DELETE FROM bakeoff_claims WHERE id = ANY(%s)", (_keys(chunk),))
         return deleted
+
+
+def _holds_rows(journal: Path) -> bool:
+    """Whether journal folder `journal` holds rows (of an earlier run, to be replayed)."""
+    return any(segment.stat().st_size > 0 for segment in journal.glob("*.seg"))
 
 
 def _keys(ids: list[str]) -> list[bytes]:

@@ -11,7 +11,9 @@ through :func:`open_local`, never through the collector's internals or its comma
 Opening replays the journal a stopped collector left (the events it acknowledged), so what a collector
 acknowledged is visible here too. A file a running collector holds cannot be opened: the error says so.
 A DuckLake (``open_local(StoreTarget("ducklake", catalog=URL, data_path=DIR))``) can be opened while
-collectors run on it; a replica's journal is replayed by that replica when it starts again.
+collectors run on it; a replica's journal is replayed by that replica when it starts again. Samples and
+dataset exports wait, as the collectors' reads do, until what the running replicas acknowledged is
+committed (see :mod:`bakeoff.collector.read_barrier`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class LocalCollector:
         """Dataset `name` as JSON lines (the format of `GET /v1/datasets/{name}`), or None if absent."""
         from bakeoff.collector.datasets import export_lines
 
+        self._store.await_replicas()  # what collectors on a DuckLake acknowledged (see read_barrier)
         lines = export_lines(self._store, name)
         return None if lines is None else b"".join(lines)
 
@@ -83,6 +86,7 @@ class LocalCollector:
             seed=int(body.get("seed", 0)),
             filters=dict(body.get("filters") or {}),
         )
+        self._store.await_replicas()
         return create_sample(self._store, str(body["name"]), spec, replace=bool(body.get("replace")))
 
     def save_run(self, body: Mapping[str, Any]) -> None:

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from bakeoff.collector.bodies import decode, read_body
-from bakeoff.collector.deps import EventFiltersDep, IngestDep, OffsetQuery, SettingsDep, StoreDep
+from bakeoff.collector.cluster_reads import FreshStoreDep, behind_headers
+from bakeoff.collector.deps import EventFiltersDep, IngestDep, OffsetQuery, SettingsDep
 from bakeoff.collector.errors import ClientError, describe_msgspec
 from bakeoff.collector.validation import may_hold_oversized, oversized_integer, raw_id
 from bakeoff.schema import Event
@@ -109,7 +110,8 @@ async def ingest_events(request: Request, settings: SettingsDep, ingest: IngestD
 
 @router.get("/v1/events")
 def list_events(
-    store: StoreDep,
+    request: Request,
+    store: FreshStoreDep,
     filters: EventFiltersDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: OffsetQuery = 0,
@@ -118,13 +120,15 @@ def list_events(
     bodies, total = store.query_events(filters, limit, offset)
     # The stored JSON as it is, never parsed and re-encoded: what was accepted is what is read.
     content = b'{"events":[' + b",".join(bodies) + b'],"total":' + str(total).encode() + b"}"
-    return Response(content, media_type="application/json")
+    return Response(content, media_type="application/json", headers=behind_headers(request))
 
 
 @router.get("/v1/events/{event_id}")
-def get_event(event_id: str, store: StoreDep) -> Response:
+def get_event(request: Request, event_id: str, store: FreshStoreDep) -> Response:
     """One event, with its feedback."""
     event = store.get_event(event_id)
-    if event is None:
-        raise ClientError(404, f"no event with id {event_id!r}")
-    return Response(event, media_type="application/json")
+    if event is None:  # answered here, not raised: a replica behind may be why, and the header says so
+        return JSONResponse(
+            {"error": f"no event with id {event_id!r}"}, status_code=404, headers=behind_headers(request)
+        )
+    return Response(event, media_type="application/json", headers=behind_headers(request))
