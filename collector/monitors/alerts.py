@@ -7,7 +7,7 @@ two sends the rest on its next tick: a notification is repeated only if the proc
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,14 @@ import orjson
 
 from bakeoff.collector.rows import parse_ts
 from bakeoff.collector.store import Store, event_filters, matched
+
+# A list of strings as one parameter, a JSON array: DuckDB spends two failed imports of pandas on every
+# parameter, and on every item of a list parameter (1-2 ms each on a busy machine), where this is one.
+_LIST = "CAST(?::JSON AS VARCHAR[])"
+
+
+def _json_list(values: Iterable[str]) -> str:
+    return orjson.dumps(list(values)).decode()
 
 
 def load_states(store: Store) -> dict[str, dict[str, Any]]:
@@ -38,15 +46,20 @@ def save(
         # states, since each statement costs DuckDB milliseconds however few its rows.
         if states:
             names = [state["name"] for state in states]
-            column = matched("name", *names)
             cursor.execute(
-                f"DELETE FROM monitor_state WHERE {column} IN ({', '.join('?' * len(names))})", names
+                f"DELETE FROM monitor_state WHERE {matched('name', *names)} IN (SELECT unnest({_LIST}))",
+                [_json_list(names)],
             )
-            values = ", ".join(["(?, ?, ?, to_timestamp(?))"] * len(states))
-            params: list[Any] = []
-            for state in states:  # times as epoch seconds: a datetime parameter costs a failed pytz import
-                params += [state["name"], state["fingerprint"], orjson.dumps(state).decode(), now.timestamp()]
-            cursor.execute(f"INSERT INTO monitor_state VALUES {values}", params)
+            cursor.execute(  # times as epoch seconds: a datetime parameter costs a failed pytz import
+                f"INSERT INTO monitor_state SELECT unnest({_LIST}), unnest({_LIST}), unnest({_LIST}), "
+                "to_timestamp(?)",
+                [
+                    _json_list(names),
+                    _json_list([state["fingerprint"] for state in states]),
+                    _json_list([orjson.dumps(state).decode() for state in states]),
+                    now.timestamp(),
+                ],
+            )
         for alert_id, alert in final.items():
             notified = alert["state"] if alert_id in silent else None
             if alert_id not in fired:  # resolved in this tick, fired in an earlier one
@@ -84,8 +97,8 @@ def pending(
     if monitors is not None:
         if not monitors:
             return []
-        sql += f" AND {matched('monitor', *monitors)} IN ({', '.join('?' * len(monitors))})"
-        params = list(monitors)
+        sql += f" AND {matched('monitor', *monitors)} IN (SELECT unnest({_LIST}))"
+        params = [_json_list(monitors)]
     rows = store.cursor().execute(sql + " ORDER BY started_at, id", params).fetchall()
     due = []
     for alert_id, state, firing, resolved, notified in rows:

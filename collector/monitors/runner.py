@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bakeoff.collector.monitors import alerts as alert_store
-from bakeoff.collector.monitors.engine import Engine, MonitorState, new_state
+from bakeoff.collector.monitors import scans
+from bakeoff.collector.monitors.engine import Engine, MonitorState, ValueOf, new_state
 from bakeoff.collector.store import Store
 from bakeoff.monitor_config import MonitoringConfig, Sink, StderrSink, TrafficMonitor
 from bakeoff.monitor_sinks import deliver
@@ -38,29 +39,61 @@ def watermark(store: Store) -> float | None:
     return min(float(newest), time.time() + MAX_SKEW_S) - GRACE_S
 
 
-def _first_ts(store: Store, engine: Engine, after: float) -> float | None:
-    return engine.signal.first_ts(store, after)
+def advance(
+    store: Store, monitors: list[tuple[Engine, MonitorState]], closed_until: float
+) -> list[list[dict[str, Any]]]:
+    """Feed each state every window closed by `closed_until` that it has not seen; the alerts each changed.
 
-
-def advance(store: Store, engine: Engine, state: MonitorState, closed_until: float) -> list[dict[str, Any]]:
-    """Feed `state` every window closed by `closed_until` that it has not seen; the alerts changed."""
-    width = engine.monitor.window
-    changed: list[dict[str, Any]] = []
-    while state.baseline is None:
-        end = state.origin + engine.monitor.baseline_windows * width
-        if end > closed_until:
-            return changed
-        engine.set_baseline(state, engine.signal.baseline(store, state.origin, end, engine.baseline_alpha))
-        if state.baseline is None:  # no traffic in it: start again at the next traffic
-            first = _first_ts(store, engine, end)
-            state.origin = end if first is None else math.floor(first / width) * width
-    last = math.floor((closed_until - state.origin) / width) - 1
-    if last < state.next_window:
-        return changed
-    signal = engine.signal
-    counts = signal.counts(store, state.origin, state.next_window, last, state.baseline)
-    changed += engine.feed(state, counts, lambda index: signal.value(store, state.origin, index))
+    The monitors are asked together (see :mod:`.scans`): the baselines of those still without one, then
+    the counts of all.
+    """
+    _set_baselines(store, monitors, closed_until)
+    due: list[tuple[int, int]] = []
+    for i, (engine, state) in enumerate(monitors):
+        last = math.floor((closed_until - state.origin) / engine.monitor.window) - 1
+        if state.baseline is not None and last >= state.next_window:
+            due.append((i, last))
+    asks = []
+    for i, last in due:
+        engine, state = monitors[i]
+        assert state.baseline is not None
+        asks.append((engine.signal, state.origin, state.next_window, last, state.baseline))
+    changed: list[list[dict[str, Any]]] = [[] for _ in monitors]
+    for (i, _), counts in zip(due, scans.counts(store, asks), strict=True):
+        engine, state = monitors[i]
+        changed[i] = engine.feed(state, counts, _value_of(store, engine, state.origin))
     return changed
+
+
+def _set_baselines(store: Store, monitors: list[tuple[Engine, MonitorState]], closed_until: float) -> None:
+    """Fix the baseline of each monitor without one whose baseline windows have closed; one without
+    traffic in them starts again at its next traffic."""
+    waiting = [i for i, (_, state) in enumerate(monitors) if state.baseline is None]
+    while waiting:
+        ranges = {}
+        for i in waiting:
+            engine, state = monitors[i]
+            end = state.origin + engine.monitor.baseline_windows * engine.monitor.window
+            ranges[i] = (engine.signal, state.origin, end, engine.baseline_alpha)
+        ready = [i for i in waiting if ranges[i][2] <= closed_until]
+        found = scans.baselines(store, [ranges[i] for i in ready])
+        waiting = []
+        for i, baseline in zip(ready, found, strict=True):
+            engine, state = monitors[i]
+            engine.set_baseline(state, baseline)
+            if state.baseline is None:
+                waiting.append(i)
+        firsts = scans.first_ts(store, [(ranges[i][0], ranges[i][2]) for i in waiting])
+        for i, first in zip(waiting, firsts, strict=True):
+            engine, state = monitors[i]
+            width = engine.monitor.window
+            state.origin = ranges[i][2] if first is None else math.floor(first / width) * width
+        # Without later traffic, later baselines would be as empty: the next tick tries again.
+        waiting = [i for i, first in zip(waiting, firsts, strict=True) if first is not None]
+
+
+def _value_of(store: Store, engine: Engine, origin: float) -> ValueOf:
+    return lambda index: engine.signal.value(store, origin, index)
 
 
 def _engines(config: MonitoringConfig, scored: bool = True) -> list[Engine]:
@@ -83,13 +116,15 @@ def backtest(
     # By default through the newest event's window, partial or not: history is complete here.
     widest = max(m.window for m in config.traffic)
     end = until.timestamp() if until is not None else newest + GRACE_S + widest
+    engines = _engines(config)
+    if since is None:
+        starts = scans.first_ts(store, [(engine.signal, 0.0) for engine in engines])
+    else:
+        starts = [since.timestamp()] * len(engines)
+    monitors = [(e, new_state(e.monitor, s)) for e, s in zip(engines, starts, strict=True) if s is not None]
     raised: dict[str, dict[str, Any]] = {}
-    for engine in _engines(config):
-        start = since.timestamp() if since is not None else _first_ts(store, engine, 0.0)
-        if start is None:
-            continue
-        state = new_state(engine.monitor, start)
-        for alert in advance(store, engine, state, end):
+    for found in advance(store, monitors, end):
+        for alert in found:
             raised[alert["id"]] = alert
     return sorted(raised.values(), key=lambda a: (a["started_at"], a["monitor"]))
 
@@ -117,23 +152,31 @@ class TrafficRunner:
 
     def _advance_all(self, closed_until: float) -> list[dict[str, Any]]:
         stored = alert_store.load_states(self.store)
-        states, changed, silent = [], [], set()
+        monitors: list[tuple[Engine, MonitorState]] = []
+        unchanged: list[dict[str, Any] | None] = []  # the state as stored, to save only what moved
+        fresh = []
         for engine in self.engines:
-            monitor = engine.monitor
-            data = stored.get(monitor.name)
-            if data is not None and data["fingerprint"] == monitor.fingerprint():
-                state, first_life = MonitorState.from_dict(data), False
+            data = stored.get(engine.monitor.name)
+            if data is not None and data["fingerprint"] == engine.monitor.fingerprint():
+                monitors.append((engine, MonitorState.from_dict(data)))
+                unchanged.append(data)
             else:
-                start = _first_ts(self.store, engine, closed_until - BACKFILL_S)
-                if start is None:
-                    continue
-                state, first_life = new_state(monitor, start), True
-            found = advance(self.store, engine, state, closed_until)
-            if first_life:  # a catch-up: only what still fires is news
+                fresh.append(engine)
+        starts = scans.first_ts(self.store, [(e.signal, closed_until - BACKFILL_S) for e in fresh])
+        for engine, start in zip(fresh, starts, strict=True):
+            if start is not None:
+                monitors.append((engine, new_state(engine.monitor, start)))
+                unchanged.append(None)
+        states, changed, silent = [], [], set()
+        found_each = advance(self.store, monitors, closed_until)
+        for (_, state), before, found in zip(monitors, unchanged, found_each, strict=True):
+            if before is None:  # a catch-up: only what still fires is news
                 silent |= {a["id"] for a in found if a["state"] == "resolved"}
             changed += found
-            states.append(state.to_dict())
-        if states:
+            after = state.to_dict()
+            if after != before:
+                states.append(after)
+        if states or changed:
             alert_store.save(self.store, states, changed, silent, datetime.now(UTC))
         return changed
 

@@ -1,4 +1,4 @@
-"""Traffic signals from the store, by windows of the events' own `ts`: one aggregate query per range.
+"""Traffic signals: the SQL of each monitor's signal and the tests it feeds, by windows of the events' `ts`.
 
 Every signal is tested through observations in [0, 1] (see :mod:`.detector`), against a baseline fixed
 from the monitor's first `baseline_windows` windows and taken at its confidence bound (so that a baseline
@@ -17,6 +17,8 @@ estimated too low cannot by itself make unchanged traffic alarm):
 
 "down" tests the mirror image (1 - x against 1 - (lower bound - min_change), or the share below the
 quantile's lower bound minus min_change), and "both" runs the two at alpha / 2 each.
+
+The queries themselves are run by :mod:`.scans`, several monitors to a query.
 """
 
 from __future__ import annotations
@@ -87,8 +89,14 @@ def _source(monitor: TrafficMonitor) -> tuple[str, str, str, list[Any]]:
     return "events e", "e.ts", where, params
 
 
+def epoch_literal(seconds: float) -> str:
+    """A time as SQL: epoch literals, since a datetime parameter costs DuckDB a failed import of pytz,
+    and any parameter one of pandas (1-2 ms each on a busy machine, a third of a tick's time)."""
+    return f"to_timestamp({float(seconds)!r})"
+
+
 class Signal:
-    """The queries and tests of one monitor's signal."""
+    """The SQL of one monitor's signal, and the tests its windows feed."""
 
     def __init__(self, monitor: TrafficMonitor) -> None:
         self.monitor = monitor
@@ -101,50 +109,33 @@ class Signal:
         # score carries its event's ts; feedback counts for calls of the last FEEDBACK_LOOKBACK_S.
         self.lookback = FEEDBACK_LOOKBACK_S if monitor.signal == "feedback" else 0.0
 
-    def _range(self, start: float, end: float) -> tuple[str, list[Any]]:
-        # Times as epoch literals: a datetime parameter costs DuckDB a failed import of pytz, and any
-        # parameter one of pandas (1-2 ms each on a busy machine, a third of a tick's time).
-        clause = f"{self.where} AND {self.ts} >= to_timestamp({float(start)!r})"
-        clause += f" AND {self.ts} < to_timestamp({float(end)!r})"
-        if self.bounded:
-            clause += f" AND e.ts >= to_timestamp({float(start - self.lookback)!r})"
+    def rows(self, start: float, end: float | None) -> tuple[str, list[Any]]:
+        """The condition picking this signal's data points in [start, end) (from `start` on if None)."""
+        clause = f"{self.where} AND {self.ts} >= {epoch_literal(start)}"
+        if end is not None:
+            clause += f" AND {self.ts} < {epoch_literal(end)}"
+            if self.bounded:
+                clause += f" AND e.ts >= {epoch_literal(start - self.lookback)}"
         return f"{clause} AND {self.x} IS NOT NULL", list(self.params)
 
-    def first_ts(self, store: Store, after: float) -> float | None:
-        """The `ts` (epoch seconds) of the first data point at or after `after`, if any."""
-        where = f"{self.where} AND {self.ts} >= to_timestamp({float(after)!r}) AND {self.x} IS NOT NULL"
-        sql = f"SELECT epoch(min({self.ts})) FROM {self.source} WHERE {where}"
-        row = store.cursor().execute(sql, self.params).fetchone()
-        return None if row is None or row[0] is None else float(row[0])
+    def quantile_levels(self, n: float, alpha: float) -> list[float]:
+        """The quantile's own level and the levels of its bounds at 1 - alpha each way, for n points."""
+        assert self.quantile is not None
+        upper = mean_upper_bound(self.quantile, n, alpha)
+        return [self.quantile, upper, 1.0 - mean_upper_bound(1.0 - self.quantile, n, alpha)]
 
-    def baseline(self, store: Store, start: float, end: float, alpha: float) -> dict[str, float] | None:
-        """The baseline over [start, end): its value, size, and bounds at level 1 - alpha each way.
+    def baseline_of(self, n: float, mean: float | None, alpha: float) -> dict[str, float] | None:
+        """A mean signal's baseline from its size and mean: bounds at level 1 - alpha each way.
 
         The nulls are taken from the bounds rather than the estimate, so that a baseline estimated a
         little too low (too high) cannot by itself make unchanged traffic look worse: with probability
         1 - alpha the bound holds, and the detector spends the rest of the false-alarm budget.
         """
-        where, params = self._range(start, end)
-        row = (
-            store.cursor()
-            .execute(f"SELECT count(*), avg({self.x}) FROM {self.source} WHERE {where}", params)
-            .fetchone()
-        )
-        if row is None or not row[0] or row[1] is None:
+        if not n or mean is None:
             return None
-        n, mean = float(row[0]), float(row[1])
-        if self.quantile is None:
-            upper = mean_upper_bound(mean, n, alpha)
-            lower = 1.0 - mean_upper_bound(1.0 - mean, n, alpha)
-            return {"n": n, "value": mean, "upper": upper, "lower": lower}
-        # A quantile's bounds: the empirical quantiles at the bounds of the level itself.
-        levels = [self.quantile, mean_upper_bound(self.quantile, n, alpha)]
-        levels.append(1.0 - mean_upper_bound(1.0 - self.quantile, n, alpha))
-        stats = ", ".join(f"quantile_cont({self.x}, {float(level)!r})" for level in levels)
-        value, upper, lower = store.cursor().execute(
-            f"SELECT {stats} FROM {self.source} WHERE {where}", params
-        ).fetchone() or (None, None, None)
-        return {"n": n, "value": float(value), "upper": float(upper), "lower": float(lower)}
+        upper = mean_upper_bound(mean, n, alpha)
+        lower = 1.0 - mean_upper_bound(1.0 - mean, n, alpha)
+        return {"n": n, "value": mean, "upper": upper, "lower": lower}
 
     def tests(self, baseline: dict[str, float]) -> list[Test]:
         """The null of each direction to watch, given the baseline."""
@@ -159,77 +150,70 @@ class Signal:
             tests.append(Test(direction, p0))
         return tests
 
-    def _indicator(self, direction: str, baseline: dict[str, float]) -> str:
+    def _indicator(self, x: str, direction: str, baseline: dict[str, float]) -> str:
         mc = self.monitor.min_change
         if self.quantile is None:  # error_rate: x is 0 or 1
-            return f"{self.x} > 0.5" if direction == "up" else f"{self.x} < 0.5"
+            return f"{x} > 0.5" if direction == "up" else f"{x} < 0.5"
         if direction == "up":
-            return f"{self.x} > {float(baseline['upper'] + mc)!r}"
-        return f"{self.x} < {float(baseline['lower'] - mc)!r}"
+            return f"{x} > {float(baseline['upper'] + mc)!r}"
+        return f"{x} < {float(baseline['lower'] - mc)!r}"
 
-    def _bucket(self, origin: float) -> str:
-        return f"CAST(floor((epoch({self.ts}) - {origin!r}) / {self.monitor.window!r}) AS BIGINT)"
+    def bucket(self, origin: float) -> str:
+        """The window index of a data point, for windows from `origin`."""
+        return (
+            f"CAST(floor((epoch({self.ts}) - {float(origin)!r}) / {float(self.monitor.window)!r}) AS BIGINT)"
+        )
 
     def value(self, store: Store, origin: float, index: int) -> float | None:
         """The signal's value in window `index`, in its unit (for an alert's message)."""
         start = origin + index * self.monitor.window
-        where, params = self._range(start, start + self.monitor.window)
+        where, params = self.rows(start, start + self.monitor.window)
         stat = f"quantile_cont({self.x}, {self.quantile})" if self.quantile else f"avg({self.x})"
         row = store.cursor().execute(f"SELECT {stat} FROM {self.source} WHERE {where}", params).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def counts(
-        self, store: Store, origin: float, first: int, last: int, baseline: dict[str, float]
-    ) -> Counts:
-        """Windows first..last (window i spans origin + i * width, one width long), in one query."""
-        width = self.monitor.window
-        where, params = self._range(origin + first * width, origin + (last + 1) * width)
-        tests = self.tests(baseline)
-        if self.bounded:
-            columns = [_bet_sums(self.x, t) for t in tests]
-        else:
-            columns = [f"count(*) FILTER (WHERE {self._indicator(t.direction, baseline)})" for t in tests]
-        rows = (
-            store.cursor()
-            .execute(
-                f"SELECT {self._bucket(origin)} AS w, count(*), {', '.join(columns)} "
-                f"FROM {self.source} WHERE {where} GROUP BY w",
-                params,
-            )
-            .fetchall()
-        )
-        size = last - first + 1
-        table = np.zeros((size, 1 + (len(rows[0]) - 2 if rows else 0)))
-        for row in rows:
-            table[int(row[0]) - first] = [float(v or 0.0) for v in row[1:]]
+    def window_sums(self, x: str, baseline: dict[str, float]) -> list[str]:
+        """The aggregates of a window's points (their value column `x`) that `counts` turns into evidence:
+        per test, the indicators set (a Bernoulli signal) or the log wealth of each bet (a mean of
+        scores), then the same for its mirror image; none for a null nothing can contradict."""
+        columns: list[str] = []
+        for test in self.tests(baseline):
+            if test.p0 >= 1.0:
+                continue
+            if self.bounded:
+                columns += _bet_sums(x, test)
+            else:
+                columns.append(f"count_if({self._indicator(x, test.direction, baseline)})")
+        return columns
+
+    def counts(self, first: int, table: np.ndarray, baseline: dict[str, float]) -> Counts:
+        """Windows first.. from their rows: the calls in each, then the columns of `window_sums`."""
         n = table[:, 0]
         alarm, resolve = {}, {}
-        if self.bounded:
-            offset = 1
-            for test in tests:
-                bets = len(bets_of(test.p0))
+        offset = 1
+        for test in self.tests(baseline):
+            if test.p0 >= 1.0:
+                alarm[test.direction] = resolve[test.direction] = np.zeros((len(n), len(BET_FRACTIONS)))
+            elif self.bounded:
+                bets, mirror = len(bets_of(test.p0)), len(bets_of(1.0 - test.p0))
                 alarm[test.direction] = _padded(table[:, offset : offset + bets])
-                resolve[test.direction] = _padded(table[:, offset + bets : offset + 2 * bets])
-                offset += 2 * bets
-        else:
-            for column, test in enumerate(tests, start=1):
-                bad = table[:, column]
+                resolve[test.direction] = _padded(table[:, offset + bets : offset + bets + mirror])
+                offset += bets + mirror
+            else:
+                bad = table[:, offset]
                 alarm[test.direction] = bernoulli_log_e_rows(n, bad, test.p0)
                 resolve[test.direction] = bernoulli_log_e_rows(n, n - bad, 1.0 - test.p0)
+                offset += 1
         return Counts(first, n, alarm, resolve)
 
 
-def _values(x: str, test: Test) -> str:
-    return x if test.direction == "up" else f"(1.0 - {x})"
-
-
-def _bet_sums(x: str, test: Test) -> str:
+def _bet_sums(x: str, test: Test) -> list[str]:
     """SQL sums of log(1 + lam (v - p0)) for each bet, then of the mirror image's, for a mean signal."""
-    v = _values(x, test)
+    v = x if test.direction == "up" else f"(1.0 - {x})"
     p0 = float(test.p0)
     alarm = [f"sum(ln(1 + {float(lam)!r} * ({v} - {p0!r})))" for lam in bets_of(p0)]
     mirror = [f"sum(ln(1 - {float(lam)!r} * ({v} - {p0!r})))" for lam in bets_of(1.0 - p0)]
-    return ", ".join(alarm + mirror) if alarm + mirror else "0"
+    return alarm + mirror
 
 
 def _padded(block: np.ndarray) -> np.ndarray:

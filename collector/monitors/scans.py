@@ -1,0 +1,201 @@
+"""Many monitors in one query: a scan of a source serves every monitor that reads it.
+
+A tick or a backtest asks three things of each monitor: where its traffic starts, its baseline, and its
+windows' counts. Asked monitor by monitor, a backtest of twenty monitors was twenty scans of the store
+per question, most of its time. Here the monitors reading the same source (events; feedback or metric
+scores joined to their events) with the same timestamp column are asked together: one query reads the
+union of their ranges once, projects each distinct value expression and each distinct row condition
+(a monitor's filters, its range, its value present) once, and aggregates every monitor's columns with
+FILTER clauses on its condition. Counts are grouped by window, so those share a query only with the same
+window width and origin (the same window index for a row, exactly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bakeoff.collector.monitors.signals import Counts, Signal, epoch_literal
+from bakeoff.collector.store import Store
+
+# Monitors per query: one query reads the rows once, but each monitor's aggregates still cost their
+# share, and past a few dozen (a feedback monitor has up to 48 columns) the SQL only grows.
+MAX_MEMBERS = 24
+
+
+@dataclass(frozen=True)
+class Member:
+    """One monitor's part of a query: its signal and the range of its data points ([start, end))."""
+
+    signal: Signal
+    start: float
+    end: float | None  # None: every point from `start` on
+
+
+class _Scan:
+    """The inner query of a group: each member's value where its condition holds, else NULL (`m<i>`).
+
+    NULL rather than a FILTER clause: DuckDB groups the rows of each filtered aggregate apart, a hash
+    table probe per aggregate and row, where NULLs cost nothing to skip (no aggregate here counts them).
+    """
+
+    def __init__(self, members: Sequence[Member], extra: Sequence[str]) -> None:
+        first = members[0].signal
+        self.columns: list[str] = []
+        self.params: list[Any] = []
+        self._numbers: dict[tuple[type, Any], int] = {}
+        seen: dict[tuple[str, str], str] = {}
+        columns = list(extra)
+        for member in members:
+            condition = self._bind(*member.signal.rows(member.start, member.end))
+            key = (member.signal.x, condition)
+            if key not in seen:
+                seen[key] = f"m{len(seen)}"
+                columns.append(f"CASE WHEN {condition} THEN {member.signal.x} END AS {seen[key]}")
+            self.columns.append(seen[key])
+        where = self._union(members)
+        self.sql = f"SELECT {', '.join(columns)} FROM {first.source} WHERE {where}"
+
+    def _bind(self, sql: str, params: Sequence[Any]) -> str:
+        """`sql` with its `?` parameters numbered ($1, $2, ...), each distinct value once in the query:
+        DuckDB tries (and fails) to import pandas for every parameter, twice, 1-2 ms on a busy machine,
+        and twenty monitors of five tags would pass each tag eight times."""
+        pieces = sql.split("?")
+        assert len(pieces) == len(params) + 1  # the filters' SQL holds no other question mark
+        bound = [pieces[0]]
+        for value, piece in zip(params, pieces[1:], strict=True):
+            key = (type(value), value)
+            if key not in self._numbers:
+                self.params.append(value)
+                self._numbers[key] = len(self.params)
+            bound += [f"${self._numbers[key]}", piece]
+        return "".join(bound)
+
+    def _union(self, members: Sequence[Member]) -> str:
+        """Rows any member may pick: within the union of the ranges and one of the members' filters."""
+        signal = members[0].signal
+        start = min(m.start for m in members)
+        clause = f"{signal.ts} >= {epoch_literal(start)}"
+        ends = [m.end for m in members]
+        if None not in ends:
+            clause += f" AND {signal.ts} < {epoch_literal(max(e for e in ends if e is not None))}"
+            if signal.bounded:
+                clause += f" AND e.ts >= {epoch_literal(start - signal.lookback)}"
+        filters = {self._bind(m.signal.where, m.signal.params) for m in members}
+        if "TRUE" not in filters:
+            clause += " AND (" + " OR ".join(f"({where})" for where in sorted(filters)) + ")"
+        return clause
+
+    def run(self, store: Store, columns: list[str], group: str | None = None) -> dict[str, np.ndarray]:
+        """The outer query's `columns` (aliased c0, c1, ...) as arrays, grouped by `group` if given."""
+        named = [f"{column} AS c{i}" for i, column in enumerate(columns)]
+        sql = f"SELECT {', '.join(named)} FROM ({self.sql})"
+        if group is not None:
+            sql += f" GROUP BY {group}"
+        result: dict[str, np.ndarray] = store.cursor().execute(sql, self.params).fetchnumpy()
+        return result
+
+
+def _groups(keys: Sequence[Hashable]) -> list[list[int]]:
+    """Indices of the members by query: same key, at most MAX_MEMBERS to a query, in their order."""
+    by_key: dict[Hashable, list[int]] = {}
+    for index, key in enumerate(keys):
+        by_key.setdefault(key, []).append(index)
+    return [
+        indices[at : at + MAX_MEMBERS]
+        for indices in by_key.values()
+        for at in range(0, len(indices), MAX_MEMBERS)
+    ]
+
+
+def _source(signal: Signal) -> Hashable:
+    return (signal.source, signal.ts)
+
+
+def first_ts(store: Store, asks: Sequence[tuple[Signal, float]]) -> list[float | None]:
+    """For each (signal, after): the `ts` (epoch seconds) of its first data point at or after `after`."""
+    members = [Member(signal, after, None) for signal, after in asks]
+    found: list[float | None] = [None] * len(members)
+    for indices in _groups([_source(m.signal) for m in members]):
+        ts = members[indices[0]].signal.ts
+        scan = _Scan([members[i] for i in indices], [f"epoch({ts}) AS t"])
+        result = scan.run(store, [f"min(CASE WHEN {m} IS NOT NULL THEN t END)" for m in scan.columns])
+        for column, index in enumerate(indices):
+            value = result[f"c{column}"][0]
+            found[index] = None if np.ma.is_masked(value) else float(value)
+    return found
+
+
+def baselines(
+    store: Store, asks: Sequence[tuple[Signal, float, float, float]]
+) -> list[dict[str, float] | None]:
+    """For each (signal, start, end, alpha): its baseline over [start, end), or None without traffic.
+
+    A baseline is its value, size, and bounds at level 1 - alpha each way (see `Signal.baseline_of`); a
+    quantile's bounds are the empirical quantiles at the bounds of the level itself, which take a
+    second query, since the levels depend on the size.
+    """
+    members = [Member(signal, start, end) for signal, start, end, _ in asks]
+    found: list[dict[str, float] | None] = [None] * len(members)
+    for indices in _groups([_source(m.signal) for m in members]):
+        scan = _Scan([members[i] for i in indices], [])
+        columns = []
+        for m in scan.columns:
+            columns += [f"count({m})", f"avg({m})"]
+        result = scan.run(store, columns)
+        quantiles: list[tuple[int, float, list[float]]] = []  # (member in the group, n, levels)
+        for column, index in enumerate(indices):
+            signal, alpha = members[index].signal, asks[index][3]
+            n, mean = result[f"c{2 * column}"][0], result[f"c{2 * column + 1}"][0]
+            if np.ma.is_masked(mean) or not n:
+                continue
+            if signal.quantile is None:
+                found[index] = signal.baseline_of(float(n), float(mean), alpha)
+            else:
+                quantiles.append((column, float(n), signal.quantile_levels(float(n), alpha)))
+        if not quantiles:
+            continue
+        columns = [
+            f"quantile_cont({scan.columns[column]}, {float(level)!r})"
+            for column, _, levels in quantiles
+            for level in levels
+        ]
+        result = scan.run(store, columns)
+        for at, (column, n, _) in enumerate(quantiles):
+            value, upper, lower = (float(result[f"c{3 * at + i}"][0]) for i in range(3))
+            found[indices[column]] = {"n": n, "value": value, "upper": upper, "lower": lower}
+    return found
+
+
+def counts(store: Store, asks: Sequence[tuple[Signal, float, int, int, dict[str, float]]]) -> list[Counts]:
+    """For each (signal, origin, first, last, baseline): its windows first..last, window i spanning
+    origin + i * width, one width long; empty windows included."""
+    members = []
+    for signal, origin, first, last, _ in asks:
+        width = signal.monitor.window
+        members.append(Member(signal, origin + first * width, origin + (last + 1) * width))
+    found: dict[int, Counts] = {}
+    # One window index for a row needs one width and one origin.
+    keys = [(_source(signal), signal.monitor.window, origin) for signal, origin, *_ in asks]
+    for indices in _groups(keys):
+        signal, origin = asks[indices[0]][0], asks[indices[0]][1]
+        scan = _Scan([members[i] for i in indices], [f"{signal.bucket(origin)} AS w"])
+        columns, spans = ["w"], []
+        for column, index in enumerate(indices):
+            m = scan.columns[column]
+            sums = asks[index][0].window_sums(m, asks[index][4])
+            spans.append((len(columns), len(columns) + 1 + len(sums)))
+            columns += [f"count({m})", *(f"coalesce({s}, 0)" for s in sums)]
+        result = scan.run(store, columns, group="w")
+        windows = np.asarray(result["c0"], dtype=np.int64)
+        for (begin, end), index in zip(spans, indices, strict=True):
+            signal, _, first, last, baseline = asks[index]
+            table = np.zeros((last - first + 1, end - begin))
+            inside = (windows >= first) & (windows <= last)
+            for offset, column in enumerate(range(begin, end)):
+                table[windows[inside] - first, offset] = np.asarray(result[f"c{column}"], float)[inside]
+            found[index] = signal.counts(first, table, baseline)
+    return [found[index] for index in range(len(asks))]
