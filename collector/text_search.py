@@ -5,18 +5,31 @@ ord" finds "refunds ... order"), case-insensitively, in any order. Words are run
 of any script, read from the strings of the stored body's request, response (answer, tool calls), error,
 attributes and tags.
 
-The index is two tables: `search_words` (word, event id), one row per distinct word of an event, and
-`search_docs` (event id, received_at), one row per indexed event. :class:`TextIndexer` appends the events
-not indexed yet in the background, in chunks, each chunk sorted by word so that DuckDB's zone maps skip
-most of the table on a lookup; once the rows appended since it was last sorted reach a quarter of it
-(`COMPACT_SHARE`, at least `COMPACT_MIN_ROWS`), it rewrites the whole table sorted: each row is rewritten
-a bounded number of times, and a lookup scans at most that unsorted part.
+The index numbers the events it holds (a *doc*, 0, 1, 2, ... in the order it indexed them, stored, so
+the same across restarts; one indexer writes a DuckDB file) and is three tables:
 
-Results are complete: the events the index may lack are those received since its *mark* (the newest
-indexed `received_at` less `OVERLAP_S`, since events are committed in about the order they were received)
-that are not in `search_docs`; a query reads their bodies the way the indexer does.
-DuckDB's own full-text extension was measured first: its index cannot be appended to, and over 1M
-events it took over ten minutes to build and scanned every document at query time.
+- `search_postings` (word, doc): one row per distinct word of an event, joined on integers;
+- `search_documents` (doc, id, received_at and a copy of the columns the filters read: ts, project,
+  provider, api, model, status, tags): a search filters and orders its matches here without joining
+  the event ids (strings) of `events`. Those columns never change once an event is stored (an OTLP
+  log record folded into its span's event changes its text, usage and attributes only);
+- `search_tags` (tag, calls): how many indexed events carry each tag, as rows to add up (one per tag
+  per indexed chunk, negative for events deleted), for the tag filter's typeahead.
+
+:class:`TextIndexer` appends the events not indexed yet in the background, in chunks, each chunk's
+words sorted so that DuckDB's zone maps skip most of the table on a lookup; once the rows appended
+since it was last sorted reach a quarter of it (`COMPACT_SHARE`, at least `COMPACT_MIN_ROWS`), it
+rewrites the whole table sorted: each row is rewritten a bounded number of times, and a lookup scans at
+most that unsorted part. Events deleted (retention) are removed from the index at its next round.
+
+Results are complete and exact: the events the index may lack are those received since its *mark* (the
+newest indexed `received_at` less `OVERLAP_S`, since events are committed in about the order they were
+received) that are not in `search_documents`; a query reads their bodies the way the indexer does. Whether
+the index holds only stored events is one count (events = indexed + waiting); while it does not (events
+deleted since its last round), a search joins its matches to `events` instead, and the tag counts are
+those of the plain scan. DuckDB's own full-text extension was measured first: its index cannot be
+appended to, and over 1M events it took over ten minutes to build and scanned every document at query
+time.
 
 A store that is not a DuckDB file (a DuckLake store: no index of ours there) is searched by a scan
 instead: a regular expression of each word over the JSON of the same fields.
@@ -52,9 +65,21 @@ COMPACT_SHARE = 0.25  # rows appended unsorted, as a share of the table, before 
 COMPACT_MIN_ROWS = 500_000
 TAIL_LIMIT = 50_000  # events read in Python at most per query; beyond, the tail is scanned in SQL
 MAX_WORDS = 8  # words of a query looked up; the rest are ignored
+TAG_ROWS_MAX = 200_000  # search_tags rows appended before they are added up (one per tag)
+# What search_documents copies of an event: what the filters of a search read, and what finds it again.
+DOC_COLUMNS = ("id", "received_at", "ts", "project", "provider", "api", "model", "status", "tags")
+# Times as epoch microseconds: fetching TIMESTAMPTZ values, even as Arrow, would need pytz.
+_DOC_SELECT = ", ".join(
+    f"epoch_us({name}) AS {name}" if name in ("received_at", "ts") else name for name in DOC_COLUMNS
+)
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS search_words (word VARCHAR NOT NULL, id VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS search_docs (id VARCHAR NOT NULL, received_at TIMESTAMPTZ NOT NULL);
+CREATE TABLE IF NOT EXISTS search_postings (word VARCHAR NOT NULL, doc BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS search_documents (
+    doc BIGINT NOT NULL, id VARCHAR NOT NULL, received_at TIMESTAMPTZ NOT NULL, ts TIMESTAMPTZ NOT NULL,
+    project VARCHAR NOT NULL, provider VARCHAR NOT NULL, api VARCHAR NOT NULL, model VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, tags VARCHAR[]
+);
+CREATE TABLE IF NOT EXISTS search_tags (tag VARCHAR NOT NULL, calls BIGINT NOT NULL);
 """
 
 
@@ -112,17 +137,17 @@ class TextIndexer:
         self.store = store
         self.interval_s = interval_s
         self.mark: float | None = None  # epoch seconds: events received before it are all indexed
-        self.indexed = 0  # rows in search_docs
-        self.unsorted_rows = 0  # search_words rows appended since the table was last sorted
+        self.indexed = 0  # rows in search_documents
+        self.next_doc = 0  # the number the next event indexed gets
+        self.unsorted_rows = 0  # search_postings rows appended since the table was last sorted
+        self.tag_rows = 0  # search_tags rows appended since they were last added up
         self._waiting_since: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cursor = store.connection.cursor()  # this indexer's own: it runs on its own thread
         self._cursor.execute(SCHEMA)
         self._refresh_mark()
-        tail, params = self._tail_sql()
-        row = self._cursor.execute(f"SELECT count(*) FROM events WHERE {tail}", params).fetchone()
-        self.waiting = int(row[0]) if row else 0  # events the index lacks, as of its last round
+        self.waiting, _ = self._census(self._cursor)  # events the index lacks, as of its last round
 
     # -- the background thread -----------------------------------------------------------------------
 
@@ -152,134 +177,240 @@ class TextIndexer:
     # -- indexing --------------------------------------------------------------------------------------
 
     def _refresh_mark(self) -> None:
-        newest, count = self._cursor.execute(
-            "SELECT epoch_us(max(received_at)), count(*) FROM search_docs"
-        ).fetchone() or (None, 0)
+        newest, count, last = self._cursor.execute(
+            "SELECT epoch_us(max(received_at)), count(*), max(doc) FROM search_documents"
+        ).fetchone() or (None, 0, None)
         self.indexed = int(count)
+        self.next_doc = 0 if last is None else int(last) + 1
         if newest is not None:
             self.mark = int(newest) / 1e6 - OVERLAP_S
 
     def _tail_sql(self) -> tuple[str, list[Any]]:
         """A condition over `events` true of the events the index lacks, and its parameters."""
         if self.mark is None:
-            return "id NOT IN (SELECT id FROM search_docs)", []
+            return "id NOT IN (SELECT id FROM search_documents)", []
         return (
             # Times as epoch seconds: a datetime parameter costs DuckDB a failed import of pytz.
             "received_at >= to_timestamp(?) "
-            "AND id NOT IN (SELECT id FROM search_docs WHERE received_at >= to_timestamp(?))",
+            "AND id NOT IN (SELECT id FROM search_documents WHERE received_at >= to_timestamp(?))",
             [self.mark, self.mark],
         )
 
+    def _census(self, cursor: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+        """The events the index lacks, and how many of its events are no longer stored (deleted, or
+        stored again since): in one statement, so that both describe the same snapshot."""
+        tail, params = self._tail_sql()
+        waiting, stale = cursor.execute(
+            f"SELECT (SELECT count(*) FROM events WHERE {tail}), "
+            f"(SELECT count(*) FROM search_documents) + (SELECT count(*) FROM events WHERE {tail}) "
+            "- (SELECT count(*) FROM events)",
+            [*params, *params],
+        ).fetchone() or (0, 0)
+        # stale < 0 would be an event older than the mark and not indexed: not "only stored events"
+        # either, so readers take the exact path too.
+        return int(waiting), int(stale)
+
     def index_pending(self, force: bool = False) -> bool:
-        """Index the next chunk of events the index lacks; True when a chunk was indexed.
+        """Index the next chunk of events the index lacks (first removing the events deleted since the
+        last round); True when a chunk was indexed.
 
         A few waiting events are left to the scan until MAX_WAIT_S has passed (or `force`): an index
         made of many tiny chunks would be slower to read than the scan of them."""
-        tail, params = self._tail_sql()
         cursor = self._cursor
-        (waiting,) = cursor.execute(f"SELECT count(*) FROM events WHERE {tail}", params).fetchone() or (0,)
-        self.waiting = int(waiting)
-        if not waiting:
+        self.waiting, stale = self._census(cursor)
+        if stale > 0:
+            self.remove_deleted()
+        if not self.waiting:
             self._waiting_since = None
             return False
         now = time.monotonic()
         self._waiting_since = self._waiting_since or now
-        if waiting < MIN_CHUNK and not force and now - self._waiting_since < MAX_WAIT_S:
+        if self.waiting < MIN_CHUNK and not force and now - self._waiting_since < MAX_WAIT_S:
             return False
-        rows = cursor.execute(
-            # received_at as microseconds: fetching TIMESTAMPTZ values would need pytz.
-            f"SELECT id, body, epoch_us(received_at) AS received_us FROM events WHERE {tail} "
-            "ORDER BY received_at LIMIT ?",
+        tail, params = self._tail_sql()
+        chunk = cursor.execute(
+            f"SELECT {_DOC_SELECT}, body FROM events WHERE {tail} ORDER BY received_at LIMIT ?",
             [*params, CHUNK],
-        ).fetchall()
+        ).to_arrow_table()
+        for name in ("received_at", "ts"):  # back from microseconds (see _DOC_SELECT)
+            at = chunk.schema.get_field_index(name)
+            chunk = chunk.set_column(at, name, chunk.column(at).cast(pa.timestamp("us", tz="UTC")))
+        first = self.next_doc
         word_column: list[str] = []
-        id_column: list[str] = []
-        for event_id, body, _ in rows:
-            for word in words_of(body):
-                word_column.append(word)
-                id_column.append(event_id)
-        words = pa.table({"word": pa.array(word_column, pa.string()), "id": pa.array(id_column, pa.string())})
-        docs = pa.table(
-            {
-                "id": pa.array([row[0] for row in rows], pa.string()),
-                "received_at": pa.array([row[2] for row in rows], pa.int64()).cast(
-                    pa.timestamp("us", tz="UTC")
-                ),
-            }
+        doc_column: list[int] = []
+        for doc, body in enumerate(chunk.column("body").to_pylist(), start=first):
+            found = words_of(body)
+            word_column.extend(found)
+            doc_column.extend([doc] * len(found))
+        words = pa.table(
+            {"word": pa.array(word_column, pa.string()), "doc": pa.array(doc_column, pa.int64())}
+        )
+        docs = chunk.drop_columns(["body"]).append_column(
+            "doc", pa.array(range(first, first + chunk.num_rows), pa.int64())
         )
         cursor.register("new_words", words)
         cursor.register("new_docs", docs)
         try:
             with _transaction(cursor):
-                cursor.execute("INSERT INTO search_words SELECT word, id FROM new_words ORDER BY word, id")
-                cursor.execute("INSERT INTO search_docs SELECT id, received_at FROM new_docs")
+                cursor.execute(
+                    "INSERT INTO search_postings SELECT word, doc FROM new_words ORDER BY word, doc"
+                )
+                cursor.execute("INSERT INTO search_documents BY NAME SELECT * FROM new_docs")
+                (tags,) = cursor.execute(
+                    "INSERT INTO search_tags SELECT tag, count(*) FROM "
+                    "(SELECT unnest(tags) AS tag FROM new_docs) WHERE tag IS NOT NULL GROUP BY tag"
+                ).fetchone() or (0,)
         finally:
             cursor.unregister("new_words")
             cursor.unregister("new_docs")
         self._waiting_since = None
-        self.waiting -= len(rows)
+        self.waiting -= chunk.num_rows
         self._refresh_mark()
         self.unsorted_rows += words.num_rows
+        self.tag_rows += int(tags)
         # Not while catching up (more waiting): the table is sorted once the backlog is indexed.
         caught_up = self.waiting <= 0
         if caught_up and self.unsorted_rows >= max(COMPACT_MIN_ROWS, COMPACT_SHARE * self._word_rows()):
             self.compact()
+        elif caught_up and self.tag_rows >= TAG_ROWS_MAX:
+            self._add_up_tags()
         return True
 
-    def compact(self) -> None:
-        """Rewrite `search_words` sorted by word (one transaction: searches see the old or the new)."""
+    def remove_deleted(self) -> int:
+        """Remove from the index the events no longer stored (retention deleted them; one stored again
+        since counts as a new event, its old words removed); return how many."""
         cursor = self._cursor
         with _transaction(cursor):
-            cursor.execute("CREATE TEMP TABLE search_words_sorted AS SELECT * FROM search_words")
-            cursor.execute("DELETE FROM search_words")
-            cursor.execute("INSERT INTO search_words SELECT * FROM search_words_sorted ORDER BY word, id")
-            cursor.execute("DROP TABLE search_words_sorted")
+            (gone,) = cursor.execute(
+                "CREATE TEMP TABLE search_gone AS SELECT doc, tags FROM search_documents d WHERE NOT EXISTS "
+                "(SELECT 1 FROM events e WHERE e.id = d.id AND e.received_at = d.received_at)"
+            ).fetchone() or (0,)
+            if gone:
+                cursor.execute("DELETE FROM search_postings WHERE doc IN (SELECT doc FROM search_gone)")
+                cursor.execute("DELETE FROM search_documents WHERE doc IN (SELECT doc FROM search_gone)")
+                cursor.execute(
+                    "INSERT INTO search_tags SELECT tag, -count(*) FROM "
+                    "(SELECT unnest(tags) AS tag FROM search_gone) WHERE tag IS NOT NULL GROUP BY tag"
+                )
+            cursor.execute("DROP TABLE search_gone")
+        self._refresh_mark()
+        return int(gone)
+
+    def compact(self) -> None:
+        """Rewrite `search_postings` sorted by word, and add up `search_tags` (one transaction: searches
+        see the old or the new)."""
+        cursor = self._cursor
+        with _transaction(cursor):
+            cursor.execute("CREATE TEMP TABLE search_postings_sorted AS SELECT * FROM search_postings")
+            cursor.execute("DELETE FROM search_postings")
+            cursor.execute(
+                "INSERT INTO search_postings SELECT * FROM search_postings_sorted ORDER BY word, doc"
+            )
+            cursor.execute("DROP TABLE search_postings_sorted")
+            self._add_up_tags_sql(cursor)
         self.unsorted_rows = 0
+        self.tag_rows = 0
+
+    def _add_up_tags(self) -> None:
+        with _transaction(self._cursor):
+            self._add_up_tags_sql(self._cursor)
+        self.tag_rows = 0
+
+    @staticmethod
+    def _add_up_tags_sql(cursor: duckdb.DuckDBPyConnection) -> None:
+        """One row per tag in `search_tags` (tags no indexed event carries any more left out)."""
+        cursor.execute(
+            "CREATE TEMP TABLE search_tags_sum AS SELECT tag, sum(calls)::BIGINT AS calls "
+            "FROM search_tags GROUP BY tag HAVING sum(calls) <> 0"
+        )
+        cursor.execute("DELETE FROM search_tags")
+        cursor.execute("INSERT INTO search_tags SELECT * FROM search_tags_sum ORDER BY tag")
+        cursor.execute("DROP TABLE search_tags_sum")
 
     def _word_rows(self) -> int:
-        row = self._cursor.execute("SELECT count(*) FROM search_words").fetchone()
+        row = self._cursor.execute("SELECT count(*) FROM search_postings").fetchone()
         return int(row[0]) if row else 0
 
     # -- searching -------------------------------------------------------------------------------------
 
-    def matching_ids(self, store: Store, q: str) -> tuple[str, list[Any]] | None:
-        """SQL selecting the ids of the events matching `q` (indexed or not) and its parameters, or
-        None when `q` has no word (the caller then matches every event)."""
+    def matching(self, store: Store, q: str, where: str, filters: list[Any]) -> tuple[str, list[Any]] | None:
+        """SQL selecting (ts, id) of the events matching `q` and the filters `where` (over `events`'
+        columns) and its parameters, indexed or not; None when `q` has no word (the caller then
+        matches every event)."""
         words, last_is_prefix = query_words(q)
         if not words:
             return None
-        lookups, params = [], []
+        lookups, word_params = [], []
         for number, word in enumerate(words):
             if last_is_prefix and number == len(words) - 1:
-                lookups.append("SELECT id FROM search_words WHERE word >= ? AND word < ?")
-                params += [word, _upper(word)]
+                lookups.append("SELECT doc FROM search_postings WHERE word >= ? AND word < ?")
+                word_params += [word, _upper(word)]
             else:
-                lookups.append("SELECT id FROM search_words WHERE word = ?")
-                params.append(word)
+                lookups.append("SELECT doc FROM search_postings WHERE word = ?")
+                word_params.append(word)
+        cursor = store.cursor()
+        if len(lookups) == 1 and last_is_prefix and not self._one_word(cursor, *word_params):
+            lookups[0] = lookups[0].replace("SELECT doc", "SELECT DISTINCT doc")  # refund and refunds
+        docs = " INTERSECT ".join(lookups)  # of distinct docs: a doc holds a word once
+        _, stale = self._census(cursor)
+        if stale == 0:  # the index holds stored events only: filtered and ordered on its own copy
+            # A join, not `doc IN (...)`: DuckDB builds the (smaller) matches' side and skips the rest.
+            indexed = f"SELECT ts, id FROM search_documents JOIN ({docs}) USING (doc) WHERE {where}"
+            params = [*word_params, *filters]
+        else:  # events deleted since its last round: only the matches still stored, found in `events`
+            indexed = (
+                f"SELECT ts, id FROM events WHERE {where} AND EXISTS (SELECT 1 FROM search_documents d "
+                f"WHERE d.doc IN ({docs}) AND d.id = events.id AND d.received_at = events.received_at)"
+            )
+            params = [*filters, *word_params]
         tail, tail_params = self._tail_sql()
         # The events the index lacks are read here, with the index's own reading of a body: the same
         # words match the same events whether they are indexed yet or not (only the bodies holding
         # every word as a substring are read). While the index catches up (more than TAIL_LIMIT
         # waiting at its last round), they are scanned in SQL instead.
-        union = f"({' INTERSECT '.join(lookups)}) UNION ALL "
         if self.waiting > TAIL_LIMIT:
             condition, scan_params = scan_condition(q) or ("TRUE", [])
-            return union + f"(SELECT id FROM events WHERE {tail} AND {condition})", [
-                *params,
-                *tail_params,
-                *scan_params,
-            ]
+            scanned = f"SELECT ts, id FROM events WHERE {tail} AND {where} AND {condition}"
+            return f"{indexed} UNION ALL {scanned}", [*params, *tail_params, *filters, *scan_params]
         substrings = " AND ".join("body ILIKE ? ESCAPE '\\'" for _ in words)
-        rows = (
-            store.cursor()
-            .execute(
-                f"SELECT id, body FROM events WHERE {tail} AND {substrings}",
-                [*tail_params, *(_contains(w) for w in words)],
-            )
-            .fetchall()
-        )
+        rows = cursor.execute(
+            f"SELECT id, body FROM events WHERE {tail} AND {where} AND {substrings}",
+            [*tail_params, *filters, *(_contains(w) for w in words)],
+        ).fetchall()
         found = [i for i, body in rows if matches(words_of(body), words, last_is_prefix)]
-        return union + "(SELECT unnest(?::VARCHAR[]))", [*params, found]
+        # As JSON: a list parameter of a few hundred ids costs DuckDB tens of milliseconds to bind.
+        read = (
+            f"SELECT ts, id FROM events WHERE {tail} AND id IN (SELECT unnest(from_json(?, '[\"VARCHAR\"]')))"
+        )
+        return f"{indexed} UNION ALL {read}", [*params, *tail_params, orjson.dumps(found).decode()]
+
+    def _one_word(self, cursor: duckdb.DuckDBPyConnection, low: str, high: str) -> bool:
+        """Whether no indexed word but `low` itself lies in [low, high) (a prefix typed whole, often)."""
+        return (
+            cursor.execute(
+                "SELECT 1 FROM search_postings WHERE word > ? AND word < ? LIMIT 1", [low, high]
+            ).fetchone()
+            is None
+        )
+
+    def tag_counts(self, store: Store, pattern: str, limit: int) -> list[tuple[str, int]] | None:
+        """The tags matching the ILIKE `pattern` (escaped by backslashes) with their number of calls,
+        busiest first, from the index's counts and the events it lacks; None while the index holds
+        deleted events (the caller then counts from `events`)."""
+        cursor = store.cursor()
+        _, stale = self._census(cursor)
+        if stale != 0:
+            return None
+        tail, tail_params = self._tail_sql()
+        waiting = f"SELECT unnest(tags) AS v FROM events WHERE {tail}"
+        rows = cursor.execute(
+            "SELECT v, sum(calls)::BIGINT AS calls FROM ("
+            "SELECT tag AS v, calls FROM search_tags WHERE tag ILIKE ? ESCAPE '\\' UNION ALL "
+            f"SELECT v, 1 FROM ({waiting}) WHERE v ILIKE ? ESCAPE '\\'"
+            ") GROUP BY v HAVING sum(calls) > 0 ORDER BY calls DESC, v LIMIT ?",
+            [pattern, *tail_params, pattern, limit],
+        ).fetchall()
+        return [(str(tag), int(calls)) for tag, calls in rows]
 
     def status(self) -> dict[str, Any]:
         """What the index holds, for the search answer (so that a page can say what was scanned)."""

@@ -130,6 +130,6 @@ def test_a_store_without_the_index_is_scanned(db: Store, monkeypatch: pytest.Mon
     assert {q: found(db, None, q) for q in QUERIES} == QUERIES  # the same words match as with the index
     assert (
         not db.cursor()
-        .execute("SELECT 1 FROM information_schema.tables WHERE table_name = 'search_words'")
+        .execute("SELECT 1 FROM information_schema.tables WHERE table_name = 'search_postings'")
         .fetchall()
     )

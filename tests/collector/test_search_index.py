@@ -1,0 +1,170 @@
+"""The word index's integer layout against the plain scan of the same events: every search (words,
+prefixes, filters, pages) and every tag count equals what a scan of every body finds, while the index
+is empty, partial, complete, holding events that retention deleted, and after it removed them; its
+event numbers survive a restart."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bakeoff.collector import text_search
+from bakeoff.collector.routes_search import facet_values, search_events
+from bakeoff.collector.rows import to_columns
+from bakeoff.collector.store import Store, event_filters
+from bakeoff.schema import validate_event
+
+pytestmark = pytest.mark.embedded_only("the word index lives in the DuckDB file")
+
+VOCABULARY = ["refund", "refunds", "refunded", "order", "orders", "ship", "shipping", "Genève", "naïve", "42"]
+TAGS = ["support", "billing", "tenant-1", "tenant-12", "tenant_2", "100%"]
+MODELS = ["gpt-a", "gpt-b", "claude-c"]
+QUERIES = ["refund", "refund ", "refunds ", "ship", "order 4", "order 42 ", "genève", "NAÏVE ship", "zzz"]
+FILTERS: list[dict[str, Any]] = [
+    {},
+    {"model": "gpt-b"},
+    {"tag": "tenant-1"},
+    {"model": "gpt-a", "tag": "support"},
+]
+
+
+def make_event(rng: random.Random, i: int, day: int) -> dict[str, Any]:
+    words = " ".join(rng.choice(VOCABULARY) + rng.choice(["", "", str(rng.randint(0, 60))]) for _ in range(6))
+    return {
+        "id": f"ev{i:04d}",
+        "ts": f"2026-03-{day:02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z",  # ties on purpose
+        "provider": "openai",
+        "api": "chat.completions",
+        "model": rng.choice(MODELS),
+        "tags": rng.sample(TAGS, rng.randint(0, 3)),
+        "request": {"messages": [{"role": "user", "content": words}]},
+        "response": {"text": rng.choice(VOCABULARY), "finish_reason": "stop", "tool_calls": None},
+        "usage": {"input_tokens": 1, "output_tokens": 1},
+        "status": "ok",
+    }
+
+
+def insert(store: Store, rows: list[dict[str, Any]]) -> None:
+    store.insert_events(to_columns([validate_event(r) for r in rows], "sdk", datetime.now(UTC)))
+
+
+def scanned(store: Store, q: str, filters: dict[str, Any]) -> list[str]:
+    """Ground truth: every stored body matching the filters, newest first, read word by word."""
+    where, params = event_filters(filters)
+    rows = (
+        store.cursor()
+        .execute(f"SELECT id, body FROM events WHERE {where} ORDER BY ts DESC, id", params)
+        .fetchall()
+    )
+    words, last_is_prefix = text_search.query_words(q)
+    return [i for i, body in rows if text_search.matches(text_search.words_of(body), words, last_is_prefix)]
+
+
+def assert_same_as_a_scan(store: Store, indexer: text_search.TextIndexer) -> None:
+    for q in QUERIES:
+        for filters in FILTERS:
+            expected = scanned(store, q, filters)
+            answer = search_events(store, indexer, filters, q, limit=1000)
+            assert [e["id"] for e in answer["events"]] == expected, (q, filters)
+            assert answer["total"] == len(expected)
+            page = search_events(store, indexer, filters, q, limit=3, offset=2)
+            assert [e["id"] for e in page["events"]] == expected[2:5]
+            assert page["total"] == len(expected)
+    for q in ["", "tenant", "TENANT-1", "_", "%", "b"]:
+        for limit in (2, 50):
+            plain = facet_values(store, None, "tag", q, limit)  # the scan of `events`
+            assert facet_values(store, indexer, "tag", q, limit) == plain, (q, limit)
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(str(tmp_path / "search.duckdb"))
+    yield opened
+    opened.close()
+
+
+def stale(store: Store, indexer: text_search.TextIndexer) -> int:
+    return indexer._census(store.cursor())[1]
+
+
+def test_every_state_of_the_index_answers_as_a_scan(db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    insert(db, [make_event(rng, i, 1 + i % 9) for i in range(300)])
+    indexer = text_search.TextIndexer(db)
+    assert indexer.waiting == 300 and indexer.indexed == 0
+    assert_same_as_a_scan(db, indexer)  # nothing indexed: the tail is every event
+
+    monkeypatch.setattr(text_search, "CHUNK", 120)
+    assert indexer.index_pending(force=True)
+    assert indexer.indexed == 120 and indexer.waiting == 180
+    assert_same_as_a_scan(db, indexer)  # partly indexed
+    while indexer.index_pending(force=True):
+        pass
+    insert(db, [make_event(rng, i, 1 + i % 9) for i in range(300, 340)])  # a tail after the index
+    assert_same_as_a_scan(db, indexer)
+    indexer.compact()
+    assert_same_as_a_scan(db, indexer)
+
+    # Retention deletes the first days: until the indexer's next round, searches skip them through
+    # `events` and tags are counted by the scan; then the index holds none of them.
+    indexed = {i for (i,) in db.cursor().execute("SELECT id FROM search_documents").fetchall()}
+    deleted = db.delete_older_than(datetime(2026, 3, 4, tzinfo=UTC))
+    assert deleted > 50
+    kept = {i for (i,) in db.cursor().execute("SELECT id FROM events").fetchall()}
+    assert stale(db, indexer) == len(indexed - kept) > 0
+    assert_same_as_a_scan(db, indexer)
+    while indexer.index_pending(force=True):
+        pass
+    assert stale(db, indexer) == 0
+    cursor = db.cursor()
+    (left,) = cursor.execute(
+        "SELECT count(*) FROM search_postings WHERE doc NOT IN "
+        "(SELECT doc FROM search_documents WHERE id IN (SELECT id FROM events))"
+    ).fetchone() or (None,)
+    assert left == 0
+    assert indexer.indexed == db.count_events()
+    assert_same_as_a_scan(db, indexer)
+
+    # A deleted event sent again with other text is a new event: its old words find nothing.
+    old = cursor.execute("SELECT min(id) FROM search_documents").fetchone()
+    assert old is not None
+    again = make_event(rng, 9999, 20)
+    again["id"], again["request"]["messages"][0]["content"] = "ev0000", "naïve refunded"
+    assert cursor.execute("SELECT count(*) FROM events WHERE id = 'ev0000'").fetchone() == (0,)
+    insert(db, [again])
+    assert_same_as_a_scan(db, indexer)
+    while indexer.index_pending(force=True):
+        pass
+    assert_same_as_a_scan(db, indexer)
+    db.delete_older_than(datetime(2026, 3, 21, tzinfo=UTC))  # everything
+    assert_same_as_a_scan(db, indexer)
+    indexer.index_pending(force=True)
+    assert indexer.indexed == 0
+    assert cursor.execute("SELECT count(*) FROM search_postings").fetchone() == (0,)
+    assert cursor.execute("SELECT coalesce(sum(calls), 0) FROM search_tags").fetchone() == (0,)
+    indexer.stop()
+
+
+def test_event_numbers_survive_a_restart(db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(3)
+    insert(db, [make_event(rng, i, 5) for i in range(60)])
+    monkeypatch.setattr(text_search, "CHUNK", 25)
+    indexer = text_search.TextIndexer(db)
+    indexer.index_pending(force=True)
+    numbered = db.cursor().execute("SELECT doc, id FROM search_documents ORDER BY doc").fetchall()
+    indexer.stop()
+    again = text_search.TextIndexer(db)
+    assert again.next_doc == 25 and again.indexed == 25
+    while again.index_pending(force=True):
+        pass
+    docs = db.cursor().execute("SELECT doc, id FROM search_documents ORDER BY doc").fetchall()
+    assert docs[:25] == numbered
+    assert [doc for doc, _ in docs] == list(range(60))
+    assert sorted(i for _, i in docs) == sorted(f"ev{i:04d}" for i in range(60))
+    assert_same_as_a_scan(db, again)
+    again.stop()
