@@ -135,8 +135,12 @@ def main() -> None:
                 lambda: search("refunds", model="gpt-4o", tag="math"),
             ),
             ("GET /v1/search?q=shipping (250k matches)", lambda: search("shipping")),
-            ("GET /v1/facets/tag?q=tenant-42", lambda: routes_search.facets("tag", store, q="tenant-42")),
-            ("GET /v1/facets/model", lambda: routes_search.facets("model", store)),
+            (
+                "GET /v1/facets/tag?q=tenant-42",
+                lambda: routes_search.facet_values(store, indexer, "tag", "tenant-42"),
+            ),
+            ("GET /v1/facets/tag (top tags)", lambda: routes_search.facet_values(store, indexer, "tag")),
+            ("GET /v1/facets/model", lambda: routes_search.facet_values(store, indexer, "model")),
             ("GET /v1/datasets/bench/rows?limit=50", lambda: routes_browse.dataset_rows("bench", store)),
             ("GET /v1/runs/r1/answers (1,000 pairs)", lambda: routes_browse.run_answers("r1", store)),
         ]
