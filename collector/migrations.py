@@ -148,6 +148,75 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX events_id ON events (id);
         """,
     ),
+    (
+        7,
+        """
+        -- Summaries of the events for the dashboard's overview, kept up to date by folds of the minutes
+        -- that writes mark (see collector/rollups.py). A cell: a bucket of `width` seconds (60, 3600 or
+        -- 86400, starting on time_bucket's origin) and a project, provider, model and status.
+        CREATE TABLE rollup_cells (
+            width          INTEGER NOT NULL,
+            bucket         BIGINT NOT NULL,       -- the bucket's start, epoch seconds
+            project        VARCHAR NOT NULL,
+            provider       VARCHAR NOT NULL,
+            model          VARCHAR NOT NULL,
+            status         VARCHAR NOT NULL,
+            calls          BIGINT NOT NULL,
+            input_tokens   BIGINT,                -- the sum (NULL when no event had a count)
+            input_counted  BIGINT NOT NULL,       -- how many events had a count
+            output_tokens  BIGINT,
+            output_counted BIGINT NOT NULL,
+            min_us         BIGINT NOT NULL,       -- the first and last start in the cell, epoch us
+            max_us         BIGINT NOT NULL
+        );
+        CREATE TABLE rollup_bins (                -- latency (metric 0) and TTFT (1) histograms
+            width INTEGER NOT NULL, bucket BIGINT NOT NULL, project VARCHAR NOT NULL,
+            provider VARCHAR NOT NULL, model VARCHAR NOT NULL, status VARCHAR NOT NULL,
+            metric TINYINT NOT NULL, bin INTEGER NOT NULL, n BIGINT NOT NULL
+        );
+        CREATE TABLE rollup_tags (
+            width INTEGER NOT NULL, bucket BIGINT NOT NULL, project VARCHAR NOT NULL,
+            provider VARCHAR NOT NULL, model VARCHAR NOT NULL, status VARCHAR NOT NULL,
+            tag VARCHAR, calls BIGINT NOT NULL
+        );
+        CREATE TABLE rollup_feedback (            -- feedback joined with its event
+            event_id VARCHAR NOT NULL, score DOUBLE NOT NULL, comment VARCHAR,
+            feedback_ts TIMESTAMPTZ NOT NULL, ts TIMESTAMPTZ NOT NULL, minute BIGINT NOT NULL,
+            project VARCHAR NOT NULL, provider VARCHAR NOT NULL, model VARCHAR NOT NULL,
+            status VARCHAR NOT NULL
+        );
+        CREATE TABLE rollup_marks (               -- minutes whose cells may differ from the events
+            owner     VARCHAR NOT NULL,           -- who folds it ('' anyone)
+            minute    BIGINT NOT NULL,
+            marked_at TIMESTAMPTZ NOT NULL
+        );
+        -- The events stored before: every minute holding one is folded from them.
+        INSERT INTO rollup_marks
+        SELECT DISTINCT '', CAST(floor((epoch_us(ts) - 946857600000000) / 60000000) AS BIGINT) * 60
+               + 946857600, now()
+        FROM events;
+        """,
+    ),
+    (
+        8,
+        """
+        -- The word index's first layout (search_words keyed by event id strings; search_docs without the
+        -- columns a search filters on) gives way to integers for events: text_search builds the new
+        -- tables, from the start. Only the embedded file ever had these tables.
+        DROP TABLE IF EXISTS search_words;
+        DROP TABLE IF EXISTS search_docs;
+        """,
+    ),
+    (
+        10,
+        """
+        -- A uniform 64-bit key per event, hash(id), written at ingest: a seeded sample orders events by an
+        -- integer hash of it and the seed (see collector/sampling.py) instead of hashing every id, most of
+        -- a sample's time at 10M events. The events stored before get theirs here.
+        ALTER TABLE events ADD COLUMN sample_key UBIGINT;
+        UPDATE events SET sample_key = hash(id);
+        """,
+    ),
 ]
 
 
