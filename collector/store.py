@@ -27,11 +27,16 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from bakeoff.collector import rollups
 from bakeoff.collector.errors import StorageUnavailable
 from bakeoff.collector.idfilter import IdFilter
 from bakeoff.collector.migrations import MIGRATIONS, for_store
 
 logger = logging.getLogger("bakeoff.collector")
+
+# An event's stored sampling key (migration 10): DuckDB's hash is deterministic for a given release
+# (pinned to 1.5.x), so every replica and every later sample computes the same key for an id.
+SAMPLE_KEY_SQL = "hash(id)"
 
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _FULL_MESSAGES = ("No space left on device", "Disk quota exceeded", "File too large")
@@ -211,9 +216,13 @@ class Store:
         # `from_arrow(...).insert_into()` returns normally when its commit fails (a full disk), where
         # the statement raises; the count it returns is checked too. By name: a journal written before
         # a migration added a column lacks it, and its rows must still go in (the column stays NULL).
+        rollups.mark_rows(self, cursor, table)  # before the rows: the overview reads marked minutes from them
+        # The sampling key is computed here, where every event goes in (see migration 10).
         cursor.register("incoming_events", table.to_reader())
         try:
-            row = cursor.execute("INSERT INTO events BY NAME SELECT * FROM incoming_events").fetchone()
+            row = cursor.execute(
+                f"INSERT INTO events BY NAME SELECT *, {SAMPLE_KEY_SQL} AS sample_key FROM incoming_events"
+            ).fetchone()
         finally:
             cursor.unregister("incoming_events")
         inserted = int(row[0]) if row else 0
@@ -238,6 +247,7 @@ class Store:
         """Insert feedback rows (event_id, score, comment, ts) in one statement."""
         with self.transaction() as cursor:
             cursor.register("incoming_feedback", table)
+            rollups.mark_feedback(self, cursor, table)
             try:
                 cursor.execute(
                     "INSERT INTO feedback SELECT event_id, score, comment, ts FROM incoming_feedback"
@@ -250,6 +260,7 @@ class Store:
         `cutoff`; return how many events."""
         with self.transaction() as cursor:
             (count,) = cursor.execute("SELECT count(*) FROM events WHERE ts < ?", [cutoff]).fetchone() or (0,)
+            rollups.mark_older_than(self, cursor, cutoff)
             cursor.execute(
                 "DELETE FROM feedback WHERE event_id IN (SELECT id FROM events WHERE ts < ?)", [cutoff]
             )
