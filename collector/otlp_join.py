@@ -30,6 +30,7 @@ import msgspec
 import orjson
 import pyarrow as pa
 
+from bakeoff.collector import rollups
 from bakeoff.collector.errors import StorageUnavailable
 from bakeoff.collector.idfilter import IdFilter
 from bakeoff.collector.ingest import IngestPipeline
@@ -204,7 +205,9 @@ class LogJoin:
                     changed.append(event)
             if not changed:
                 return 0
-            cursor.register("joined_events", to_columns(changed, "otlp", datetime.now(UTC)))
+            table = to_columns(changed, "otlp", datetime.now(UTC))
+            rollups.mark_rows(self.store, cursor, table)  # tokens may change: the overview's sums follow
+            cursor.register("joined_events", table)
             try:
                 cursor.execute(_UPDATE)
             finally:
