@@ -42,6 +42,7 @@ from typing import TypeVar
 import duckdb
 import pyarrow as pa
 
+from bakeoff.collector import rollups
 from bakeoff.collector.errors import StorageUnavailable
 from bakeoff.collector.journal import Journal, encode_record
 from bakeoff.collector.metrics import CollectorMetrics
@@ -300,6 +301,7 @@ class IngestPipeline:
         self.store.committed(target)  # other replicas' reads wait for it (see the store's read barrier)
         for _, waiter in ready:
             _settle(waiter, None)
+        rollups.fold_due(self.store)  # the overview's summaries of what was just committed, once a second
 
     def _degrade(self, exc: Exception) -> None:
         """Refuse writes until a commit succeeds; let waiting reads go ahead over what is committed."""
