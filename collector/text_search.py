@@ -6,7 +6,9 @@ of any script, read from the strings of the stored body's request, response (ans
 attributes and tags.
 
 The index numbers the events it holds (a *doc*, 0, 1, 2, ... in the order it indexed them, stored, so
-the same across restarts; one indexer writes a DuckDB file) and is three tables:
+the same across restarts). It lives in the DuckDB file, which one collector opens, so one indexer
+numbers; a DuckLake shared by several replicas has no index (see below), hence no numbers to agree on.
+It is three tables:
 
 - `search_postings` (word, doc): one row per distinct word of an event, joined on integers;
 - `search_documents` (doc, id, received_at and a copy of the columns the filters read: ts, project,
