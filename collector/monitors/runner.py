@@ -92,6 +92,14 @@ def _set_baselines(store: Store, monitors: list[tuple[Engine, MonitorState]], cl
         waiting = [i for i, first in zip(waiting, firsts, strict=True) if first is not None]
 
 
+def _next_due(engine: Engine, state: MonitorState) -> float:
+    """The event time at which the monitor's next window (or its baseline's last) closes."""
+    width = engine.monitor.window
+    if state.baseline is None:
+        return state.origin + engine.monitor.baseline_windows * width
+    return state.origin + (state.next_window + 1) * width
+
+
 def _value_of(store: Store, engine: Engine, origin: float) -> ValueOf:
     return lambda index: engine.signal.value(store, origin, index)
 
@@ -138,17 +146,26 @@ class TrafficRunner:
         self.config = config
         self.engines = _engines(config, scored)
         self.sinks: list[Sink] = list(config.alerts.sinks) or [StderrSink()]
+        # What lets a tick with nothing to do return after one cheap query (the collector ticks often,
+        # beside ingest): the event time before which no monitor has a window to close, as of this
+        # runner's last save (None: unknown, or a monitor still waits for traffic), and whether the
+        # outbox may hold notifications (it does after a save that changed alerts, or a crash).
+        self._idle_until: float | None = None
+        self._outbox_empty = False
 
     def tick(self) -> list[dict[str, Any]]:
         """Process the windows closed since the last tick, save, then send what is due; the alerts changed."""
         changed = self.advance()
-        self.send_pending()
+        if not self._outbox_empty:
+            self.send_pending()
         return changed
 
     def advance(self) -> list[dict[str, Any]]:
         """Process and save the windows closed since the last tick, sending nothing; the alerts changed."""
         closed_until = watermark(self.store)
-        return [] if closed_until is None else self._advance_all(closed_until)
+        if closed_until is None or (self._idle_until is not None and closed_until < self._idle_until):
+            return []
+        return self._advance_all(closed_until)
 
     def _advance_all(self, closed_until: float) -> list[dict[str, Any]]:
         stored = alert_store.load_states(self.store)
@@ -178,6 +195,11 @@ class TrafficRunner:
                 states.append(after)
         if states or changed:
             alert_store.save(self.store, states, changed, silent, datetime.now(UTC))
+        if changed:
+            self._outbox_empty = False
+        self._idle_until = None
+        if len(monitors) == len(self.engines):  # every monitor has a state: the next work is known
+            self._idle_until = min((_next_due(e, state) for e, state in monitors), default=None)
         return changed
 
     def send_pending(self) -> None:
@@ -188,6 +210,7 @@ class TrafficRunner:
             for body in bodies:
                 deliver(body, self.sinks)
             alert_store.mark_notified(self.store, alert_id, state)
+        self._outbox_empty = True
 
     def monitors(self) -> list[dict[str, Any]]:
         """Each configured monitor with its state (for `GET /v1/monitors`)."""

@@ -4,14 +4,14 @@ A tick or a backtest asks three things of each monitor: where its traffic starts
 windows' counts. Asked monitor by monitor, a backtest of twenty monitors was twenty scans of the store
 per question, most of its time. Here the monitors reading the same source (events; feedback or metric
 scores joined to their events) with the same timestamp column are asked together: one query reads the
-union of their ranges once, projects each distinct value expression and each distinct row condition
-(a monitor's filters, its range, its value present) once, and aggregates every monitor's columns with
-FILTER clauses on its condition. Counts are grouped by window, so those share a query only with the same
-window width and origin (the same window index for a row, exactly).
-"""
+union of their ranges once, projects each monitor's value where its condition holds (its filters, its
+range, its value present) and NULL elsewhere, and aggregates every monitor's column. Counts are grouped
+by window, so those share a query only with the same window width and origins whole widths apart (a
+row's window indices then differ by a constant)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -178,10 +178,12 @@ def counts(store: Store, asks: Sequence[tuple[Signal, float, int, int, dict[str,
         width = signal.monitor.window
         members.append(Member(signal, origin + first * width, origin + (last + 1) * width))
     found: dict[int, Counts] = {}
-    # One window index for a row needs one width and one origin.
-    keys = [(_source(signal), signal.monitor.window, origin) for signal, origin, *_ in asks]
+    # Rows fall in the same windows of two monitors when their widths are the same and their origins
+    # differ by whole widths (the same remainder: fmod is exact), their window indices by a constant.
+    keys = [(_source(s), s.monitor.window, math.fmod(origin, s.monitor.window)) for s, origin, *_ in asks]
     for indices in _groups(keys):
-        signal, origin = asks[indices[0]][0], asks[indices[0]][1]
+        signal = asks[indices[0]][0]
+        origin = min(asks[i][1] for i in indices)
         scan = _Scan([members[i] for i in indices], [f"{signal.bucket(origin)} AS w"])
         columns, spans = ["w"], []
         for column, index in enumerate(indices):
@@ -190,9 +192,10 @@ def counts(store: Store, asks: Sequence[tuple[Signal, float, int, int, dict[str,
             spans.append((len(columns), len(columns) + 1 + len(sums)))
             columns += [f"count({m})", *(f"coalesce({s}, 0)" for s in sums)]
         result = scan.run(store, columns, group="w")
-        windows = np.asarray(result["c0"], dtype=np.int64)
+        group_windows = np.asarray(result["c0"], dtype=np.int64)
         for (begin, end), index in zip(spans, indices, strict=True):
-            signal, _, first, last, baseline = asks[index]
+            signal, own_origin, first, last, baseline = asks[index]
+            windows = group_windows - round((own_origin - origin) / signal.monitor.window)
             table = np.zeros((last - first + 1, end - begin))
             inside = (windows >= first) & (windows <= last)
             for offset, column in enumerate(range(begin, end)):
