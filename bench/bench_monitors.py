@@ -3,9 +3,14 @@
 
 Baselines, measured in the same run: for the backtest, one scan of the store aggregating every event by
 window (what any backtest must read at least); for the tick, the first tick (a catch-up over its 7 days of
-backfill); for ingest, the same collector on the same data without `--monitors`, arms alternated.
+backfill); for ingest, the same collector on the same data without `--monitors`. Ingest runs in rounds,
+each arm once a round on a fresh copy of the store, the order flipped every round; each is measured in
+steady state (after a warm-up, and with monitors once their catch-up tick is done), as events per second
+acknowledged, events per second until committed, and the collector's CPU time per event (all threads:
+with monitors, theirs too). The events' `ts` advance 0.5 s per event, so event time runs ~1,000 times
+faster than the wall clock and every tick has windows to process: a harder load than live traffic.
 
-Run: python bench/bench_monitors.py [--events 1000000] [--batches 400]
+Run: python bench/bench_monitors.py [--events 1000000] [--batches 600] [--rounds 6] [--skip-ingest]
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -33,6 +39,7 @@ from bakeoff.monitor_config import parse_monitoring
 START = datetime(2026, 3, 1, tzinfo=UTC)
 DAYS = 30
 TAGS = [f"t{i}" for i in range(5)]
+WARM_UP = 20  # batches posted before measuring ingest
 SIGNALS = {"error_rate": 0.01, "latency_p95_ms": 100.0, "ttft_p95_ms": 30.0, "feedback": 0.05}
 
 
@@ -136,7 +143,40 @@ def make_batches(count: int, start: datetime) -> list[bytes]:
     return batches
 
 
-def ingest_rate(db: str, folder: str, batches: list[bytes], monitors: bool, port: int) -> float:
+def _cpu_s(pid: int) -> float:
+    """User and system CPU time of a process, all its threads (from /proc)."""
+    with open(f"/proc/{pid}/stat") as file:
+        fields = file.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _get(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        result: dict[str, object] = orjson.loads(response.read())
+        return result
+
+
+def _wait_stored(url: str, events: int) -> None:
+    """Until the store holds `events` events (the acknowledged ones committed)."""
+    while int(_get(url + "/healthz").get("events") or 0) < events:  # type: ignore[call-overload]
+        time.sleep(0.02)
+
+
+def _wait_watching(url: str) -> None:
+    """Until the monitors' first tick (their catch-up over the backfill) is done."""
+    for _ in range(3000):
+        monitors = _get(url + "/v1/monitors")["monitors"]
+        if all(m["status"] in ("watching", "firing") for m in monitors):  # type: ignore[attr-defined]
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the monitors did not start watching")
+
+
+def ingest_rate(
+    db: str, folder: str, batches: list[bytes], monitors: bool, port: int, stored: int
+) -> tuple[float, float, float]:
+    """(events/s acknowledged, events/s until committed, collector CPU µs per event), in steady state:
+    after a warm-up, and with monitors after their first tick (the 7-day catch-up)."""
     command = [sys.executable, "-m", "bakeoff.cli", "serve", "--db", db, "--port", str(port)]
     if monitors:
         config = os.path.join(folder, "monitors.yaml")
@@ -147,39 +187,63 @@ def ingest_rate(db: str, folder: str, batches: list[bytes], monitors: bool, port
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url)
-        elapsed, latencies = asyncio.run(load(url, batches, 4))
-        return 100 * len(latencies) / elapsed
+        warm, measured = batches[:WARM_UP], batches[WARM_UP:]
+        asyncio.run(load(url, warm, 4))  # builds the id filter over the stored events, in both arms
+        _wait_stored(url, stored + 100 * len(warm))
+        if monitors:
+            _wait_watching(url)
+        cpu = _cpu_s(server.pid)
+        elapsed, latencies = asyncio.run(load(url, measured, 4))
+        _wait_stored(url, stored + 100 * len(batches))
+        committed = time.perf_counter()
+        cpu = _cpu_s(server.pid) - cpu
+        events = 100 * len(latencies)
+        committed_s = elapsed + (time.perf_counter() - committed)
+        return events / elapsed, events / committed_s, cpu * 1e6 / events
     finally:
         server.terminate()
         server.wait(60)
 
 
-def bench_ingest(folder: str, source: str, batches: int, rounds: int) -> None:
-    rates: dict[bool, list[float]] = {False: [], True: []}
+def _spread(values: list[float], digits: int = 3) -> str:
+    low, middle, high = min(values), statistics.median(values), max(values)
+    return f"median {middle:.{digits}f}, range {low:.{digits}f}-{high:.{digits}f}"
+
+
+def bench_ingest(folder: str, source: str, stored: int, batches: int, rounds: int) -> None:
+    """Rounds of both arms on fresh copies of the store, the order flipped every round (so neither arm
+    always runs first), each figure a ratio with the other arm of its own round."""
+    readings: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
     for round_ in range(rounds):
-        for monitors in (False, True):  # alternated, each on a fresh copy of the 1M-event store
+        for monitors in (False, True) if round_ % 2 == 0 else (True, False):
             db = os.path.join(folder, f"ingest-{round_}-{monitors}.duckdb")
             shutil.copy(source, db)
             start = START + timedelta(days=DAYS, hours=1)
-            rates[monitors].append(
-                ingest_rate(db, folder, make_batches(batches, start), monitors, 7850 + round_)
+            port = 7850 + 2 * round_ + monitors
+            readings[monitors].append(
+                ingest_rate(db, folder, make_batches(batches, start), monitors, port, stored)
             )
             os.remove(db)
-    without, with_ = statistics.median(rates[False]), statistics.median(rates[True])
-    print(f"ingest without monitors: {without:,.0f} events/s (median of {rounds})")
-    print(f"ingest with 20 monitors ticking every second: {with_:,.0f} events/s (median of {rounds})")
-    print(f"ingest with / without monitors: {with_ / without:.3f}")
+    for at, figure in enumerate(("events/s acknowledged", "events/s until committed", "CPU µs per event")):
+        without = [r[at] for r in readings[False]]
+        with_ = [r[at] for r in readings[True]]
+        ratios = [w / o for w, o in zip(with_, without, strict=True)]
+        print(f"ingest without monitors, {figure}: {_spread(without, 0)} ({rounds} rounds)")
+        print(f"ingest with 20 monitors ticking every second, {figure}: {_spread(with_, 0)}")
+        print(f"ingest with / without monitors, {figure}: {_spread(ratios)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--batches", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batches", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--skip-ingest", action="store_true", help="the backtest and the tick only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = bench_store(folder, args.events)
-        bench_ingest(folder, path, args.batches, args.rounds)
+        if not args.skip_ingest:
+            bench_ingest(folder, path, args.events + 1200, args.batches + WARM_UP, args.rounds)
 
 
 if __name__ == "__main__":
