@@ -43,6 +43,7 @@ from local_cluster import LocalCluster, Replica, free_port  # noqa: E402
 
 from bakeoff.collector.rows import EVENT_SCHEMA  # noqa: E402
 from bakeoff.collector.settings import StoreTarget  # noqa: E402
+from bakeoff.collector.store import SAMPLE_KEY_SQL  # noqa: E402
 from support.postgres import Cluster, start_cluster  # noqa: E402
 
 CLIENTS_PER_COLLECTOR = 4
@@ -252,7 +253,10 @@ def fill(target: StoreTarget, total: int) -> float:
         for table in batches_of(total):
             cursor.register("generated_events", table)
             try:
-                cursor.execute("INSERT INTO events BY NAME SELECT * FROM generated_events")
+                cursor.execute(
+                    f"INSERT INTO events BY NAME SELECT *, {SAMPLE_KEY_SQL} AS sample_key "
+                    "FROM generated_events"
+                )
             finally:
                 cursor.unregister("generated_events")
     finally:

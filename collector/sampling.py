@@ -1,7 +1,8 @@
 """Sampling strategies: which events go into a dataset, and the weight that makes each row count.
 
 Every strategy picks ids first (never sorting whole rows) over the events that match the filters, with
-a seeded hash of the id as its random key, so the same seed on the same data gives the same sample.
+a seeded hash of the event's stored sampling key as its random key (see :class:`SampleKey`), so the same
+seed on the same data gives the same sample, on any replica.
 Each row carries its weight, the inverse of its inclusion probability, so that averages over a dataset
 can be re-weighted into estimates for the whole traffic. `errors` and `recent` are not probability
 samples: their rows weigh 1 and the dataset's params say `"weighting": "none"`.
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from bakeoff.collector.store import event_filters
+from bakeoff.collector.store import SAMPLE_KEY_SQL, event_filters
 
 STRATEGIES = ("random", "stratified", "feedback", "errors", "recent", "diverse")
 Strategy = Literal["random", "stratified", "feedback", "errors", "recent", "diverse"]
@@ -60,10 +61,31 @@ class Sample:
     weighting: str = "inverse-inclusion-probability"
 
 
-def _key(seed: int) -> str:
-    # DuckDB's hash() is deterministic for a given DuckDB release (pinned to 1.5.x), and five times
-    # cheaper than md5 on a million ids. A stored dataset keeps its rows whatever a later release does.
-    return f"hash(id, {int(seed)})"
+@dataclass(frozen=True)
+class SampleKey:
+    """A seed's random key of an event, as SQL over `events`: a uniform 64-bit integer, a random order
+    of the events per seed.
+
+    It mixes the event's stored `sample_key` (hash(id), written at ingest: migration 10) with the seed
+    through DuckDB's integer hash, which costs a tenth of hashing every id. Not `hash(id, seed)`: DuckDB
+    combines a value's hash with the seed's by XOR, so every seed ordered the events by one hash under a
+    different mask, and events of nearby hashes were drawn together whatever the seed. `stored` is False
+    while some event lacks its stored key (written by something other than the store); the key is then
+    computed from the id for those, at the cost of reading every id.
+    """
+
+    sql: str
+    stored: bool
+
+
+def sample_key(cursor: duckdb.DuckDBPyConnection, seed: int) -> SampleKey:
+    """The key of `seed` (see :class:`SampleKey`); DuckDB's hash is deterministic for a given release
+    (pinned to 1.5.x), so every replica draws the same sample. A stored dataset keeps its rows."""
+    mask = f"hash({int(seed)}::BIGINT)"
+    (missing,) = cursor.execute("SELECT count(*) FROM events WHERE sample_key IS NULL").fetchone() or (0,)
+    if missing:
+        return SampleKey(f"hash(xor(coalesce(sample_key, {SAMPLE_KEY_SQL}), {mask}))", stored=False)
+    return SampleKey(f"hash(xor(sample_key, {mask}))", stored=True)
 
 
 def draw(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec) -> Sample:
@@ -79,7 +101,7 @@ def draw(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec) -> Sample:
         "recent": _recent,
         "diverse": _diverse,
     }[spec.strategy]
-    return drawer(cursor, spec, where, params)
+    return drawer(cursor, spec, where, params, sample_key(cursor, spec.seed))
 
 
 def _count(cursor: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> int:
@@ -87,11 +109,23 @@ def _count(cursor: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> 
     return int(total)
 
 
-def _random(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+def _random(
+    cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any], key: SampleKey
+) -> Sample:
     population = _count(cursor, where, params)
-    ids = cursor.execute(
-        f"SELECT id FROM events WHERE {where} ORDER BY {_key(spec.seed)} LIMIT ?", [*params, spec.n]
-    ).fetchall()
+    if key.stored and where == "TRUE":
+        # The n smallest keys from the key column alone, then their rows' ids: a top-n that carried every
+        # id along took three times as long (the semi-join's filter reaches the scan). Under filters the
+        # scan of the filtered columns dominates, and a second one would double it.
+        ids = cursor.execute(
+            f"SELECT id FROM events WHERE {where} AND sample_key IN (SELECT sample_key FROM events "
+            f"WHERE {where} ORDER BY {key.sql} LIMIT ?) ORDER BY {key.sql}, id LIMIT ?",
+            [*params, *params, spec.n, spec.n],
+        ).fetchall()
+    else:
+        ids = cursor.execute(
+            f"SELECT id FROM events WHERE {where} ORDER BY {key.sql}, id LIMIT ?", [*params, spec.n]
+        ).fetchall()
     weight = population / len(ids) if ids else 0.0
     return Sample([(i, weight, None) for (i,) in ids], population)
 
@@ -199,7 +233,9 @@ def tag_strata(cursor: duckdb.DuckDBPyConnection, where: str, params: list[Any])
     )
 
 
-def _stratified(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+def _stratified(
+    cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any], key: SampleKey
+) -> Sample:
     found = strata(cursor, spec.by, where, params)
     stratum, params, sizes = found.sql, found.params, found.sizes
     counts = allocate(sizes, spec.n, spec.allocation)
@@ -210,18 +246,16 @@ def _stratified(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str,
     cuts = {
         h: min(2**64 - 1, int(2**64 * min(1.0, 4 * k / sizes[h] + 64 / sizes[h]))) for h, k in counts.items()
     }
-    rows = _stratified_rows(cursor, spec, stratum, where, params, counts, cuts)
+    rows = _stratified_rows(cursor, key, stratum, where, params, counts, cuts)
     got = Counter(h for _, h in rows)
     if any(got[h] < k for h, k in counts.items()):
-        rows = _stratified_rows(
-            cursor, spec, stratum, where, params, counts, dict.fromkeys(counts, 2**64 - 1)
-        )
+        rows = _stratified_rows(cursor, key, stratum, where, params, counts, dict.fromkeys(counts, 2**64 - 1))
     return Sample([(i, sizes[h] / counts[h], h) for i, h in rows], sum(sizes.values()))
 
 
 def _stratified_rows(
     cursor: duckdb.DuckDBPyConnection,
-    spec: SampleSpec,
+    key: SampleKey,
     stratum: str,
     where: str,
     params: list[Any],
@@ -235,8 +269,8 @@ def _stratified_rows(
     return cursor.execute(
         f"""
         SELECT id, h FROM (
-            SELECT c.id, c.h, row_number() OVER (PARTITION BY c.h ORDER BY c.key) AS rank, a.k FROM (
-                SELECT id, {stratum} AS h, {_key(spec.seed)} AS key FROM events WHERE {where}
+            SELECT c.id, c.h, row_number() OVER (PARTITION BY c.h ORDER BY c.key, c.id) AS rank, a.k FROM (
+                SELECT id, {stratum} AS h, {key.sql} AS key FROM events WHERE {where}
             ) c JOIN _alloc a ON c.h = a.h WHERE c.key <= a.cut
         ) WHERE rank <= k ORDER BY h, rank
         """,
@@ -244,7 +278,9 @@ def _stratified_rows(
     ).fetchall()
 
 
-def _feedback(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+def _feedback(
+    cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any], key: SampleKey
+) -> Sample:
     """Probability proportional to (1 - mean feedback score): low scores first, weighted.
 
     Drawn with Efraimidis-Spirakis keys; inclusion probabilities are the PPS ones, n * s_i / sum(s),
@@ -253,9 +289,9 @@ def _feedback(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, p
     scored = cursor.execute(
         f"""
         SELECT e.id, 1.0 - avg(f.score) + 0.05 AS size,
-               -ln(((hash(e.id, {int(spec.seed)}) % 1000000007) + 1) / 1000000008.0) AS u
+               -ln((({key.sql} >> 11) + 0.5) / 9007199254740992.0) AS u
         FROM events e JOIN feedback f ON f.event_id = e.id
-        WHERE {where.replace("list_contains(tags", "list_contains(e.tags")} GROUP BY e.id
+        WHERE {where.replace("list_contains(tags", "list_contains(e.tags")} GROUP BY e.id, e.sample_key
         """,
         params,
     ).fetchall()
@@ -288,25 +324,31 @@ def pps_probabilities(sizes: dict[str, float], n: int) -> dict[str, float]:
     return probabilities
 
 
-def _errors(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+def _errors(
+    cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any], key: SampleKey
+) -> Sample:
     population = _count(cursor, where, params)
     ids = cursor.execute(
         f"SELECT id FROM events WHERE {where} "
-        f"ORDER BY (status = 'error') DESC, latency_ms DESC NULLS LAST, {_key(spec.seed)} LIMIT ?",
+        f"ORDER BY (status = 'error') DESC, latency_ms DESC NULLS LAST, {key.sql}, id LIMIT ?",
         [*params, spec.n],
     ).fetchall()
     return Sample([(i, 1.0, None) for (i,) in ids], population, weighting="none")
 
 
-def _recent(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+def _recent(
+    cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any], key: SampleKey
+) -> Sample:
     population = _count(cursor, where, params)
     ids = cursor.execute(
-        f"SELECT id FROM events WHERE {where} ORDER BY ts DESC, {_key(spec.seed)} LIMIT ?", [*params, spec.n]
+        f"SELECT id FROM events WHERE {where} ORDER BY ts DESC, {key.sql}, id LIMIT ?", [*params, spec.n]
     ).fetchall()
     return Sample([(i, 1.0, None) for (i,) in ids], population, weighting="none")
 
 
-def _diverse(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any]) -> Sample:
+def _diverse(
+    cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, params: list[Any], key: SampleKey
+) -> Sample:
     """One representative per group of near-duplicate prompts, groups drawn at random.
 
     Prompts equal after normalisation (case, white space) share a `prompt_hash`; a representative
@@ -315,7 +357,7 @@ def _diverse(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec, where: str, pa
     groups = cursor.execute(
         f"""
         SELECT arg_min(id, key), count(*) AS size FROM (
-            SELECT id, prompt_hash, {_key(spec.seed)} AS key FROM events WHERE {where}
+            SELECT id, prompt_hash, {key.sql} AS key FROM events WHERE {where}
         ) GROUP BY prompt_hash ORDER BY min(key) LIMIT ?
         """,
         [*params, spec.n],

@@ -183,12 +183,12 @@ def test_empty_population(tmp_path: Path) -> None:
 
 
 def test_stratified_cut_off_gives_the_same_rows_as_the_full_window(store: Store) -> None:
-    from bakeoff.collector.sampling import STRATUM_SQL, _stratified_rows
+    from bakeoff.collector.sampling import STRATUM_SQL, _stratified_rows, sample_key
 
-    spec = SampleSpec("stratified", 60, by="tag", seed=9)
+    key = sample_key(store.cursor(), 9)
     counts = {"support": 36, "extraction": 18, "math": 6}
     sizes = dict(STRATA)
     tight = {h: int(2**64 * min(1.0, 4 * k / sizes[h] + 64 / sizes[h])) for h, k in counts.items()}
     full = dict.fromkeys(counts, 2**64 - 1)
-    args = (store.cursor(), spec, STRATUM_SQL["tag"], "TRUE", [], counts)
+    args = (store.cursor(), key, STRATUM_SQL["tag"], "TRUE", [], counts)
     assert _stratified_rows(*args, tight) == _stratified_rows(*args, full)
