@@ -342,18 +342,23 @@ class TextIndexer:
         words, last_is_prefix = query_words(q)
         if not words:
             return None
-        lookups, word_params = [], []
-        for number, word in enumerate(words):
-            if last_is_prefix and number == len(words) - 1:
-                lookups.append("SELECT doc FROM search_postings WHERE word >= ? AND word < ?")
-                word_params += [word, _upper(word)]
-            else:
-                lookups.append("SELECT doc FROM search_postings WHERE word = ?")
-                word_params.append(word)
+        exact = "SELECT doc FROM search_postings WHERE word = ?"
+        prefix = "SELECT doc FROM search_postings WHERE word >= ? AND word < ?"
+        lookups = [(exact, [w]) for w in words[:-1]]
+        lookups.append((prefix, [words[-1], _upper(words[-1])]) if last_is_prefix else (exact, [words[-1]]))
         cursor = store.cursor()
-        if len(lookups) == 1 and last_is_prefix and not self._one_word(cursor, *word_params):
-            lookups[0] = lookups[0].replace("SELECT doc", "SELECT DISTINCT doc")  # refund and refunds
-        docs = " INTERSECT ".join(lookups)  # of distinct docs: a doc holds a word once
+        if len(lookups) > 1:
+            # DuckDB builds its hash table on the right of an INTERSECT: the rarest word last ("4242
+            # customer" costs 5x more the other way round at 1M events).
+            counts = cursor.execute(
+                "SELECT " + ", ".join(f"(SELECT count(*) FROM ({sql}))" for sql, _ in lookups),
+                [p for _, params in lookups for p in params],
+            ).fetchone()
+            lookups = [lookup for _, lookup in sorted(zip(counts or (), lookups, strict=True), reverse=True)]
+        elif last_is_prefix and not self._one_word(cursor, *lookups[0][1]):
+            lookups = [(prefix.replace("SELECT doc", "SELECT DISTINCT doc"), lookups[0][1])]  # refund(s)
+        docs = " INTERSECT ".join(sql for sql, _ in lookups)  # of distinct docs: a doc holds a word once
+        word_params = [p for _, params in lookups for p in params]
         _, stale = self._census(cursor)
         if stale == 0:  # the index holds stored events only: filtered and ordered on its own copy
             # A join, not `doc IN (...)`: DuckDB builds the (smaller) matches' side and skips the rest.

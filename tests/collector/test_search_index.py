@@ -24,7 +24,18 @@ pytestmark = pytest.mark.embedded_only("the word index lives in the DuckDB file"
 VOCABULARY = ["refund", "refunds", "refunded", "order", "orders", "ship", "shipping", "Genève", "naïve", "42"]
 TAGS = ["support", "billing", "tenant-1", "tenant-12", "tenant_2", "100%"]
 MODELS = ["gpt-a", "gpt-b", "claude-c"]
-QUERIES = ["refund", "refund ", "refunds ", "ship", "order 4", "order 42 ", "genève", "NAÏVE ship", "zzz"]
+QUERIES = [
+    "refund",
+    "refund ",
+    "refunds ",
+    "ship",
+    "order 4",
+    "order 42 ",
+    "42 order",
+    "genève",
+    "NAÏVE ship",
+    "zzz",
+]
 FILTERS: list[dict[str, Any]] = [
     {},
     {"model": "gpt-b"},
