@@ -41,7 +41,9 @@ def _save(
     replace: bool = False,
 ) -> dict[str, Any]:
     created = datetime.now(UTC)
-    with store.transaction() as cursor:
+    # Under the name's lock: two replicas of a DuckLake creating one name at once, one of them finds
+    # the other's dataset (409 without `replace`) instead of both inserting it.
+    with store.exclusive(f"dataset:{name}"), store.transaction() as cursor:
         exists = cursor.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone()
         if exists and not replace:
             raise DatasetExists(f"dataset {name!r} exists already")

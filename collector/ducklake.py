@@ -72,6 +72,7 @@ _CLAIMS_DDL = (
     "id BYTEA PRIMARY KEY, owner TEXT NOT NULL, claimed_at TIMESTAMPTZ NOT NULL DEFAULT now())"
 )
 _DELETE_CHUNK = 50_000
+_NAME_LOCKS = 0x0BA4E1  # the first key of the advisory locks on names (see exclusive), hashtext the second
 
 
 class CatalogError(ValueError):
@@ -238,6 +239,15 @@ class DuckLakeStore(Store):
             yield None
         finally:
             self._sql("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """A session-level advisory lock on `name`, on a connection of its own (waiting for it holds up
+        nothing else of this replica); PostgreSQL releases it with the session, when the process dies too.
+        DuckLake has no unique keys: two replicas creating one dataset at once would both insert it."""
+        with connect_catalog(self.catalog) as pg:
+            pg.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (_NAME_LOCKS, name))
+            yield None
 
     def migrate(self) -> int:
         """Apply the missing migrations (one replica at a time) and make sure the claims table exists."""

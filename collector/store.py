@@ -170,6 +170,13 @@ class Store:
                     raise
                 raise mapped from exc
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Held by one writer of the whole store at a time for `name` (a dataset's): a check-then-write
+        inside it sees the other writers' commits. The file's one process serialises its transactions
+        already; DuckLake's replicas take a lock in the catalog."""
+        yield
+
     # -- writes ------------------------------------------------------------------------------------------
 
     def _id_filter(self, cursor: duckdb.DuckDBPyConnection, incoming: int) -> IdFilter:

@@ -207,3 +207,33 @@ def test_the_example_script_starts_and_stops_the_topology(tmp_path: Path) -> Non
     for url in urls:
         with pytest.raises(httpx.TransportError):
             httpx.get(url + "/healthz", timeout=2)
+
+
+async def test_one_dataset_name_made_on_two_replicas_at_once_is_made_once(cluster: LocalCluster) -> None:
+    """Two replicas asked for the same new dataset name at the same moment: one makes it (201), the
+    other answers 409, and the dataset has its rows once; with "replace", both succeed one after the
+    other and the dataset is the last one's, whole."""
+    tag = "named"
+    response = httpx.post(cluster.urls[0] + "/v1/events", json={"events": _batch(tag, 0)}, timeout=60)
+    assert response.status_code == 202
+    _committed_everywhere(cluster)
+    first, second = cluster.urls[0], cluster.urls[1]
+
+    async def both(client: httpx.AsyncClient, name: str, **extra: object) -> list[int]:
+        body = {"name": name, "strategy": "random", "n": 20, "filters": {"tag": tag}, **extra}
+        answers = await asyncio.gather(
+            client.post(first + "/v1/samples", json={**body, "seed": 1}),
+            client.post(second + "/v1/samples", json={**body, "seed": 2}),
+        )
+        return sorted(answer.status_code for answer in answers)
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        for attempt in range(6):
+            name = f"{tag}-{attempt}"
+            assert await both(client, name) == [201, 409]
+            rows = _dataset(cluster.urls[2], name)
+            assert len(rows) == 20 and len({i for i, _ in rows}) == 20
+            assert await both(client, name, replace=True) == [201, 201]
+            assert len(_dataset(cluster.urls[2], name)) == 20
+    listed = [d["name"] for d in httpx.get(cluster.urls[2] + "/v1/datasets", timeout=30).json()["datasets"]]
+    assert sorted(n for n in listed if n.startswith(f"{tag}-")) == [f"{tag}-{i}" for i in range(6)]
