@@ -26,12 +26,13 @@ most that unsorted part. Events deleted (retention) are removed from the index a
 
 Results are complete and exact: the events the index may lack are those received since its *mark* (the
 newest indexed `received_at` less `OVERLAP_S`, since events are committed in about the order they were
-received) that are not in `search_documents`; a query reads their bodies the way the indexer does. Whether
-the index holds only stored events is one count (events = indexed + waiting); while it does not (events
-deleted since its last round), a search joins its matches to `events` instead, and the tag counts are
-those of the plain scan. DuckDB's own full-text extension was measured first: its index cannot be
-appended to, and over 1M events it took over ten minutes to build and scanned every document at query
-time.
+received) that are not in `search_documents`; a query reads their bodies the way the indexer does.
+Whether the index holds only stored events is one count (events = indexed + waiting); while it does not
+(events deleted since its last round), a search joins its matches to `events` instead, and the tag
+counts are those of the plain scan; the same count notices an event committed later than the mark
+allows, and a search then reads every event the index lacks until the indexer has taken it in.
+DuckDB's own full-text extension was measured first: its index cannot be appended to, and over 1M
+events it took over ten minutes to build and scanned every document at query time.
 
 A store that is not a DuckDB file (a DuckLake store: no index of ours there) is searched by a scan
 instead: a regular expression of each word over the JSON of the same fields.
@@ -187,9 +188,10 @@ class TextIndexer:
         if newest is not None:
             self.mark = int(newest) / 1e6 - OVERLAP_S
 
-    def _tail_sql(self) -> tuple[str, list[Any]]:
-        """A condition over `events` true of the events the index lacks, and its parameters."""
-        if self.mark is None:
+    def _tail_sql(self, whole: bool = False) -> tuple[str, list[Any]]:
+        """A condition over `events` true of the events the index lacks, and its parameters (`whole`:
+        not only those received since the mark)."""
+        if self.mark is None or whole:
             return "id NOT IN (SELECT id FROM search_documents)", []
         return (
             # Times as epoch seconds: a datetime parameter costs DuckDB a failed import of pytz.
@@ -208,8 +210,8 @@ class TextIndexer:
             "- (SELECT count(*) FROM events)",
             [*params, *params],
         ).fetchone() or (0, 0)
-        # stale < 0 would be an event older than the mark and not indexed: not "only stored events"
-        # either, so readers take the exact path too.
+        # stale < 0 is an event older than the mark and not indexed: readers take the exact path too,
+        # and the indexer's next round takes it in.
         return int(waiting), int(stale)
 
     def index_pending(self, force: bool = False) -> bool:
@@ -222,6 +224,9 @@ class TextIndexer:
         self.waiting, stale = self._census(cursor)
         if stale > 0:
             self.remove_deleted()
+        elif stale < 0:  # an event older than the mark, committed later than OVERLAP_S allows
+            self.mark = None  # this round, the tail is every event not indexed (the mark is then reset)
+            self.waiting, _ = self._census(cursor)
         if not self.waiting:
             self._waiting_since = None
             return False
@@ -370,7 +375,7 @@ class TextIndexer:
                 f"WHERE d.doc IN ({docs}) AND d.id = events.id AND d.received_at = events.received_at)"
             )
             params = [*filters, *word_params]
-        tail, tail_params = self._tail_sql()
+        tail, tail_params = self._tail_sql(whole=stale < 0)
         # The events the index lacks are read here, with the index's own reading of a body: the same
         # words match the same events whether they are indexed yet or not (only the bodies holding
         # every word as a substring are read). While the index catches up (more than TAIL_LIMIT

@@ -121,6 +121,17 @@ def test_every_state_of_the_index_answers_as_a_scan(db: Store, monkeypatch: pyte
     indexer.compact()
     assert_same_as_a_scan(db, indexer)
 
+    # An event committed long after it was received (older than the mark): found, then indexed.
+    late = make_event(rng, 5000, 8)
+    late["request"]["messages"][0]["content"] = "naïve refunded order 42"
+    db.insert_events(to_columns([validate_event(late)], "sdk", datetime(2026, 1, 1, tzinfo=UTC)))
+    assert stale(db, indexer) == -1
+    assert "ev5000" in scanned(db, "naïve refunded order 42 ", {})
+    assert_same_as_a_scan(db, indexer)
+    assert indexer.index_pending(force=True)
+    assert stale(db, indexer) == 0 and indexer.mark is not None
+    assert_same_as_a_scan(db, indexer)
+
     # Retention deletes the first days: until the indexer's next round, searches skip them through
     # `events` and tags are counted by the scan; then the index holds none of them.
     indexed = {i for (i,) in db.cursor().execute("SELECT id FROM search_documents").fetchall()}
