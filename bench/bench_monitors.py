@@ -2,13 +2,15 @@
 30 days of 5-minute windows, and ingest throughput with the monitors running beside ingest vs without.
 
 Baselines, measured in the same run: for the backtest, one scan of the store aggregating every event by
-window (what any backtest must read at least); for the tick, the first tick (a catch-up over its 7 days of
-backfill); for ingest, the same collector on the same data without `--monitors`. Ingest runs in rounds,
-each arm once a round on a fresh copy of the store, the order flipped every round; each is measured in
-steady state (after a warm-up, and with monitors once their catch-up tick is done), as events per second
-acknowledged, events per second until committed, and the collector's CPU time per event (all threads:
-with monitors, theirs too). The events' `ts` advance 0.5 s per event, so event time runs ~1,000 times
-faster than the wall clock and every tick has windows to process: a harder load than live traffic.
+window (what any backtest must read at least), and the same backtest asking each monitor alone (one
+query per monitor and question, as before monitors shared their queries); for the tick, the first tick
+(a catch-up over its 7 days of backfill); for ingest, the same collector on the same data without
+`--monitors`. Ingest runs in rounds, each arm once a round on a fresh copy of the store, the order
+flipped every round; each is measured in steady state (after a warm-up, and with monitors once their
+catch-up tick is done), as events per second acknowledged, events per second until committed, and the
+collector's CPU time per event (all threads: with monitors, theirs too). The events' `ts` advance 0.5 s
+per event, so event time runs ~1,000 times faster than the wall clock and every tick has windows to
+process: a harder load than live traffic.
 
 Run: python bench/bench_monitors.py [--events 1000000] [--batches 600] [--rounds 6] [--skip-ingest]
 """
@@ -32,6 +34,7 @@ import orjson
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_collector_ingest import load, wait_healthy
 
+from bakeoff.collector.monitors import scans
 from bakeoff.collector.monitors.runner import TrafficRunner, backtest
 from bakeoff.collector.store import Store
 from bakeoff.monitor_config import parse_monitoring
@@ -102,11 +105,19 @@ def bench_store(folder: str, events: int) -> str:
             )
         )
         backtest_s, alerts = timed(backtest, store, config)
+        shared, scans.MAX_MEMBERS = scans.MAX_MEMBERS, 1  # every monitor asked alone, as before
+        try:
+            alone_s, alone = timed(backtest, store, config)
+        finally:
+            scans.MAX_MEMBERS = shared
+        assert alone == alerts
         print(f"backtest of 20 monitors, {DAYS} days of 5-minute windows: {backtest_s:.2f} s")
         print(f"backtest baseline, one scan aggregating by window: {scan_s:.3f} s")
         print(
             f"backtest / one scan: {backtest_s / scan_s:.1f}x; alerts raised on null traffic: {len(alerts)}"
         )
+        print(f"backtest baseline, one query per monitor and question: {alone_s:.2f} s")
+        print(f"backtest / one query per monitor: {backtest_s / alone_s:.2f}")
         runner = TrafficRunner(store, config)
         catch_up_s, _ = timed(runner.tick)
         # the next ten minutes of traffic, then a tick as the collector's monitor thread runs it
@@ -194,11 +205,11 @@ def ingest_rate(
             _wait_watching(url)
         cpu = _cpu_s(server.pid)
         elapsed, latencies = asyncio.run(load(url, measured, 4))
+        acknowledged = time.perf_counter()
         _wait_stored(url, stored + 100 * len(batches))
-        committed = time.perf_counter()
+        committed_s = elapsed + (time.perf_counter() - acknowledged)
         cpu = _cpu_s(server.pid) - cpu
         events = 100 * len(latencies)
-        committed_s = elapsed + (time.perf_counter() - committed)
         return events / elapsed, events / committed_s, cpu * 1e6 / events
     finally:
         server.terminate()
