@@ -1,4 +1,5 @@
-"""Sampling and filtered queries on 1M events, next to a naive full-row ORDER BY random() baseline.
+"""Sampling and filtered queries on 1M events, next to a naive full-row ORDER BY random() baseline and
+to each strategy with the key it had before migration 10 (a seeded hash of every id).
 
 Run: python bench/bench_collector_sampling.py [--events 1000000]
 """
@@ -13,10 +14,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pyarrow as pa
 
+from bakeoff.collector import sampling
 from bakeoff.collector.rows import EVENT_SCHEMA
-from bakeoff.collector.sampling import SampleSpec, draw
+from bakeoff.collector.sampling import SampleKey, SampleSpec, draw
 from bakeoff.collector.store import Store
 
 TAGS = ["support", "extraction", "math", "billing", "search"]
@@ -64,6 +67,16 @@ def timed(fn: Callable[[], object], repeats: int = 5) -> float:
     return 1000 * statistics.median(times)
 
 
+def draw_hashing_ids(cursor: duckdb.DuckDBPyConnection, spec: SampleSpec) -> object:
+    """The same draw with the key of before migration 10 (a seeded hash of every id), for comparison."""
+    stored = sampling.sample_key
+    sampling.sample_key = lambda cursor, seed: SampleKey(f"hash(id, {int(seed)})", stored=False)
+    try:
+        return draw(cursor, spec)
+    finally:
+        sampling.sample_key = stored
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -93,18 +106,25 @@ def main() -> None:
                 SampleSpec("random", 1000, filters={"tag": "math", "model": "gpt-4o"}),
             ),
             ("diverse 1,000", SampleSpec("diverse", 1000, seed=1)),
+            ("errors 1,000", SampleSpec("errors", 1000, seed=1)),
+            ("recent 1,000", SampleSpec("recent", 1000, seed=1)),
         ]:
             ms = timed(lambda spec=spec: draw(cursor, spec))
-            print(f"sample {name}: {ms:.0f} ms ({naive / ms:.1f}x faster than the baseline)")
+            before = timed(lambda spec=spec: draw_hashing_ids(cursor, spec))
+            print(
+                f"sample {name}: {ms:.0f} ms ({naive / ms:.1f}x faster than the baseline; "
+                f"{before / ms:.1f}x faster than hashing every id, {before:.0f} ms)"
+            )
         query = timed(lambda: store.query_events({"tag": "math", "model": "gpt-4o", "status": "ok"}, 100, 0))
         print(f"filtered query (tag, model, status; first 100 + total): {query:.0f} ms")
         # As the README's init(tags=["prod"]) records them: one tag on every event, given to init.
         cursor.execute("UPDATE events SET tags = list_prepend('prod', tags), init_tags = 1")
         spec = SampleSpec("stratified", 1000, by="tag", seed=1)
         ms = timed(lambda: draw(cursor, spec))
+        before = timed(lambda: draw_hashing_ids(cursor, spec))
         print(
             f"sample stratified by tag 1,000, init tag on every event: {ms:.0f} ms "
-            f"({naive / ms:.1f}x faster than the baseline)"
+            f"({naive / ms:.1f}x faster than the baseline; {before / ms:.1f}x faster than hashing every id)"
         )
         store.close()
 

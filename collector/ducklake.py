@@ -57,7 +57,7 @@ import pyarrow as pa
 
 from bakeoff.collector.journal import ReplicaIdentity, hold_replica
 from bakeoff.collector.read_barrier import TABLE_DDL, ReadBarrier, ReplicaMarks
-from bakeoff.collector.store import Store, first_occurrences, ids_in_events
+from bakeoff.collector.store import Store, first_occurrences, ids_in_events, storage_failure
 
 if TYPE_CHECKING:
     import psycopg
@@ -289,7 +289,13 @@ class DuckLakeStore(Store):
             self._marks.committed(group)
 
     def await_replicas(self) -> list[str]:
-        return self._barrier.wait()
+        try:
+            return self._barrier.wait()
+        except Exception as exc:  # the catalog unreachable: 503, as for every other query of the lake
+            mapped = storage_failure(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     # -- claims ------------------------------------------------------------------------------------------
 

@@ -330,7 +330,7 @@ def _errors(
     population = _count(cursor, where, params)
     ids = cursor.execute(
         f"SELECT id FROM events WHERE {where} "
-        f"ORDER BY (status = 'error') DESC, latency_ms DESC NULLS LAST, {key.sql}, id LIMIT ?",
+        f"ORDER BY (status = 'error') DESC, latency_ms DESC NULLS LAST, {key.sql} LIMIT ?",
         [*params, spec.n],
     ).fetchall()
     return Sample([(i, 1.0, None) for (i,) in ids], population, weighting="none")
@@ -341,7 +341,7 @@ def _recent(
 ) -> Sample:
     population = _count(cursor, where, params)
     ids = cursor.execute(
-        f"SELECT id FROM events WHERE {where} ORDER BY ts DESC, {key.sql}, id LIMIT ?", [*params, spec.n]
+        f"SELECT id FROM events WHERE {where} ORDER BY ts DESC, {key.sql} LIMIT ?", [*params, spec.n]
     ).fetchall()
     return Sample([(i, 1.0, None) for (i,) in ids], population, weighting="none")
 

@@ -153,6 +153,8 @@ def test_a_replica_behind_past_the_timeout_is_named_then_not_waited_for(cluster:
     assert TIMEOUT_S <= waited < TIMEOUT_S + 5, waited
     assert first.json()["total"] == 0 and first.headers[BEHIND_HEADER] == _replica_id(b)
     assert waited_again < TIMEOUT_S / 2 and again.headers[BEHIND_HEADER] == _replica_id(b)
+    # B's commit goes on once the lock is gone; until its mark moves, A still answers without waiting.
+    assert httpx.get(b.url + "/healthz", timeout=60).status_code == 200  # B's reads wait for B's commit
     _check_complete({name: call() for name, call in _reads(a.url, tag).items()}, tag, 40)
     assert "is behind after" in a.log.read_text()
 
