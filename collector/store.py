@@ -297,11 +297,17 @@ class Store:
         """Events matching `filters` (their stored JSON), newest first, and how many match in all."""
         where, params = event_filters(filters)
         cursor = self.cursor()
-        (total,) = cursor.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone() or (0,)
-        rows = cursor.execute(
-            f"SELECT body FROM events WHERE {where} ORDER BY ts DESC, id LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        ).fetchall()
+        # One snapshot for both: a commit landing between them (the applier's, or another replica's)
+        # made the total disagree with the page.
+        cursor.execute("BEGIN")
+        try:
+            (total,) = cursor.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone() or (0,)
+            rows = cursor.execute(
+                f"SELECT body FROM events WHERE {where} ORDER BY ts DESC, id LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+        finally:
+            _rollback(cursor)  # nothing written: ending it is all
         return [row[0].encode() for row in rows], int(total)
 
     def get_event(self, event_id: str) -> bytes | None:
