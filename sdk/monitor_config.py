@@ -8,6 +8,7 @@ needed: importing this module loads nothing of the collector or of replay.
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,12 +30,39 @@ class Price(BaseModel):
     output_per_mtok: float = Field(ge=0)
 
 
+class JudgeBudget(BaseModel):
+    """What a `metric:NAME` monitor whose metric calls a judge may spend, per period: USD or judge calls.
+
+    The periods are those of the answers' own `ts`, like the windows: each window (`per: window`) or
+    each UTC day (`per: day`) of answers is judged until its budget is spent, the rest left unscored.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    per: Literal["window", "day"]
+    usd: float | None = Field(default=None, gt=0)
+    calls: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> JudgeBudget:
+        if (self.usd is None) == (self.calls is None):
+            raise ValueError("give exactly one of `usd` and `calls`")
+        return self
+
+    def period(self, window: float, ts: float) -> tuple[float, float]:
+        """The budget period (start, end), in epoch seconds, of an answer at `ts`."""
+        width = window if self.per == "window" else 86400.0
+        start = math.floor(ts / width) * width
+        return start, start + width
+
+
 class TrafficMonitor(BaseModel):
     """A monitor of recorded traffic: one signal, by windows of the events' own `ts`.
 
     `metric:NAME` scores a share (`metric_share`) of production's answers with metric NAME (one of
     `replay.metrics` by its label, else a built-in such as `json_valid`) and watches the scores' mean;
     `bakeoff watch` runs it, since scoring lives in replay (`bakeoff serve --monitors` leaves it to watch).
+    A metric that calls a judge needs `judge_budget`, which bounds what its scoring spends.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -49,9 +77,12 @@ class TrafficMonitor(BaseModel):
     min_change: float = Field(default=0.0, ge=0)  # absolute, in the signal's unit
     price: Price | None = None  # cost_per_request only
     metric_share: float = Field(default=0.1, gt=0, le=1)  # metric:NAME only: the share of answers scored
+    judge_budget: JudgeBudget | None = None  # metric:NAME of a judge only
 
     @model_validator(mode="after")
     def _known_signal(self) -> TrafficMonitor:
+        if self.judge_budget is not None and not self.signal.startswith("metric:"):
+            raise ValueError("judge_budget applies to metric:NAME signals only")
         if self.signal.startswith("metric:"):
             if not self.metric:
                 raise ValueError("signal 'metric:' needs a metric name, e.g. metric:json_valid")
@@ -68,9 +99,19 @@ class TrafficMonitor(BaseModel):
         """NAME of a `metric:NAME` signal (None for the other signals)."""
         return self.signal.removeprefix("metric:") if self.signal.startswith("metric:") else None
 
+    @property
+    def scoring_state_name(self) -> str:
+        """The name of the stored state of a `metric:NAME` monitor's scoring: how far, what it spent."""
+        return f"{self.name}#scored"
+
     def fingerprint(self) -> str:
-        """A digest of what the monitor measures: its stored state is kept only while this stays the same."""
-        return hashlib.sha256(orjson.dumps(self.model_dump(), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+        """A digest of what the monitor measures: its stored state is kept only while this stays the same.
+
+        The judge budget is left out: it bounds how many answers are scored, not what is measured, so a
+        changed budget applies from where scoring stands instead of scoring the history again.
+        """
+        dumped = self.model_dump(exclude={"judge_budget"})
+        return hashlib.sha256(orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
 class ReplaySample(BaseModel):

@@ -215,11 +215,15 @@ class TrafficRunner:
     def monitors(self) -> list[dict[str, Any]]:
         """Each configured monitor with its state (for `GET /v1/monitors`)."""
         stored = alert_store.load_states(self.store)
-        return [describe(m, stored.get(m.name)) for m in self.config.monitors]
+        scoring = {m.name: stored.get(m.scoring_state_name) for m in self.config.traffic}
+        return [describe(m, stored.get(m.name), scoring.get(m.name)) for m in self.config.monitors]
 
 
-def describe(monitor: Any, data: dict[str, Any] | None) -> dict[str, Any]:
-    """A monitor's config and where it stands: watching or firing, its baseline, its evidence."""
+def describe(
+    monitor: Any, data: dict[str, Any] | None, scoring: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A monitor's config and where it stands: watching or firing, its baseline, its evidence; for a
+    `metric:NAME` one, its scoring state too (a judge's: what it spent, whether its budget is spent)."""
     entry: dict[str, Any] = {"name": monitor.name, "kind": monitor.kind, "config": monitor.model_dump()}
     if not isinstance(monitor, TrafficMonitor):  # a replay monitor: `bakeoff watch` runs it and saves here
         entry["runner"] = "watch"
@@ -227,6 +231,8 @@ def describe(monitor: Any, data: dict[str, Any] | None) -> dict[str, Any]:
             return {**entry, "status": "not checked yet"}
         return {**entry, **data.get("summary", {})}
     entry["runner"] = "watch" if monitor.metric is not None else "serve"
+    if scoring is not None and scoring["fingerprint"] == monitor.fingerprint() and "summary" in scoring:
+        entry["scoring"] = scoring["summary"]  # kept by the scorer, `bakeoff watch`
     if data is None or data["fingerprint"] != monitor.fingerprint():
         return {**entry, "status": "waiting for traffic"}
     state = MonitorState.from_dict(data)

@@ -6,8 +6,9 @@ round, up to the event-time watermark, and stores the scores beside the events. 
 reads them by window through the same change detector as every other traffic signal. Where it stopped is
 kept in the store too (state `<monitor>#scored`), so a restarted watcher goes on from there.
 
-Only rule metrics (json_valid, regex, contains, ...): a metric that calls a model (a judge, embeddings)
-is refused in one line, since nothing here yet bounds what scoring every window would spend.
+Rule metrics (json_valid, regex, contains, ...) score every answer of the share. A judge (`llm_judge` in
+rubric mode) scores them within the monitor's `judge_budget`, see :mod:`.judged`; a judge without a
+budget, and any other metric that calls a model, is refused in one line.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any
 from bakeoff.errors import ConfigError
 from bakeoff.monitor_config import TrafficMonitor
 from bakeoff.replay.config import ReplayConfig
+from bakeoff.replay.monitoring.judged import BudgetedJudge, budgeted, score_judged
 from bakeoff.replay.recorded import RecordedData
 from bakeoff.replay.run.sources import cases_from_rows
 from bakeoff.replay.scoring.base import Metric
+from bakeoff.replay.scoring.judge import LLMJudge
 from bakeoff.replay.scoring.registry import build_metric
 
 PAGE = 1000
@@ -28,23 +31,33 @@ MAX_PER_ROUND = 50_000  # answers scored per monitor per round at most; the next
 
 
 def metric_for(monitor: TrafficMonitor, config: ReplayConfig | None) -> Metric:
-    """The metric NAME of `metric:NAME`: one of `replay.metrics` by label, else a built-in by name."""
+    """The metric NAME of `metric:NAME`: one of `replay.metrics` by label, else a built-in by name.
+
+    A judge must come with the monitor's `judge_budget` (and a USD budget with the judge's price).
+    """
     name = monitor.metric
     assert name is not None
     listed = {m.label: m for m in config.metric_plan.all} if config is not None else {}
     where = f"monitors: {monitor.name}: metric:{name}"
     metric = listed.get(name) or build_metric(name, (), where)
+    if isinstance(metric, LLMJudge):
+        assert config is not None  # a judge is one of `replay.metrics`, naming one of its providers
+        return budgeted(monitor, metric, config, where)
     if metric.is_async:
         raise ConfigError(
-            f"{where}: calls a model (a judge or embeddings); metric signals take rule metrics "
-            "such as json_valid or regex"
+            f"{where}: calls a model that is not a judge; metric signals take rule metrics such as "
+            "json_valid or regex, or an llm_judge with a judge_budget"
         )
+    if monitor.judge_budget is not None:
+        raise ConfigError(f"{where}: calls no judge; judge_budget applies to judge metrics only")
     return metric
 
 
-def progress_key(monitor: TrafficMonitor) -> str:
-    """The name under which the store keeps how far the monitor's answers are scored."""
-    return f"{monitor.name}#scored"
+def resume_at(stored: dict[str, Any] | None) -> tuple[float, str] | None:
+    """Where the scoring state says the next round starts (None: from the start of the backfill)."""
+    if stored is None or not stored.get("after"):
+        return None
+    return float(stored["after"][0]), str(stored["after"][1])
 
 
 def _score(metric: Metric, events: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
@@ -61,11 +74,13 @@ def _score(metric: Metric, events: list[dict[str, Any]]) -> list[tuple[str, floa
 
 def score_new_answers(monitor: TrafficMonitor, metric: Metric, source: RecordedData) -> int:
     """Score the monitor's share of the answers since its last round; how many answers were read."""
-    key, fingerprint = progress_key(monitor), monitor.fingerprint()
+    key, fingerprint = monitor.scoring_state_name, monitor.fingerprint()
     stored = source.monitor_states([key]).get(key)
-    after = None
-    if stored is not None and stored["fingerprint"] == fingerprint and stored.get("after"):
-        after = (float(stored["after"][0]), str(stored["after"][1]))
+    if stored is not None and stored["fingerprint"] != fingerprint:
+        stored = None  # the monitor measures something else now: its scoring starts anew
+    if isinstance(metric, BudgetedJudge):
+        return score_judged(monitor, metric, source, resume_at(stored), (stored or {}).get("judge"))
+    after = resume_at(stored)
     read = 0
     while read < MAX_PER_ROUND:
         events, page_end = source.events_to_score(monitor, after, PAGE)

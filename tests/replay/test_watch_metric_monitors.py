@@ -142,7 +142,7 @@ def test_a_metric_that_calls_a_model_or_does_not_exist_is_one_line(tmp_path: Pat
     )
     cases = [
         (f"db: {tmp_path / 'x.duckdb'}", "jsn_valid", "json_valid"),
-        (judge, "llm_judge", "rule metrics"),
+        (judge, "llm_judge", "needs `judge_budget:"),
     ]
     for source, metric, expected in cases:
         result = _watch("--config", str(_config(tmp_path, source, metric)), "--once")
