@@ -209,6 +209,29 @@ def test_each_window_is_judged_within_its_calls_across_restarts(
     assert listed["scoring"]["judge_budget"] == {"per": "window", "calls": 10}
 
 
+def test_through_a_running_collector(judge: SimulatorServer, tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    config = _config(tmp_path, judge, "{per: window, calls: 10}")
+    config.write_text("\n".join(config.read_text().splitlines()[1:]))  # no `db:`: the collector's
+    args = ("--monitors", str(config), "--monitor-interval", "60")
+    collector = CollectorProcess(tmp_path / "served.duckdb", *args).start()
+    try:
+        events = [e for w in range(4) for e in _window(w, 30, 0.9, rng)]
+        assert (
+            httpx.post(collector.url + "/v1/events", json={"events": events}, timeout=60).status_code == 202
+        )
+        config.write_text(f"collector: {collector.url}\n" + config.read_text())
+        before = _judged(judge)
+        runs = [_watch(config) for _ in range(2)]  # the second finds every window's budget spent
+        (listed,) = httpx.get(collector.url + "/v1/monitors").json()["monitors"]
+    finally:
+        collector.stop()
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
+    assert _judged(judge) - before == 4 * 10
+    assert listed["scoring"]["status"] == f"budget spent until {_iso(4)}"
+    assert listed["scoring"]["total_calls"] == 40 and listed["status"] == "baseline"
+
+
 def test_a_usd_budget_per_day_stops_each_day_before_it_is_passed(
     judge: SimulatorServer, tmp_path: Path
 ) -> None:
