@@ -30,6 +30,7 @@ from bakeoff.collector import (
     routes_stats,
 )
 from bakeoff.collector.auth import require_api_key
+from bakeoff.collector.cluster_reads import ReplicasBehindHeader
 from bakeoff.collector.deps import IngestDep, MetricsDep, StoreDep
 from bakeoff.collector.ingest import IngestPipeline
 from bakeoff.collector.metrics import CollectorMetrics
@@ -107,6 +108,7 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     app.state.metrics = CollectorMetrics()
     app.state.api_keys = tuple(key.encode() for key in settings.api_keys)
     errors.install(app)
+    app.add_middleware(ReplicasBehindHeader)  # names the replicas a read could not wait for
     openapi.install(app)  # the bodies the ingest routes read themselves, and the API key
     dashboard.install(app)
     for router in API_ROUTERS:

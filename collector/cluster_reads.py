@@ -1,36 +1,38 @@
-"""Reads that see every replica's acknowledged events: the store as a route gets it behind the barrier.
+"""Answers that say which replicas' acknowledged events they may lack: the `X-Bakeoff-Replicas-Behind` header.
 
-:data:`FreshStoreDep` is :data:`~bakeoff.collector.deps.StoreDep` (this replica's own acknowledged
-events committed) plus, on DuckLake, the cluster's read barrier (every other live replica's too, see
-:mod:`bakeoff.collector.read_barrier`). A route answers with :func:`behind_headers`, which names the
-replicas it could not wait for, if any, in the `X-Bakeoff-Replicas-Behind` header.
+On DuckLake every read waits behind the cluster's read barrier (:func:`bakeoff.collector.deps.await_cluster`,
+:mod:`bakeoff.collector.read_barrier`); a replica that is down, or still behind when the wait times out,
+cannot be waited for. :class:`ReplicasBehindHeader` names those replicas in the answer of every route,
+errors included (a 404 may be why), so no route has to remember to.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fastapi import Depends, Request
-
-from bakeoff.collector.deps import get_store
 from bakeoff.collector.read_barrier import BEHIND_HEADER
-from bakeoff.collector.store import Store
+
+_HEADER = BEHIND_HEADER.lower().encode()
 
 
-async def fresh_store(request: Request) -> Store:
-    """The store, once every event acknowledged anywhere in the cluster before this request is committed
-    (or the replicas that hold some cannot be waited for: see :func:`behind_headers`)."""
-    store = await get_store(request)
-    if store.kind == "ducklake":  # one catalog query when nothing is pending; in a thread, as it may wait
-        request.state.replicas_behind = await asyncio.to_thread(store.await_replicas)
-    return store
+class ReplicasBehindHeader:
+    """ASGI middleware: adds the header when the request's read barrier left replicas behind."""
 
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-def behind_headers(request: Request) -> dict[str, str]:
-    """The response header naming the replicas whose acknowledged events this answer may lack."""
-    behind: list[str] = getattr(request.state, "replicas_behind", None) or []
-    return {BEHIND_HEADER: ", ".join(behind)} if behind else {}
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
 
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                behind = (scope.get("state") or {}).get("replicas_behind")
+                if behind:
+                    headers = list(message.get("headers", []))
+                    headers.append((_HEADER, ", ".join(behind).encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
 
-FreshStoreDep = Annotated[Store, Depends(fresh_store)]
+        await self.app(scope, receive, send_with_header)

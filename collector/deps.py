@@ -22,13 +22,35 @@ async def get_store(request: Request) -> Store:
     """The store, once every event acknowledged before this request is committed to it.
 
     Ingest acknowledges events when they are journaled (see :mod:`bakeoff.collector.ingest`); waiting
-    here keeps "a 202, then a read" consistent. Nothing waits when no write is pending.
+    here keeps "a 202, then a read" consistent. Nothing waits when no write is pending. On DuckLake a
+    read (`GET /v1/...`) also waits for the events the other replicas acknowledged (see
+    :func:`await_cluster`).
     """
     waiter = request.app.state.ingest.barrier()
     if waiter is not None:
         await asyncio.wrap_future(waiter)
     store: Store = request.app.state.store
+    if store.kind == "ducklake" and request.method == "GET" and request.url.path.startswith("/v1/"):
+        await await_cluster(request, store)
     return store
+
+
+async def get_fresh_store(request: Request) -> Store:
+    """The store for a read sent as a POST (a sample): behind the cluster's read barrier too."""
+    store = await get_store(request)
+    if store.kind == "ducklake":
+        await await_cluster(request, store)
+    return store
+
+
+async def await_cluster(request: Request, store: Store) -> None:
+    """Wait (once per request) until every other live replica has committed what it acknowledged.
+
+    One catalog query when nothing is pending; in a thread, as it may wait. The replicas it could not
+    wait for are kept on the request; :mod:`bakeoff.collector.cluster_reads` names them in the answer.
+    """
+    if getattr(request.state, "replicas_behind", None) is None:
+        request.state.replicas_behind = await asyncio.to_thread(store.await_replicas)
 
 
 async def get_ingest(request: Request) -> IngestPipeline:
@@ -47,6 +69,7 @@ async def get_metrics(request: Request) -> CollectorMetrics:
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
+FreshStoreDep = Annotated[Store, Depends(get_fresh_store)]
 IngestDep = Annotated[IngestPipeline, Depends(get_ingest)]
 SettingsDep = Annotated[CollectorSettings, Depends(get_settings)]
 MetricsDep = Annotated[CollectorMetrics, Depends(get_metrics)]

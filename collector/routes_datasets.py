@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from bakeoff.collector.cluster_reads import FreshStoreDep, behind_headers
 from bakeoff.collector.datasets import DatasetExists, create_sample, export_lines, import_cases, list_datasets
-from bakeoff.collector.deps import IngestDep, StoreDep
+from bakeoff.collector.deps import FreshStoreDep, IngestDep, StoreDep
 from bakeoff.collector.errors import ClientError
 from bakeoff.collector.sampling import SampleSpec
 from bakeoff.errors import UsageError
@@ -60,11 +59,8 @@ class ImportRequest(BaseModel):
 
 
 @router.post("/v1/samples", status_code=201)
-def make_sample(
-    body: SampleRequest, store: FreshStoreDep, request: Request, response: Response
-) -> dict[str, Any]:
+def make_sample(body: SampleRequest, store: FreshStoreDep) -> dict[str, Any]:
     """Draw a sample into a new dataset, from every event the cluster acknowledged before the request."""
-    response.headers.update(behind_headers(request))
     spec = SampleSpec(body.strategy, body.n, body.by, body.allocation, body.seed, body.filters.model_dump())
     try:
         return create_sample(store, body.name, spec, replace=body.replace)
@@ -86,15 +82,14 @@ def import_dataset(body: ImportRequest, store: StoreDep, ingest: IngestDep) -> d
 
 
 @router.get("/v1/datasets")
-def datasets(store: FreshStoreDep, request: Request, response: Response) -> dict[str, Any]:
-    response.headers.update(behind_headers(request))
+def datasets(store: StoreDep) -> dict[str, Any]:
     return {"datasets": list_datasets(store)}
 
 
 @router.get("/v1/datasets/{name}")
-def dataset(name: str, store: FreshStoreDep, request: Request) -> StreamingResponse:
+def dataset(name: str, store: StoreDep) -> StreamingResponse:
     """One dataset as JSON lines, each row an event with its sampling weight."""
     lines = export_lines(store, name)
     if lines is None:
         raise ClientError(404, f"no dataset named {name!r}")
-    return StreamingResponse(lines, media_type="application/x-ndjson", headers=behind_headers(request))
+    return StreamingResponse(lines, media_type="application/x-ndjson")

@@ -269,6 +269,8 @@ class MonitorThread:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
+                # On DuckLake, the windows a tick closes hold what the other replicas acknowledged too.
+                self.runner.store.await_replicas()
                 self.runner.tick()
             except Exception:  # the next tick tries again; ingest never depends on it
                 logger.exception("monitors: tick failed")
