@@ -93,9 +93,11 @@ class _Background:
 
 
 def _reads(url: str, tag: str) -> dict[str, Callable[[], httpx.Response]]:
-    """A listing, one event and a sample of `tag`'s events, each as a call."""
+    """A listing, one event, a search and a sample of `tag`'s events, each as a call."""
     return {
         "list": lambda: httpx.get(url + "/v1/events", params={"tag": tag, "limit": 1000}, timeout=60),
+        # the dashboard's search: a read through the store like every GET /v1/..., not one route of a list
+        "search": lambda: httpx.get(url + "/v1/search", params={"tag": tag, "limit": 5}, timeout=60),
         "one": lambda: httpx.get(f"{url}/v1/events/{tag}-7", timeout=60),
         "sample": lambda: httpx.post(
             url + "/v1/samples",
@@ -111,6 +113,7 @@ def _check_complete(answers: dict[str, httpx.Response], tag: str, count: int) ->
     assert one.status_code == 200 and one.json()["response"]["text"] == "answer 7", one.text
     assert sample.status_code == 201 and sample.json()["population"] == count, sample.text
     assert sample.json()["size"] == 10
+    assert answers["search"].status_code == 200 and answers["search"].json()["total"] == count
     for answer in answers.values():
         assert BEHIND_HEADER not in answer.headers
 
@@ -173,7 +176,7 @@ def test_a_dead_replica_is_named_not_waited_for(cluster: LocalCluster) -> None:
     assert elapsed < TIMEOUT_S, elapsed  # three reads, none waited out the timeout
     for answer in answers.values():
         assert answer.headers[BEHIND_HEADER] == _replica_id(b), answer.headers
-    assert answers["list"].json()["total"] == 0
+    assert answers["list"].json()["total"] == 0 and answers["search"].json()["total"] == 0
     assert answers["one"].status_code == 404
     assert "is down" in a.log.read_text() or "went down" in a.log.read_text()
     b.start()  # replays its journal: what it acknowledged is committed
