@@ -217,19 +217,24 @@ class Store:
         return ids
 
     def _insert_rows(self, cursor: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
-        # One auto-committed statement rather than BEGIN/INSERT/COMMIT, reading a stream rather than a
-        # table (which DuckDB wraps in a pyarrow dataset scanner): every call into DuckDB gives the
-        # GIL up and must win it back from the request thread. SQL, not the relation API:
-        # `from_arrow(...).insert_into()` returns normally when its commit fails (a full disk), where
-        # the statement raises; the count it returns is checked too. By name: a journal written before
-        # a migration added a column lacks it, and its rows must still go in (the column stays NULL).
-        rollups.mark_rows(self, cursor, table)  # before the rows: the overview reads marked minutes from them
+        # Reading a stream rather than a table (which DuckDB wraps in a pyarrow dataset scanner): every
+        # call into DuckDB gives the GIL up and must win it back from the request thread. SQL, not the
+        # relation API: `from_arrow(...).insert_into()` returns normally when its commit fails (a full
+        # disk), where the statement raises; the count it returns is checked too. By name: a journal
+        # written before a migration added a column lacks it, and its rows must still go in (the column
+        # stays NULL).
         # The sampling key is computed here, where every event goes in (see migration 10).
         cursor.register("incoming_events", table.to_reader())
+        cursor.execute("BEGIN")  # the rows and the overview rollups' marks of their minutes: one commit
         try:
+            rollups.mark_rows(self, cursor, table)
             row = cursor.execute(
                 f"INSERT INTO events BY NAME SELECT *, {SAMPLE_KEY_SQL} AS sample_key FROM incoming_events"
             ).fetchone()
+            cursor.execute("COMMIT")
+        except BaseException:
+            _rollback(cursor)
+            raise
         finally:
             cursor.unregister("incoming_events")
         inserted = int(row[0]) if row else 0
