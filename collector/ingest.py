@@ -163,6 +163,7 @@ class IngestPipeline:
             self._closing = True
             self._lock.notify_all()
         self._applier.join(60)
+        rollups.stop(self.store)
         self.journal.close()
 
     # -- the journal writer --------------------------------------------------------------------------
@@ -301,7 +302,7 @@ class IngestPipeline:
         self.store.committed(target)  # other replicas' reads wait for it (see the store's read barrier)
         for _, waiter in ready:
             _settle(waiter, None)
-        rollups.fold_due(self.store)  # the overview's summaries of what was just committed, once a second
+        rollups.fold_due(self.store)  # the overview's summaries of what was just committed, behind
 
     def _degrade(self, exc: Exception) -> None:
         """Refuse writes until a commit succeeds; let waiting reads go ahead over what is committed."""

@@ -190,6 +190,11 @@ MIGRATIONS: list[tuple[int, str]] = [
             minute    BIGINT NOT NULL,
             marked_at TIMESTAMPTZ NOT NULL
         );
+        CREATE TABLE rollup_folded (              -- the marks of `owner` in `minute` up to `upto` are folded
+            owner     VARCHAR NOT NULL,           -- (kept apart: on DuckLake a fold deleting marks would
+            minute    BIGINT NOT NULL,            -- conflict with every replica's concurrent marks)
+            upto      TIMESTAMPTZ NOT NULL
+        );
         -- The events stored before: every minute holding one is folded from them.
         INSERT INTO rollup_marks
         SELECT DISTINCT '', CAST(floor((epoch_us(ts) - 946857600000000) / 60000000) AS BIGINT) * 60

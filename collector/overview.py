@@ -18,6 +18,7 @@ marked that the events would be read for most of the range anyway.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,9 @@ from bakeoff.collector import rollups
 from bakeoff.collector.rollups import DIMS, MINUTE, ORIGIN_S, align, bin_of, bin_value, bucket_expression
 from bakeoff.collector.store import Store, event_filters
 
+logger = logging.getLogger("bakeoff.collector")
+
+MAX_BRANCHES = 16  # ranges (of cells of one width, or of events) read by a branch each; more share one
 MAX_MARKED = 400  # more marked minutes than this: the plain query (the cover would be mostly events)
 _EPOCH = datetime.fromtimestamp(0, UTC)
 _ORIGIN_US = ORIGIN_S * 10**6
@@ -132,6 +136,17 @@ def _ranges(pieces: list[tuple[Any, ...]], column: str, convert: Any) -> tuple[s
 Group = list[tuple[str, str]]  # a group key's columns: (SQL over the cells, SQL over the events)
 
 
+def _branches(ranges: list[tuple[Any, Any]], column: str, convert: Any) -> list[tuple[str, list[Any]]]:
+    """A filter per range (ordered), or past MAX_BRANCHES one for all: the range holding them and an OR
+    of them (so that a scan still has plain bounds, and a query not hundreds of scans)."""
+    ranges = sorted(ranges, key=lambda piece: -(2**63) if piece[0] is None else piece[0])
+    if len(ranges) <= MAX_BRANCHES:
+        return [_ranges([piece], column, convert) for piece in ranges]
+    outer, outer_params = _ranges([(ranges[0][0], ranges[-1][1])], column, convert)
+    inner, inner_params = _ranges(ranges, column, convert)
+    return [(f"{outer} AND {inner}", outer_params + inner_params)]
+
+
 class RollupView:
     """The overview's figures over one snapshot of a store, for `filters` (no tag): see :func:`view`."""
 
@@ -139,6 +154,7 @@ class RollupView:
         self.cursor = cursor
         self.marked = marked
         self.filters = {k: v for k, v in filters.items() if k not in ("since", "until", "tag")}
+        self.latest_us: int | None = None  # the newest event's start, set by view()
 
     def _sources(
         self, cells: str, events: str, since: datetime | None, until: datetime | None, widths: list[int]
@@ -152,19 +168,17 @@ class RollupView:
             self.marked,
         )
         where, params = event_filters(self.filters)
+        # One branch per range, each with plain bounds: DuckDB prunes row groups (and DuckLake files) by
+        # a range's bounds, never by an OR of ranges.
         parts, all_params = [], []
-        if piece.cells:
-            clauses, cell_params = [], []
-            for width, low, high in piece.cells:
-                clause, bounds = _ranges([(low, high)], "bucket", int)
-                clauses.append(f"(width = {width} AND {clause})")
-                cell_params += bounds
-            parts.append(cells.format(where=f"({' OR '.join(clauses)}) AND {where}"))
-            all_params += (cell_params + params) * cells.count("{where}")
-        if piece.events:
-            clause, event_params = _ranges(piece.events, "ts", _datetime)
+        for width in sorted({width for width, _, _ in piece.cells}):
+            ranges = [(low, high) for w, low, high in piece.cells if w == width]
+            for clause, bounds in _branches(ranges, "bucket", int):
+                parts.append(cells.format(where=f"width = {width} AND {clause} AND {where}"))
+                all_params += (bounds + params) * cells.count("{where}")
+        for clause, bounds in _branches(piece.events, "ts", _datetime):
             parts.append(events.format(where=f"{clause} AND {where}"))
-            all_params += (event_params + params) * events.count("{where}")
+            all_params += (bounds + params) * events.count("{where}")
         if not parts:
             parts.append(cells.format(where="FALSE"))
         return " UNION ALL ".join(f"({part})" for part in parts), all_params
@@ -273,10 +287,13 @@ class RollupView:
         )
         return sql, [*params, marked, *params, *minute_params]
 
-    def latest_us(self) -> int | None:
-        """The newest event's start (epoch us), whatever the filters, or None when there is none."""
+    def whole(self) -> tuple[int, int | None]:
+        """How many events there are and the newest one's start (epoch us; None when there is none),
+        whatever the filters."""
         rows = RollupView(self.cursor, self.marked, {}).totals([], None, None, list(rollups.WIDTHS))
-        return None if not rows or rows[0][-1] is None else int(rows[0][-1])
+        if not rows or rows[0][0] is None:
+            return 0, None
+        return int(rows[0][0]), None if rows[0][-1] is None else int(rows[0][-1])
 
 
 def _select(group: Group, side: int) -> str:
@@ -291,23 +308,34 @@ def marked_minutes(cursor: duckdb.DuckDBPyConnection) -> list[int]:
     """Every marked minute (epoch seconds), whoever folds it."""
     return [
         int(row[0])
-        for row in cursor.execute("SELECT DISTINCT minute FROM rollup_marks ORDER BY 1").fetchall()
+        for row in cursor.execute(f"SELECT DISTINCT minute FROM {rollups.OPEN_MARKS} ORDER BY 1").fetchall()
     ]
 
 
 @contextlib.contextmanager
 def view(store: Store, filters: dict[str, Any]) -> Iterator[RollupView | None]:
-    """A :class:`RollupView` over one snapshot of `store` (this process's marks folded first), or None
-    when so many minutes are marked that the plain query is as fast (the events would be read anyway)."""
+    """A :class:`RollupView` over one snapshot of `store` (a fold of this process's marks asked for), or None
+    when the rollups cannot answer from it: so many minutes are marked that the events would be read for
+    most of the range anyway, or the cells do not count the events the table holds (rows written
+    around the store, by a bulk load: every minute is then marked, and later folds rebuild them)."""
     rollups.fold_due(store)
     cursor = store.cursor()
+    rebuild = False
     cursor.execute("BEGIN TRANSACTION")
     try:
         marked = marked_minutes(cursor)
-        yield RollupView(cursor, marked, filters) if len(marked) <= MAX_MARKED else None
+        found = RollupView(cursor, marked, filters) if len(marked) <= MAX_MARKED else None
+        if found is not None:
+            calls, found.latest_us = found.whole()
+            (count,) = cursor.execute("SELECT count(*) FROM events").fetchone() or (0,)
+            rebuild = calls != count  # the cells' calls are exact: any difference is a write around them
+        yield None if rebuild else found
     finally:
         with contextlib.suppress(duckdb.Error):
             cursor.execute("COMMIT")
+    if rebuild:
+        logger.warning("rollups: the cells do not count every event (written around the store): rebuilding")
+        rollups.mark_everything(store)
 
 
 def cell_group(width: int) -> tuple[str, str]:

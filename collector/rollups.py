@@ -16,20 +16,22 @@ migration 7 hold the same figures per *cell*, a bucket of 60, 3,600 or 86,400 se
   so feedback over a range is read without joining the events.
 
 **Marks.** Every write that changes events or feedback first *marks* the minutes it touches
-(`rollup_marks`), before or in the same commit as the change (the store calls the `mark_*` functions
-below): an insert marks its rows' minutes, retention the minutes it deletes from, feedback the minutes of
-its events, an OTLP join the minutes of the events it rewrites. A *fold* (:func:`fold`) recomputes the
-marked minutes from `events` (and the hours and days holding them from the minutes) in one transaction,
-and deletes the marks it folded. So at any snapshot, a cell with no mark inside it equals the events
-it summarises: readers take marked minutes from `events` and the rest from the cells (exact either
-way), whatever is late, deleted or rewritten, and whenever a process stopped.
+(`rollup_marks`), in the same commit as the change (the store calls the `mark_*` functions
+below): an insert marks its rows' minutes, retention the minutes it deletes from, feedback the minutes
+of its events, an OTLP join the minutes of the events it rewrites. A *fold* (:func:`fold`) recomputes
+the marked minutes from `events` (and the hours and days holding them from the minutes) in one
+transaction, and records the marks it folded (`rollup_folded`; folded marks are deleted later, apart).
+So at any snapshot, a cell with no mark inside it equals the events it summarises: readers take marked
+minutes from `events` and the rest from the cells (exact either way), whatever is late, deleted or
+rewritten, and whenever a process stopped.
 
-A mark is folded by the process that made it (the `owner`: a DuckLake replica's id), which holds its
-store's write lock while folding, so its own writes are never half done then; marks of no owner (the
-backfill of migration 7) or older than :data:`ABANDONED_S` (a process that went away) are folded by
-anyone. On DuckLake one replica folds at a time (a PostgreSQL advisory lock): two folds of one minute
-would otherwise write its cells twice. Folds run behind ingest (:func:`fold_due`, at most once a second
-from the applier) and before the overview reads.
+A mark is folded by the process that made it (the `owner`: a DuckLake replica's id); marks commit with
+the rows they mark, and a fold takes its snapshot under the store's write lock. Marks of no owner (the
+backfill of migration 7, a bulk load) or older than :data:`ABANDONED_S` (a process that went away) are
+folded by anyone. On DuckLake one replica folds at a time (a PostgreSQL advisory lock): two folds of one
+minute would otherwise write its cells twice. Folds run in a thread of their own (:func:`fold_due`,
+asked for by the applier after its commits and by the overview's reads; at most every
+:data:`FOLD_INTERVAL_S`), so no commit waits for one; :func:`stop` ends it.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ LN_RATIO = math.log(RATIO)
 QUANTILE_ERROR = math.sqrt(RATIO) - 1  # relative: ~0.995%
 ZERO_BIN = -1_000_000  # latencies of 0 (ln is undefined; no positive double comes near this bin)
 ABANDONED_S = 600.0  # a mark this old has no write of its owner in flight any more
-FOLD_INTERVAL_S = 1.0
+FOLD_INTERVAL_S = 5.0
 FOLD_CHUNK = 2000  # minutes per fold transaction: the write lock is held for one chunk at a time
 _FOLD_LOCK_KEY = 0x62616B726F6C6C  # pg_try_advisory_lock's key: "bakroll"
 
@@ -123,15 +125,16 @@ def _insert_marks(store: Store, cursor: duckdb.DuckDBPyConnection, select: str, 
 
 
 def mark_rows(store: Store, cursor: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
-    """Mark the minutes of the events in `table` (about to be inserted, or rewritten in place)."""
+    """Mark the minutes of the events in `table`, in the transaction that inserts or rewrites them."""
     if table.num_rows == 0:
         return
-    micros = pc.cast(pc.cast(table.column("ts"), pa.timestamp("us", tz="UTC")), pa.int64())
-    cursor.register("rollup_new_starts", pa.table({"us": pc.unique(micros)}))
+    micros = pc.unique(pc.cast(pc.cast(table.column("ts"), pa.timestamp("us", tz="UTC")), pa.int64()))
+    starts = sorted({bucket_start(us // 10**6, MINUTE) for us in micros.to_pylist()})
+    cursor.register("rollup_new_minutes", pa.table({"minute": pa.array(starts, pa.int64())}))
     try:
-        _insert_marks(store, cursor, f"SELECT {bucket_expression(MINUTE, 'us')} FROM rollup_new_starts", [])
+        _insert_marks(store, cursor, "SELECT minute FROM rollup_new_minutes", [])
     finally:
-        cursor.unregister("rollup_new_starts")
+        cursor.unregister("rollup_new_minutes")
 
 
 def mark_feedback(store: Store, cursor: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
@@ -172,7 +175,12 @@ class _FoldState:
     """Per store: when it last folded, and (DuckLake) the catalog connection holding the fold lock."""
 
     last: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Condition = field(default_factory=threading.Condition)
+    folding: threading.Lock = field(default_factory=threading.Lock)  # one fold at a time
+    thread: threading.Thread | None = None
+    wanted: bool = False
+    stopping: bool = False
+    cleaned: float = 0.0  # when folded marks were last deleted
     catalog: Any = None
 
 
@@ -189,22 +197,59 @@ def _state(store: Store) -> _FoldState:
 
 
 def fold_due(store: Store) -> None:
-    """Fold if this process has not folded in the last :data:`FOLD_INTERVAL_S` (a failure is logged:
-    the marks stay and the next fold takes them)."""
+    """Have this process's folder thread of `store` fold soon (at most every FOLD_INTERVAL_S): off the
+    caller's thread, so that the applier's next commit never waits for a fold."""
     state = _state(store)
-    if time.monotonic() - state.last < FOLD_INTERVAL_S:
-        return
-    try:
-        fold(store)
-    except Exception as exc:  # the store or the catalog failing: readers fall back on the marked minutes
-        logger.warning("rollups: fold failed (%s); retried later", exc)
+    with state.lock:
+        if state.thread is None:
+            state.thread = threading.Thread(
+                target=_fold_loop, args=(weakref.ref(store), state), name="bakeoff-rollups", daemon=True
+            )
+            state.thread.start()
+        state.wanted = True
+        state.lock.notify_all()
+
+
+def stop(store: Store) -> None:
+    """Stop the folder thread of `store`, if any (before the store closes: a thread inside DuckDB when
+    the process exits aborts it)."""
+    state = _state(store)
+    with state.lock:
+        thread, state.stopping = state.thread, True
+        state.lock.notify_all()
+    if thread is not None:
+        thread.join(300)
+
+
+def _fold_loop(ref: weakref.ref[Store], state: _FoldState) -> None:
+    while True:
+        with state.lock:
+            while not state.wanted and not state.stopping:
+                state.lock.wait()
+            if state.stopping:
+                return
+            state.wanted = False
+            wait = FOLD_INTERVAL_S - (time.monotonic() - state.last)
+        if wait > 0:
+            with state.lock:
+                state.lock.wait(wait)  # stop() cuts it short
+                if state.stopping:
+                    return
+        store = ref()
+        if store is None:
+            return
+        try:
+            fold(store)
+        except Exception as exc:  # the store or the catalog failing: readers fall back on the marked minutes
+            logger.warning("rollups: fold failed (%s); retried later", exc)
+        del store
 
 
 def fold(store: Store) -> int:
     """Recompute every minute this process may fold (see the module docstring); return how many."""
     state = _state(store)
     folded = 0
-    with state.lock, _cluster_lock(store, state) as ours:
+    with state.folding, _cluster_lock(store, state) as ours:
         if not ours:
             return 0  # another replica is folding; this one's marks wait for the next fold
         while True:
@@ -213,6 +258,9 @@ def fold(store: Store) -> int:
             if count < FOLD_CHUNK:
                 break
         state.last = time.monotonic()
+        if folded and state.last - state.cleaned >= CLEANUP_S:
+            _clean_up(store)
+            state.cleaned = state.last
     return folded
 
 
@@ -244,31 +292,74 @@ def _cluster_lock(store: Store, state: _FoldState) -> Iterator[bool]:
         pg.execute("SELECT pg_advisory_unlock(%s)", [_FOLD_LOCK_KEY])
 
 
+# The marks not folded yet: a fold records what it folded in `rollup_folded` rather than deleting marks
+# (on DuckLake, deleting from a table conflicts with any replica's concurrent insert into it).
+OPEN_MARKS = (
+    "(SELECT owner, minute, marked_at FROM rollup_marks AS m WHERE NOT EXISTS (SELECT 1 FROM rollup_folded "
+    "AS f WHERE f.owner = m.owner AND f.minute = m.minute AND f.upto >= m.marked_at))"
+)
+CLEANUP_S = 60.0  # folded marks are deleted about this often (a failed attempt waits for the next one)
+
+
 def _fold_chunk(store: Store) -> int:
     """Fold up to FOLD_CHUNK marked minutes in one transaction; return how many."""
     owner = owner_of(store)
     abandoned = datetime.now(UTC) - timedelta(seconds=ABANDONED_S)
     mine = "(owner = ? OR owner = '' OR marked_at < ?)"
-    with store.transaction() as cursor:
-        minutes = [
-            int(row[0])
-            for row in cursor.execute(
-                f"SELECT DISTINCT minute FROM rollup_marks WHERE {mine} ORDER BY minute LIMIT ?",
-                [owner, abandoned, FOLD_CHUNK],
-            ).fetchall()
-        ]
-        if not minutes:
-            return 0
-        _recompute(cursor, minutes)
-        cursor.register("rollup_dirty", pa.table({"bucket": pa.array(minutes, pa.int64())}))
+    cursor = store.cursor()
+    # The store's write lock only while the snapshot is taken (marks commit with their rows, so this is
+    # belt and braces for writes around the store); the rest of the fold runs beside the writes.
+    with store._write_lock:
+        cursor.execute("BEGIN TRANSACTION")
         try:
-            cursor.execute(
-                f"DELETE FROM rollup_marks WHERE {mine} AND minute IN (SELECT bucket FROM rollup_dirty)",
-                [owner, abandoned],
-            )
-        finally:
-            cursor.unregister("rollup_dirty")
+            minutes = [
+                int(row[0])
+                for row in cursor.execute(
+                    f"SELECT DISTINCT minute FROM {OPEN_MARKS} WHERE {mine} ORDER BY minute LIMIT ?",
+                    [owner, abandoned, FOLD_CHUNK],
+                ).fetchall()
+            ]
+        except BaseException:
+            _rollback(cursor)
+            raise
+    try:
+        if minutes:
+            _recompute(cursor, minutes)
+            cursor.register("rollup_dirty", pa.table({"bucket": pa.array(minutes, pa.int64())}))
+            try:
+                cursor.execute(
+                    f"INSERT INTO rollup_folded SELECT owner, minute, max(marked_at) FROM {OPEN_MARKS} "
+                    f"WHERE {mine} AND minute IN (SELECT bucket FROM rollup_dirty) GROUP BY ALL",
+                    [owner, abandoned],
+                )
+            finally:
+                cursor.unregister("rollup_dirty")
+        cursor.execute("COMMIT")
+    except BaseException:
+        _rollback(cursor)
+        raise
     return len(minutes)
+
+
+def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # DuckDB may have ended the transaction with the failure
+        cursor.execute("ROLLBACK")
+
+
+def _clean_up(store: Store) -> None:
+    """Delete the marks folded, then the records of folds that cover no mark any more."""
+    try:
+        with store.transaction() as cursor:
+            cursor.execute(
+                "DELETE FROM rollup_marks AS m WHERE EXISTS (SELECT 1 FROM rollup_folded AS f "
+                "WHERE f.owner = m.owner AND f.minute = m.minute AND f.upto >= m.marked_at)"
+            )
+            cursor.execute(
+                "DELETE FROM rollup_folded AS f WHERE NOT EXISTS (SELECT 1 FROM rollup_marks AS m "
+                "WHERE m.owner = f.owner AND m.minute = f.minute)"
+            )
+    except duckdb.Error as exc:  # a conflict with another replica's marks: the next clean-up retries
+        logger.info("rollups: clean-up of folded marks deferred (%s)", exc)
 
 
 _SUMS = (

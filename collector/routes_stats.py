@@ -107,7 +107,7 @@ def stats(scope: ScopeDep) -> dict[str, Any]:
     if overview.answers(scope.filters):
         with overview.view(scope.store, scope.filters) as view:
             if view is not None:
-                return _stats_of(scope.resolved(_just_after(view.latest_us())), view)
+                return _stats_of(scope.resolved(_just_after(view.latest_us)), view)
     return _stats_of(scope.resolved(latest(scope.store)), None)
 
 
@@ -254,7 +254,7 @@ def series(
     if overview.answers(scope.filters, bucket):
         with overview.view(scope.store, scope.filters) as view:
             if view is not None:
-                return _series_of(scope.resolved(_just_after(view.latest_us())), view, bucket, by, totals)
+                return _series_of(scope.resolved(_just_after(view.latest_us)), view, bucket, by, totals)
     return _series_of(scope.resolved(latest(scope.store)), None, bucket, by, totals)
 
 

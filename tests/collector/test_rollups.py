@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,14 @@ import pyarrow as pa
 import pytest
 
 from bakeoff.collector import overview, rollups, routes_stats
+from bakeoff.collector.ducklake import DuckLakeStore
 from bakeoff.collector.errors import ClientError
 from bakeoff.collector.otlp_join import LogJoin
 from bakeoff.collector.otlp_logs import LogPart
 from bakeoff.collector.rows import to_columns
 from bakeoff.collector.store import Store
 from bakeoff.schema import Event, validate_event
+from support.postgres import DuckLakeTarget
 from support.stores import open_test_store
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -188,7 +191,7 @@ def check(store: Store, rnd: random.Random, scopes: int = 8) -> None:
 
 
 def marks(store: Store) -> int:
-    (count,) = store.cursor().execute("SELECT count(*) FROM rollup_marks").fetchone() or (0,)
+    (count,) = store.cursor().execute(f"SELECT count(*) FROM {rollups.OPEN_MARKS}").fetchone() or (0,)
     return int(count)
 
 
@@ -207,17 +210,19 @@ def test_the_rollups_follow_every_change_of_the_events(
     store_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rnd = random.Random(17)
+    monkeypatch.setattr(rollups, "fold_due", lambda store: None)  # folds only where the test calls them
     db = tmp_path / "rollups.duckdb"
     store = open_test_store(db)
     try:
         first = random_events(rnd, "a", 1500)
         store.insert_events(to_columns(first, "sdk", START))
         feedback(store, rnd, [e.id for e in first[:40]] + ["late-3", "late-7", "nowhere"])
+        rollups.fold(store)  # as the folder thread does behind ingest
         check(store, rnd)
-        assert marks(store) == 0  # the reads folded them
+        rollups.fold(store)
+        assert marks(store) == 0
 
-        # Late events (days in the past) while folds are held back: readers take marked minutes from events.
-        monkeypatch.setattr(rollups, "FOLD_INTERVAL_S", 1e9)
+        # Late events (days in the past), not folded: readers take marked minutes from the events.
         late = random_events(rnd, "late", 60, days=1)
         store.insert_events(to_columns(late, "sdk", START))
         assert 0 < marks(store) <= overview.MAX_MARKED
@@ -230,14 +235,17 @@ def test_the_rollups_follow_every_change_of_the_events(
         store.close()
 
     # A restart with marks left: the reopened store's folds take them.
-    monkeypatch.setattr(rollups, "FOLD_INTERVAL_S", 0.0)
     store = open_test_store(db)
     try:
         assert marks(store) > 0
         check(store, rnd, scopes=4)
+        rollups.fold(store)
         assert marks(store) == 0
         cutoff = START + timedelta(hours=17, minutes=31, seconds=7, microseconds=5)
         assert store.delete_older_than(cutoff) > 0
+        assert marks(store) > 0  # the minutes it deleted from, answered from the events until folded
+        assert routes_stats.stats(routes_stats.Scope(store))["total"] == store.count_events()
+        rollups.fold(store)
         check(store, rnd)
         (count,) = (
             store.cursor().execute("SELECT sum(calls) FROM rollup_cells WHERE width = 86400").fetchone()
@@ -256,6 +264,7 @@ def test_quantiles_from_the_histograms_are_within_the_bound(store_kind: str, tmp
         for i, event in enumerate(events):  # a Pareto tail and repeated values
             event.latency_ms = [1.0, 1.0, 250.0, 10 * rnd.paretovariate(1.2), rnd.uniform(0, 5)][i % 5]
         store.insert_events(to_columns(events, "sdk", START))
+        rollups.fold(store)
         scope = routes_stats.Scope(store)
         check_stats(store, scope)
         check_series(store, scope, 3600, None)
@@ -302,3 +311,63 @@ def test_marked_minutes_cover_what_is_not_folded(store_kind: str) -> None:
     assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))  # no gap, no overlap
     assert (minute * 10**6, (minute + 60) * 10**6) in piece.events
     assert not any(lo <= minute * 10**6 < hi for _, lo, hi in spans)
+
+
+def test_events_written_around_the_store_are_noticed_and_folded(store_kind: str, tmp_path: Path) -> None:
+    """A bulk load straight into `events` (no marks): the overview answers from the events, marks
+    every minute, and answers from the rebuilt cells after the next fold."""
+    rnd = random.Random(11)
+    store = open_test_store(tmp_path / "around.duckdb")
+    try:
+        store.insert_events(to_columns(random_events(rnd, "in", 200, days=0.5), "sdk", START))
+        cursor = store.cursor()
+        cursor.register("bulk", to_columns(random_events(rnd, "bulk", 300, days=0.5), "sdk", START))
+        cursor.execute("INSERT INTO events BY NAME SELECT * FROM bulk")
+        cursor.unregister("bulk")
+        scope = routes_stats.Scope(store)
+        assert routes_stats.stats(scope)["total"] == 500  # answered from the events
+        assert marks(store) > 0
+        rollups.fold(store)
+        with overview.view(store, {}) as view:
+            assert view is not None and view.whole()[0] == 500
+        check(store, rnd, scopes=3)
+    finally:
+        store.close()
+
+
+@pytest.mark.embedded_only("opens two DuckLake replicas of its own")
+def test_replicas_read_each_others_marked_minutes_and_fold_their_own(
+    ducklake_target: DuckLakeTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rnd = random.Random(23)
+    monkeypatch.setattr(rollups, "fold_due", lambda store: None)  # folds only where the test calls them
+    a, b = (
+        DuckLakeStore(ducklake_target.catalog, str(ducklake_target.data_path), journal_dir=str(tmp_path / n))
+        for n in "ab"
+    )
+    try:
+        a.insert_events(to_columns(random_events(rnd, "a", 400, days=1), "sdk", START))
+        assert rollups.fold(b) == 0  # a's marks are a's to fold: its writes may be in flight
+        check(b, rnd, scopes=4)  # b reads a's marked minutes from the events
+        assert rollups.fold(a) > 0 and marks(a) == 0
+
+        def write_and_fold(store: DuckLakeStore, prefix: str) -> None:
+            for batch in range(3):
+                store.insert_events(
+                    to_columns(random_events(rnd, f"{prefix}{batch}", 80, days=1), "sdk", START)
+                )
+                rollups.fold(store)  # concurrent folds: one replica at a time, the other's wait for later
+
+        threads = [threading.Thread(target=write_and_fold, args=(s, p)) for s, p in ((a, "x"), (b, "y"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        rollups.fold(a)
+        rollups.fold(b)
+        assert marks(a) == 0 and a.count_events() == 880
+        check(a, rnd, scopes=3)
+        check(b, rnd, scopes=3)
+    finally:
+        a.close()
+        b.close()

@@ -1,0 +1,216 @@
+"""The dashboard's overview at 1M and 10M events, from the rollups, against the plain queries over
+`events` of the same data in the same run, on the embedded DuckDB file and on DuckLake; and ingest with
+and without the rollups' marks and folds, alternating, in the same run.
+
+1. Reads. The events of `bench_ducklake.py` (30 days of traffic, 4 models, 5 kinds and 500 tenant tags,
+   written straight into each store in Arrow batches), then the rollups built from them (every minute
+   marked, then folded: the time is printed; on DuckLake then a housekeeping round merges the folds'
+   small files). The overview's four calls (`/v1/stats`, `/v1/stats/series`,
+   by model and by tag, as the page makes them) over the last 7 days and over all history, each call
+   timed in process from the rollups (median of `--repeats`, range) and once from the plain queries.
+2. Ingest. Batches of 100 events through the ingest pipeline (journal, applier, commits) of a fresh
+   store, timed until every event is committed; with the rollups (the store marks minutes, the applier
+   folds once a second) and without (marks and folds switched off), alternating, `--ingest-runs` each.
+
+Run: python bench/bench_overview_scale.py [--events 1000000 10000000] [--stores embedded ducklake]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench_ducklake import fill, timed  # noqa: E402
+
+from bakeoff.collector import housekeeping, overview, rollups, routes_stats  # noqa: E402
+from bakeoff.collector.ingest import IngestPipeline  # noqa: E402
+from bakeoff.collector.metrics import CollectorMetrics  # noqa: E402
+from bakeoff.collector.settings import StoreTarget  # noqa: E402
+from bakeoff.schema import validate_event  # noqa: E402
+from support.postgres import Cluster, start_cluster  # noqa: E402
+
+WEEK = 7 * 86400
+
+
+def target_of(kind: str, folder: Path, pg: Cluster, name: str) -> StoreTarget:
+    if kind == "embedded":
+        return StoreTarget(
+            db_path=str(folder / f"{name}.duckdb"), journal_dir=str(folder / f"{name}.journal")
+        )
+    data = folder / f"{name}-data"
+    data.mkdir()
+    return StoreTarget(
+        "ducklake",
+        catalog=pg.createdb(name),
+        data_path=str(data),
+        journal_dir=str(folder / f"{name}.journal"),
+    )
+
+
+def overview_calls(scope: routes_stats.Scope, plain: bool) -> Callable[[], None]:
+    """The four calls of the page, from the rollups or (plain) from the events."""
+
+    def rollup() -> None:
+        routes_stats.stats(scope)
+        routes_stats.series(scope)
+        routes_stats.series(scope, None, "model", totals=False)
+        routes_stats.series(scope, None, "tag", totals=False)
+
+    def events() -> None:
+        resolved = scope.resolved(routes_stats.latest(scope.store))
+        routes_stats._stats_of(resolved, None)
+        routes_stats._series_of(resolved, None, None, None, True)
+        routes_stats._series_of(resolved, None, None, "model", False)
+        routes_stats._series_of(resolved, None, None, "tag", False)
+
+    return events if plain else rollup
+
+
+def read_phase(kind: str, folder: Path, pg: Cluster, total: int, repeats: int) -> None:
+    target = target_of(kind, folder, pg, f"reads{total}")
+    seconds = fill(target, total)
+    print(f"{kind}, {total:,} events: generated in {seconds:.0f} s")
+    store = target.open("2GB")
+    try:
+        started = time.perf_counter()
+        rollups.mark_everything(store)
+        folded = rollups.fold(store)
+        built = time.perf_counter() - started
+        print(f"{kind}, {total:,} events: rollups built in {built:.0f} s ({folded:,} minutes)")
+        if kind == "ducklake":  # the small files of the folds merged, as the housekeeping does every 10 min
+            merged = housekeeping.run_round(store, interval_s=0, keep_s=0)
+            print(f"{kind}, {total:,} events: housekeeping round {merged}")
+        for label, span in (("last 7 days", WEEK), ("all history", None)):
+            scope = routes_stats.Scope(store, span=span)
+            with overview.view(store, scope.filters) as view:
+                assert view is not None, "the rollups do not answer"
+            fast = timed(overview_calls(scope, plain=False), repeats)
+            slow = timed(overview_calls(scope, plain=True), 1)[0]
+            median = statistics.median(fast)
+            print(
+                f"{kind}, {total:,} events, overview's four calls, {label}: {median:.0f} ms from the rollups "
+                f"(range {min(fast):.0f}-{max(fast):.0f}) vs {slow:.0f} ms plain: {slow / median:.0f}x faster"
+            )
+        scope = routes_stats.Scope(store)
+        for name, call in (
+            ("/v1/stats", lambda: routes_stats.stats(scope)),
+            ("/v1/stats/series", lambda: routes_stats.series(scope)),
+            ("/v1/stats/series?by=tag", lambda: routes_stats.series(scope, None, "tag", totals=False)),
+        ):
+            times = timed(call, repeats)
+            print(f"{kind}, {total:,} events, {name} all history: {statistics.median(times):.0f} ms")
+    finally:
+        store.close()
+
+
+@contextmanager
+def rollups_off() -> Iterator[None]:
+    """No marks and no folds (the store and the applier as they were before the rollups)."""
+    saved = rollups.mark_rows, rollups.fold_due
+    rollups.mark_rows = lambda *args: None  # type: ignore[assignment]
+    rollups.fold_due = lambda *args: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        rollups.mark_rows, rollups.fold_due = saved
+
+
+def batches(count: int) -> list[list[Any]]:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    rows = [
+        validate_event(
+            {
+                "id": f"ingest-{i}",
+                "ts": (start + timedelta(milliseconds=37 * i)).isoformat(),
+                "provider": "openai",
+                "api": "chat.completions",
+                "model": ["gpt-4o", "gpt-4o-mini"][i % 2],
+                "tags": ["support", f"tenant-{i % 50}"],
+                "request": {"messages": [{"role": "user", "content": f"question {i} " * 20}]},
+                "response": {"text": f"answer {i} " * 30, "finish_reason": "stop"},
+                "usage": {"input_tokens": 400, "output_tokens": 60 + i % 90},
+                "latency_ms": 100.0 + i % 3000,
+            }
+        )
+        for i in range(count)
+    ]
+    return [rows[i : i + 100] for i in range(0, count, 100)]
+
+
+def ingest_once(kind: str, folder: Path, pg: Cluster, name: str, work: list[list[Any]]) -> float:
+    """Events/s through a fresh store's pipeline until all are committed."""
+    store = target_of(kind, folder, pg, name).open("1GB")
+    pipeline = IngestPipeline(store, CollectorMetrics())
+    try:
+        started = time.perf_counter()
+        futures = [pipeline.submit(batch) for batch in work]
+        for future in futures:
+            future.result()
+        waiter = pipeline.barrier()
+        if waiter is not None:
+            waiter.result()
+        took = time.perf_counter() - started
+    finally:
+        pipeline.close()
+        store.close()
+    return sum(len(b) for b in work) / took
+
+
+def ingest_phase(kind: str, folder: Path, pg: Cluster, events: int, runs: int) -> None:
+    work = batches(events)
+    rates: dict[str, list[float]] = {"with": [], "without": []}
+    for run in range(runs):
+        for arm in ("without", "with") if run % 2 == 0 else ("with", "without"):
+            if arm == "with":
+                rate = ingest_once(kind, folder, pg, f"ingest{run}{arm}", work)
+            else:
+                with rollups_off():
+                    rate = ingest_once(kind, folder, pg, f"ingest{run}{arm}", work)
+            rates[arm].append(rate)
+    ratios = [w / wo for w, wo in zip(rates["with"], rates["without"], strict=True)]
+    with_, without = rates["with"], rates["without"]
+    print(
+        f"{kind}, ingest of {events:,} events: with the rollups {statistics.median(with_):,.0f} events/s "
+        f"({min(with_):,.0f}-{max(with_):,.0f}), without {statistics.median(without):,.0f} "
+        f"({min(without):,.0f}-{max(without):,.0f}): {statistics.median(ratios):.2f}x "
+        f"(pairs {min(ratios):.2f}-{max(ratios):.2f})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--stores", nargs="+", default=["embedded", "ducklake"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ingest-events", type=int, default=20_000)
+    parser.add_argument("--ingest-runs", type=int, default=3)
+    parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--skip-reads", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-overview-") as tmp:
+        folder = Path(tmp)
+        pg = start_cluster(folder / "postgres")
+        try:
+            for kind in args.stores:
+                if not args.skip_ingest:
+                    ingest_phase(kind, folder, pg, args.ingest_events, args.ingest_runs)
+                if not args.skip_reads:
+                    for total in args.events:
+                        read_phase(kind, folder, pg, total, args.repeats)
+        finally:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    main()
