@@ -108,7 +108,8 @@ def create_app(settings: CollectorSettings) -> FastAPI:
     app.state.metrics = CollectorMetrics()
     app.state.api_keys = tuple(key.encode() for key in settings.api_keys)
     errors.install(app)
-    app.add_middleware(ReplicasBehindHeader)  # names the replicas a read could not wait for
+    if settings.target.kind == "ducklake":  # only a cluster has replicas a read may not wait for
+        app.add_middleware(ReplicasBehindHeader)
     openapi.install(app)  # the bodies the ingest routes read themselves, and the API key
     dashboard.install(app)
     for router in API_ROUTERS:
