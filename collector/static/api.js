@@ -26,6 +26,18 @@ export async function api(path, options = {}) {
   return type.includes("application/json") ? response.json() : response.text();
 }
 
+/** A caller of `api` that answers only its newest request: an answer that comes back after a later
+ * request was sent resolves to null, so a slow reply to an earlier click never overwrites the page
+ * of the last one. */
+export function newestOnly() {
+  let sent = 0;
+  return async (path, options = {}) => {
+    const mine = ++sent;
+    const result = await api(path, options);
+    return mine === sent ? result : null;
+  };
+}
+
 /** `path?query` with the non-empty entries of `params`. */
 export function withQuery(path, params) {
   const query = new URLSearchParams();

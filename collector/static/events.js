@@ -1,5 +1,5 @@
 // Events: text search and every filter (with typeahead), a page of events, one event's detail.
-import { api, withQuery } from "./api.js";
+import { api, newestOnly, withQuery } from "./api.js";
 import { $, answer, el, fillTable, fmt, jsonBlock, promptOf, typeahead } from "./dom.js";
 
 const state = { offset: 0, limit: 25, filters: {} };
@@ -26,8 +26,11 @@ export function setupEvents(showError) {
   $("#close-detail").addEventListener("click", () => { $("#detail").hidden = true; });
 }
 
+const searchApi = newestOnly();
+
 export async function loadEvents(showError) {
-  const page = await api(withQuery("/v1/search", { ...state.filters, limit: state.limit, offset: state.offset }));
+  const page = await searchApi(withQuery("/v1/search", { ...state.filters, limit: state.limit, offset: state.offset }));
+  if (!page) return;
   fillTable($("#event-table tbody"), page.events, (event) => [
     event.ts.replace("T", " ").slice(0, 19), `${event.provider}/${event.model}`, event.tags.join(", "),
     [event.status, event.status === "error" ? "status-error" : ""], [fmt(event.latency_ms, 1), "num"],

@@ -1,6 +1,6 @@
 // Runs: the list, and one run as completely as its stored results say (every metric, comparisons,
 // segments and recommendation when present, charts, skipped rows) with the answers side by side.
-import { api, withQuery } from "./api.js";
+import { api, newestOnly, withQuery } from "./api.js";
 import { barChart, timeChart } from "./charts.js";
 import { $, answer, el, fillTable, fmt } from "./dom.js";
 
@@ -159,10 +159,13 @@ function referenceCell(reference) {
   return el("td", {}, answer(reference.output || reference, null));
 }
 
+const answersApi = newestOnly();
+
 export async function loadAnswers() {
   if (!current.id || !current.candidate) { $("#answers").hidden = true; return; }
-  const page = await api(withQuery(`/v1/runs/${encodeURIComponent(current.id)}/answers`,
+  const page = await answersApi(withQuery(`/v1/runs/${encodeURIComponent(current.id)}/answers`,
     { candidate: current.candidate, outcome: current.outcome, tag: current.tag, limit: 200 }));
+  if (!page) return;
   for (const button of document.querySelectorAll("#outcomes button")) {
     const name = button.dataset.outcome;
     button.textContent = `${button.dataset.label} (${page.counts[name] ?? 0})`;
