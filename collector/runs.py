@@ -53,7 +53,8 @@ def save_run(
     comparison: dict[str, Any],
     rows: list[dict[str, Any]],
 ) -> None:
-    """Store (or replace) a run and its rows."""
+    """Store (or replace) a run and its rows. Under the run id's lock: DuckLake has no unique keys, and
+    two replicas saving one run at once would each delete nothing and both insert it."""
     run_id = str(run["run_id"])
     created = parse_ts(run["timestamp"]) if run.get("timestamp") else datetime.now(UTC)
     results = pa.table(
@@ -64,7 +65,7 @@ def save_run(
             "body": pa.array([orjson.dumps(r).decode() for r in rows], pa.string()),
         }
     )
-    with store.transaction() as cursor:
+    with store.exclusive(f"run:{run_id}"), store.transaction() as cursor:
         cursor.execute("DELETE FROM results WHERE run_id = ?", [run_id])
         cursor.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
         cursor.execute(

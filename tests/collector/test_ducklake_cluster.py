@@ -237,3 +237,45 @@ async def test_one_dataset_name_made_on_two_replicas_at_once_is_made_once(cluste
             assert len(_dataset(cluster.urls[2], name)) == 20
     listed = [d["name"] for d in httpx.get(cluster.urls[2] + "/v1/datasets", timeout=30).json()["datasets"]]
     assert sorted(n for n in listed if n.startswith(f"{tag}-")) == [f"{tag}-{i}" for i in range(6)]
+
+
+async def test_one_run_saved_on_two_replicas_at_once_is_stored_once(cluster: LocalCluster) -> None:
+    """`bakeoff replay` publishing one run to two replicas at the same moment (a retry elsewhere): the
+    run is listed once and its answers are each row once, the last writer's, whole."""
+
+    def run(run_id: str, text: str) -> dict[str, object]:
+        rows = [
+            {
+                "event_id": f"e{i}",
+                "provider": provider,
+                "output": {"text": text},
+                "scores": {"exact": {"score": 1.0}},
+            }
+            for i in range(30)
+            for provider in ["base", "cand"]
+        ]
+        return {
+            "run": {"run_id": run_id},
+            "benchmark": {"providers": ["base", "cand"], "primary_metric": "exact", "metrics": {}},
+            "comparison": {"baseline": "base"},
+            "rows": rows,
+        }
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        for attempt in range(6):
+            run_id = f"twice-{attempt}"
+            answers = await asyncio.gather(
+                client.post(cluster.urls[0] + "/v1/runs", json=run(run_id, "first")),
+                client.post(cluster.urls[1] + "/v1/runs", json=run(run_id, "second")),
+            )
+            assert [a.status_code for a in answers] == [201, 201]
+            page = httpx.get(
+                f"{cluster.urls[2]}/v1/runs/{run_id}/answers",
+                params={"candidate": "cand", "limit": 1000},
+                timeout=60,
+            ).json()
+            assert page["total"] == 30, page["total"]
+            texts = {row["candidate"]["output"]["text"] for row in page["rows"]}
+            assert len(texts) == 1 and texts <= {"first", "second"}
+    listed = [r["run_id"] for r in httpx.get(cluster.urls[2] + "/v1/runs", timeout=30).json()["runs"]]
+    assert sorted(r for r in listed if r.startswith("twice-")) == [f"twice-{i}" for i in range(6)]
