@@ -1,13 +1,21 @@
-"""Turning instrumentation on and off: patches applied with wrapt, recorded so they can be undone.
+"""Turning instrumentation on and off: methods replaced on their classes, recorded so they can be undone.
 
 Patches are installed by post-import hooks, so `openai`/`anthropic` imported before or after
 `bakeoff.init()` are recorded alike; a second `init()` changes nothing; `uninstrument()` really
 restores the original methods.
+
+A patched method is a plain function put in the class's `__dict__` in place of the original (which it
+names as `__wrapped__`, with its name, docstring and signature), not a `wrapt.FunctionWrapper`: a
+wrapt wrapper builds a bound wrapper object at every attribute access and goes through its C proxy on
+every call, which measured as a good part of what recording added to a call. The wrappers keep wrapt's
+calling convention, `wrapper(wrapped, instance, args, kwargs)`.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import sys
 import threading
 from collections.abc import Callable
@@ -60,8 +68,33 @@ def _patch_library(library: str) -> None:
             with internal_errors(f"patching {module_name}.{path}"):
                 owner, attribute = _resolve(module_name, path)
                 original = owner.__dict__[attribute]
-                wrapt.wrap_function_wrapper(owner, attribute, wrapper)
-                _patched.append((owner, attribute, original))
+                _replace(owner, attribute, original, wrapper)
+
+
+def patched_method(original: Any, wrapper: Callable[..., Any]) -> Any:
+    """A function standing for the method `original` that calls `wrapper(bound original, self, args, kwargs)`.
+
+    An `async def` original gets an `async def` replacement, so that `inspect.iscoroutinefunction`
+    answers as before. What is not a plain function (a descriptor of some other kind) is wrapped by wrapt.
+    """
+    if not inspect.isfunction(original):
+        return wrapt.FunctionWrapper(original, wrapper)
+    if inspect.iscoroutinefunction(original):
+
+        async def patched_async(self: Any, /, *args: Any, **kwargs: Any) -> Any:
+            return await wrapper(original.__get__(self), self, args, kwargs)
+
+        return functools.wraps(original)(patched_async)
+
+    def patched(self: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return wrapper(original.__get__(self), self, args, kwargs)
+
+    return functools.wraps(original)(patched)
+
+
+def _replace(owner: Any, attribute: str, original: Any, wrapper: Callable[..., Any]) -> None:
+    setattr(owner, attribute, patched_method(original, wrapper))
+    _patched.append((owner, attribute, original))
 
 
 def _hook(library: str) -> Callable[[Any], None]:
@@ -98,9 +131,7 @@ def _patch_executor() -> None:
     with _lock, internal_errors("patching ThreadPoolExecutor.submit"):
         if any(o is owner for o, _, _ in _patched):
             return
-        original = owner.__dict__["submit"]
-        wrapt.wrap_function_wrapper(owner, "submit", context.submit_in_context)
-        _patched.append((owner, "submit", original))
+        _replace(owner, "submit", owner.__dict__["submit"], context.submit_in_context)
 
 
 def uninstrument() -> None:
