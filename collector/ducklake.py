@@ -55,6 +55,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import duckdb
 import pyarrow as pa
 
+from bakeoff.collector import object_store
 from bakeoff.collector.journal import ReplicaIdentity, hold_replica
 from bakeoff.collector.read_barrier import TABLE_DDL, ReadBarrier, ReplicaMarks
 from bakeoff.collector.store import Store, first_occurrences, ids_in_events, storage_failure
@@ -186,7 +187,10 @@ class DuckLakeStore(Store):
             for name in ("ducklake", "postgres"):
                 load_extension(connection, name)
             data_path = str(self.data_path)
-            if "://" not in data_path:
+            if object_store.is_object_store(data_path):
+                object_store.prepare(connection)
+                data_path = object_store.with_slash(data_path)
+            elif "://" not in data_path:
                 data_path = str(Path(data_path).resolve()) + "/"
             attach = (
                 f"ATTACH 'ducklake:postgres:{_sql_text(self._conninfo)}' AS {_LAKE} "

@@ -48,7 +48,8 @@ def add_store_flags(parser: argparse.ArgumentParser) -> None:
         "--data-path",
         metavar="DIR",
         default=os.environ.get("BAKEOFF_DATA_PATH"),
-        help="the DuckLake's data files, a folder all collectors share (default $BAKEOFF_DATA_PATH)",
+        help="the DuckLake's data files: a folder all collectors share, or s3://BUCKET/PREFIX/ "
+        "(credentials from the AWS_* variables; default $BAKEOFF_DATA_PATH)",
     )
 
 
@@ -59,6 +60,7 @@ def store_target(args: argparse.Namespace, journal_dir: str | None = None) -> St
         raise UsageError(f"--store must be one of {', '.join(STORES)}, got {args.store!r}")
     if args.store == "embedded":
         return StoreTarget(db_path=args.db or "./bakeoff.duckdb", journal_dir=journal_dir)
+    from bakeoff.collector import object_store
     from bakeoff.collector.ducklake import CATALOG_FORM, CatalogError, conninfo
 
     if args.db:
@@ -70,6 +72,10 @@ def store_target(args: argparse.Namespace, journal_dir: str | None = None) -> St
     try:
         conninfo(args.catalog)
     except CatalogError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        object_store.check_form(args.data_path)
+    except object_store.DataPathError as exc:
         raise UsageError(str(exc)) from None
     if "://" not in args.data_path and not os.path.isdir(args.data_path):
         raise UsageError(f"--data-path {args.data_path}: no such folder")

@@ -53,6 +53,17 @@ def _check_catalog(target: StoreTarget) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _check_data_path(target: StoreTarget) -> None:
+    """One line when an object-store data path cannot be listed (no bucket, refused credentials)."""
+    from bakeoff.collector import object_store
+
+    if target.data_path and object_store.is_object_store(target.data_path):
+        try:
+            object_store.check_reachable(target.data_path)
+        except object_store.DataPathError as exc:
+            raise UsageError(str(exc)) from None
+
+
 def _hold_journal(target: StoreTarget) -> None:
     """One line when another collector runs on this replica's journal (each replica needs its own)."""
     from bakeoff.collector.journal import JournalInUse, hold_replica
@@ -143,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if target.kind == "ducklake":
         _check_catalog(target)
+        _check_data_path(target)
         _hold_journal(target)
         print(f"bakeoff collector on http://{args.host}:{args.port} ({target.where})", flush=True)
     else:

@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -50,10 +50,11 @@ class Replica:
         self,
         name: str,
         catalog: str,
-        data_path: Path,
+        data_path: Path | str,
         folder: Path,
         port: int,
         extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.catalog = catalog
@@ -63,6 +64,7 @@ class Replica:
         self.log = folder / "serve.log"
         self.port = port
         self.extra_args = tuple(extra_args)
+        self.env = dict(env) if env is not None else None
         self.process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -95,7 +97,8 @@ class Replica:
     def launch(self) -> None:
         """Start the process without waiting for it (see :meth:`wait_healthy`)."""
         with self.log.open("a") as log:  # the child keeps its own copy of the file
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=log)
+            environ = {**os.environ, **self.env} if self.env is not None else None
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=log, env=environ)
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         """Wait until `/healthz` answers; raise with the replica's log if it exits or never answers."""
@@ -139,6 +142,8 @@ class LocalCluster:
     """PostgreSQL + `replicas` collectors on one catalog and one data path, under `folder`.
 
     `ports` fixes the replicas' ports (default: free ones); `extra_args` go to every `bakeoff serve`.
+    `data_path` is the lake's files (default `folder/data`; an `s3://BUCKET/PREFIX/` URL puts them on an
+    object store, with the credentials of `env`, variables added to every replica's environment).
     With `postgres`, a running cluster, the catalog is a new database on it (left running at stop);
     without, a PostgreSQL cluster of its own is started and stopped with the replicas.
     """
@@ -150,6 +155,8 @@ class LocalCluster:
         ports: Sequence[int] | None = None,
         extra_args: Sequence[str] = (),
         postgres: Cluster | None = None,
+        data_path: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         if replicas < 1:
             raise ValueError(f"replicas must be at least 1, got {replicas}")
@@ -159,7 +166,8 @@ class LocalCluster:
         self.count = replicas
         self.ports = list(ports) if ports is not None else None
         self.extra_args = tuple(extra_args)
-        self.data_path = folder / "data"
+        self.data_path: Path | str = data_path if data_path is not None else folder / "data"
+        self.env = env
         self.postgres: Cluster | None = postgres
         self._own_postgres = postgres is None
         self.catalog = ""
@@ -168,7 +176,8 @@ class LocalCluster:
     def start(self, timeout: float = 90.0) -> LocalCluster:
         """Start PostgreSQL, create the catalog database, then every replica; wait until all answer."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.data_path.mkdir(exist_ok=True)
+        if isinstance(self.data_path, Path):
+            self.data_path.mkdir(exist_ok=True)
         if self.postgres is None:
             self.postgres = start_cluster(self.folder / "postgres")
         try:
@@ -184,6 +193,7 @@ class LocalCluster:
                     self.folder / f"replica-{i}",
                     port,
                     self.extra_args,
+                    self.env,
                 )
                 for i, port in enumerate(ports)
             ]
@@ -231,13 +241,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--port", type=int, default=7800, help="the first replica's port; the others follow (default 7800)"
     )
+    parser.add_argument(
+        "--data-path",
+        help="the lake's files: s3://BUCKET/PREFIX/ for an object store (credentials from the AWS_* "
+        "variables), default DIR/data",
+    )
     parser.add_argument("serve_args", nargs="*", help="more `bakeoff serve` flags, after --")
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error(f"--replicas must be at least 1, got {args.replicas}")
     ports = [args.port + i for i in range(args.replicas)]
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the cluster as Ctrl-C does
-    cluster = LocalCluster(args.dir.resolve(), args.replicas, ports, args.serve_args)
+    cluster = LocalCluster(
+        args.dir.resolve(), args.replicas, ports, args.serve_args, data_path=args.data_path
+    )
     try:
         cluster.start()
         print(f"catalog   {cluster.catalog}")

@@ -8,19 +8,23 @@ them back by that tag, so the tests share one cluster.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from support.cluster_reads import (
+    assert_stored_once_everywhere,
+    batch,
+    committed_everywhere,
+    dataset_rows,
+    ids_of,
+)
 from support.deploy import LocalCluster, Replica
 from support.postgres import Cluster
 
 pytestmark = pytest.mark.embedded_only("these tests start a DuckLake cluster of their own")
-
-EVENTS_PER_BATCH = 50
 
 
 @pytest.fixture(scope="module")
@@ -29,65 +33,11 @@ def cluster(postgres_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory)
         yield started
 
 
-def _batch(tag: str, number: int) -> list[dict[str, object]]:
-    return [
-        {
-            "id": f"{tag}-{number}-{i}",
-            "ts": f"2026-11-{1 + number % 28:02d}T10:{i % 60:02d}:00Z",
-            "provider": "openai",
-            "api": "chat.completions",
-            "model": ["gpt-4o-mini", "gpt-4o"][i % 2],
-            "tags": [tag, f"kind-{i % 3}"],
-            "request": {"messages": [{"role": "user", "content": f"question {number} {i}"}]},
-            "response": {"text": f"answer {number} {i}"},
-        }
-        for i in range(EVENTS_PER_BATCH)
-    ]
-
-
-def _ids(batches: list[list[dict[str, object]]]) -> set[str]:
-    return {str(event["id"]) for batch in batches for event in batch}
-
-
-def _stored_ids(url: str, tag: str) -> list[str]:
-    """Every id of `tag` that `url` reads, page by page, with the total it reports."""
-    ids: list[str] = []
-    total = None
-    while total is None or len(ids) < total:
-        page = httpx.get(
-            url + "/v1/events", params={"tag": tag, "limit": 1000, "offset": len(ids)}, timeout=60
-        )
-        assert page.status_code == 200, page.text
-        body = page.json()
-        total = body["total"]
-        if not body["events"]:
-            break
-        ids += [event["id"] for event in body["events"]]
-    assert len(ids) == total
-    return ids
-
-
-def _committed_everywhere(cluster: LocalCluster) -> None:
-    """Wait until every acknowledged event is committed. A replica's reads wait for what it acknowledged
-    itself, not for what the others did (their commits follow within milliseconds): each one's
-    /healthz waits for its own."""
-    for replica in cluster.replicas:
-        assert httpx.get(replica.url + "/healthz", timeout=60).status_code == 200
-
-
-def _assert_stored_once_everywhere(cluster: LocalCluster, tag: str, expected: set[str]) -> None:
-    _committed_everywhere(cluster)
-    for replica in cluster.replicas:
-        ids = _stored_ids(replica.url, tag)
-        assert len(ids) == len(set(ids)), f"{replica.name}: duplicate ids"
-        assert set(ids) == expected, (replica.name, len(ids), len(expected))
-
-
 async def test_batches_retried_against_another_replica_are_stored_once(cluster: LocalCluster) -> None:
     """Every other batch goes to two replicas at the same moment (an SDK retrying elsewhere after a
     timeout): exact count, no duplicate id, every event readable from every replica."""
     urls = cluster.urls
-    batches = [_batch("overlap", number) for number in range(60)]
+    batches = [batch("overlap", number) for number in range(60)]
     limit = asyncio.Semaphore(6)
 
     async def send(client: httpx.AsyncClient, number: int, events: list[dict[str, object]]) -> None:
@@ -100,7 +50,7 @@ async def test_batches_retried_against_another_replica_are_stored_once(cluster: 
 
     async with httpx.AsyncClient(timeout=60) as client:
         await asyncio.gather(*(send(client, n, events) for n, events in enumerate(batches)))
-    _assert_stored_once_everywhere(cluster, "overlap", _ids(batches))
+    assert_stored_once_everywhere(cluster, "overlap", ids_of(batches))
     event = httpx.get(f"{urls[2]}/v1/events/overlap-0-7", timeout=30)
     assert event.status_code == 200 and event.json()["response"]["text"] == "answer 0 7"
 
@@ -110,7 +60,7 @@ async def test_a_replica_killed_mid_load_loses_nothing_it_acknowledged(cluster: 
     does), restart it on its journal: every acknowledged event is stored, once, readable everywhere."""
     victim = cluster.replicas[2]
     urls = cluster.urls
-    batches = [_batch("killed", number) for number in range(90)]
+    batches = [batch("killed", number) for number in range(90)]
     acknowledged_by_victim: set[str] = set()
     killed = asyncio.Event()
     limit = asyncio.Semaphore(6)
@@ -136,27 +86,20 @@ async def test_a_replica_killed_mid_load_loses_nothing_it_acknowledged(cluster: 
         await asyncio.gather(*(send(client, n, events) for n, events in enumerate(batches)))
     assert killed.is_set()
     await asyncio.to_thread(victim.start)  # on the same journal: replays what it acknowledged
-    expected = _ids(batches)
+    expected = ids_of(batches)
     assert acknowledged_by_victim <= expected
-    _assert_stored_once_everywhere(cluster, "killed", expected)
-
-
-def _dataset(url: str, name: str) -> list[tuple[str, float]]:
-    response = httpx.get(f"{url}/v1/datasets/{name}", timeout=60)
-    assert response.status_code == 200, response.text
-    rows = [json.loads(line) for line in response.content.splitlines() if line]
-    return [(row["id"], row["weight"]) for row in rows]
+    assert_stored_once_everywhere(cluster, "killed", expected)
 
 
 @pytest.mark.parametrize("strategy", ["random", "stratified"])
 def test_samples_are_the_same_on_every_replica(cluster: LocalCluster, strategy: str) -> None:
     """The same seed on two replicas draws the same dataset; a dataset made on one downloads from another."""
     tag = f"sampled-{strategy}"
-    batches = [_batch(tag, number) for number in range(12)]
+    batches = [batch(tag, number) for number in range(12)]
     for number, events in enumerate(batches):  # spread over the replicas
         response = httpx.post(cluster.urls[number % 3] + "/v1/events", json={"events": events}, timeout=60)
         assert response.status_code == 202
-    _committed_everywhere(cluster)
+    committed_everywhere(cluster)
     first, second, third = cluster.replicas
     spec = {"strategy": strategy, "n": 60, "seed": 11, "filters": {"tag": tag}}
     made: dict[str, Replica] = {f"{tag}-on-first": first, f"{tag}-on-second": second}
@@ -164,10 +107,10 @@ def test_samples_are_the_same_on_every_replica(cluster: LocalCluster, strategy: 
         response = httpx.post(replica.url + "/v1/samples", json={"name": name, **spec}, timeout=60)
         assert response.status_code == 201, response.text
         assert response.json()["size"] == 60
-    drawn_on_first = _dataset(first.url, f"{tag}-on-first")
+    drawn_on_first = dataset_rows(first.url, f"{tag}-on-first")
     assert len(drawn_on_first) == 60 and len({i for i, _ in drawn_on_first}) == 60
-    assert drawn_on_first == _dataset(second.url, f"{tag}-on-second")  # same seed, same sample
-    assert drawn_on_first == _dataset(third.url, f"{tag}-on-first")  # made on one, read on another
+    assert drawn_on_first == dataset_rows(second.url, f"{tag}-on-second")  # same seed, same sample
+    assert drawn_on_first == dataset_rows(third.url, f"{tag}-on-first")  # made on one, read on another
     listed = httpx.get(third.url + "/v1/datasets", timeout=30).json()
     assert {f"{tag}-on-first", f"{tag}-on-second"} <= {d["name"] for d in listed["datasets"]}
 
@@ -214,9 +157,9 @@ async def test_one_dataset_name_made_on_two_replicas_at_once_is_made_once(cluste
     other answers 409, and the dataset has its rows once; with "replace", both succeed one after the
     other and the dataset is the last one's, whole."""
     tag = "named"
-    response = httpx.post(cluster.urls[0] + "/v1/events", json={"events": _batch(tag, 0)}, timeout=60)
+    response = httpx.post(cluster.urls[0] + "/v1/events", json={"events": batch(tag, 0)}, timeout=60)
     assert response.status_code == 202
-    _committed_everywhere(cluster)
+    committed_everywhere(cluster)
     first, second = cluster.urls[0], cluster.urls[1]
 
     async def both(client: httpx.AsyncClient, name: str, **extra: object) -> list[int]:
@@ -231,10 +174,10 @@ async def test_one_dataset_name_made_on_two_replicas_at_once_is_made_once(cluste
         for attempt in range(6):
             name = f"{tag}-{attempt}"
             assert await both(client, name) == [201, 409]
-            rows = _dataset(cluster.urls[2], name)
+            rows = dataset_rows(cluster.urls[2], name)
             assert len(rows) == 20 and len({i for i, _ in rows}) == 20
             assert await both(client, name, replace=True) == [201, 201]
-            assert len(_dataset(cluster.urls[2], name)) == 20
+            assert len(dataset_rows(cluster.urls[2], name)) == 20
     listed = [d["name"] for d in httpx.get(cluster.urls[2] + "/v1/datasets", timeout=30).json()["datasets"]]
     assert sorted(n for n in listed if n.startswith(f"{tag}-")) == [f"{tag}-{i}" for i in range(6)]
 
