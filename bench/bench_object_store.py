@@ -98,8 +98,8 @@ def main() -> None:
                     f"{local['committed']:,.0f} events/s = {remote['committed'] / local['committed']:.2f}x"
                 )
                 print(
-                    f"round {number}: replica CPU per event {remote['cpu_us']:.0f} vs {local['cpu_us']:.0f} µs"
-                    f" = {remote['cpu_us'] / local['cpu_us']:.2f}x"
+                    f"round {number}: replica CPU per event {remote['cpu_us']:.0f} vs "
+                    f"{local['cpu_us']:.0f} µs = {remote['cpu_us'] / local['cpu_us']:.2f}x"
                 )
                 for name in ("page", "sample", "stats"):
                     print(
