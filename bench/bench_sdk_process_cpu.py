@@ -7,9 +7,12 @@ the shipping thread's). Two readings, in the same run:
 
 - CPU time: `resource.getrusage(RUSAGE_SELF)` (user + system) around the calls; the startup (imports,
   `init()`, the client, a warm-up, all flushed) is the same reading taken just before them, so import
-  time's variance between processes does not enter. The arms alternate in pairs, both pinned to the same
-  core (`os.sched_setaffinity`) with a fixed `PYTHONHASHSEED`, the servers on the other cores; the
-  figure is the median of the pairs' differences, with their range.
+  time's variance between processes does not enter. The arms alternate in rounds (their order turned
+  around every other round), all pinned to the same core (`os.sched_setaffinity`) with a fixed
+  `PYTHONHASHSEED`, the servers on the other cores. Each round pairs an arm with the plain process
+  next to it; the figure is the median of the pairs' differences with a 95 % bootstrap confidence
+  interval. The plain arm runs twice per round: plain against plain (an A/A control) shows how large
+  a difference the machine's noise alone makes, with the same statistics.
 - Instructions: each arm once more under `valgrind --tool=callgrind`, which counts the instructions of
   every thread and is not disturbed by the machine's load. Counting starts at the first measured call
   (`--zero-before` a marker function called there) and the child leaves with `os._exit` right after
@@ -20,7 +23,7 @@ the shipping thread's). Two readings, in the same run:
 bakeoff runs twice: as configured for this loopback receiver (no gzip), and with gzip forced, as for a
 collector on another host (CPU time only). Every figure is against the plain arm of the same run.
 
-Run: python bench/bench_sdk_process_cpu.py [--calls 2000] [--runs 9] [--callgrind-calls 300]
+Run: python bench/bench_sdk_process_cpu.py [--calls 2000] [--runs 20] [--gzip] [--callgrind-calls 300]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import random
 import re
 import resource
 import shutil
@@ -43,7 +47,9 @@ from servers import start_receiver, start_simulator
 
 MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve"}]
 _WARMUP_CALLS = 20
-ARMS = ("plain", "bakeoff", "bakeoff-gzip")
+# The plain arm in the middle of a round: the other arms it is paired with (A/A included) run next to it.
+ARMS = ("plain-again", "plain", "bakeoff", "bakeoff-gzip")
+_BOOTSTRAP = 2000
 # A C function neither the clients nor bakeoff call: entering it marks the start of the measured calls
 # for callgrind (`--zero-before=math_lgamma`).
 _MARKER = "math_lgamma"
@@ -72,7 +78,7 @@ def _child(arm: str, base_url: str, calls: int, counted: bool) -> None:
     import openai
 
     flush = lambda: True  # noqa: E731
-    if arm != "plain":
+    if arm.startswith("bakeoff"):
         import bakeoff
 
         compress = True if arm == "bakeoff-gzip" else None
@@ -155,10 +161,28 @@ def _spread(values: list[float]) -> str:
     return f"range {min(values):+.0f} to {max(values):+.0f}, middle half {low:+.0f} to {high:+.0f}"
 
 
+def median_ci(values: list[float], seed: int = 0) -> tuple[float, float, float]:
+    """The median of `values` and a 95 % percentile-bootstrap confidence interval of it (seeded)."""
+    draw = random.Random(seed)
+    medians = sorted(statistics.median(draw.choices(values, k=len(values))) for _ in range(_BOOTSTRAP))
+    return statistics.median(values), medians[int(0.025 * _BOOTSTRAP)], medians[int(0.975 * _BOOTSTRAP) - 1]
+
+
+def _paired(label: str, ours: list[float], plain: list[float], plain_median: float) -> None:
+    paired = [a - b for a, b in zip(ours, plain, strict=True)]
+    added, low, high = median_ci(paired)
+    print(
+        f"{label}: added CPU per call, every thread (median of {len(paired)} pairs): {added:+.1f} us "
+        f"(95 % CI {low:+.1f} to {high:+.1f}), {100 * added / plain_median:+.2f} % of plain "
+        f"(CI {100 * low / plain_median:+.2f} to {100 * high / plain_median:+.2f} %); {_spread(paired)} us"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--runs", type=int, default=9, help="alternating pairs of processes per arm")
+    parser.add_argument("--runs", type=int, default=20, help="alternating rounds of processes (one per arm)")
+    parser.add_argument("--gzip", action="store_true", help="also an arm with gzip forced")
     parser.add_argument("--callgrind-calls", type=int, default=300, help="0: no instruction count")
     parser.add_argument("--child", choices=ARMS)
     parser.add_argument("--counted", action="store_true")
@@ -173,14 +197,15 @@ def main() -> None:
     if others:
         for process in (server, receiver):
             os.sched_setaffinity(process.pid, others)
-    per_call: dict[str, list[float]] = {arm: [] for arm in ARMS}
-    shipping: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    arms = [arm for arm in ARMS if arm != "bakeoff-gzip" or args.gzip]
+    per_call: dict[str, list[float]] = {arm: [] for arm in arms}
+    shipping: dict[str, list[float]] = {arm: [] for arm in arms}
     instructions: dict[str, float] = {}
     try:
         with tempfile.TemporaryDirectory() as spool:
             env = _env({**os.environ, "BENCH_COLLECTOR": collector, "BENCH_SPOOL": spool}, core)
             for run in range(args.runs):
-                for arm in ARMS if run % 2 == 0 else reversed(ARMS):
+                for arm in arms if run % 2 == 0 else reversed(arms):
                     whole, shipper = _run(arm, url, args.calls, env)
                     per_call[arm].append(whole)
                     shipping[arm].append(shipper)
@@ -194,14 +219,12 @@ def main() -> None:
     median = statistics.median
     plain = median(per_call["plain"])
     print(f"plain openai CPU per call, whole process (median of {args.runs}): {plain:.0f} us")
+    # Each arm is paired with the plain process of its round (run next to it, in either order).
+    _paired("A/A control, plain again", per_call["plain-again"], per_call["plain"], plain)
     for arm, label in (("bakeoff", "bakeoff"), ("bakeoff-gzip", "bakeoff, gzip forced")):
-        # Each pair's arms ran back to back: their difference is less exposed to the machine's load.
-        paired = [ours - theirs for ours, theirs in zip(per_call[arm], per_call["plain"], strict=True)]
-        added = median(paired)
-        print(
-            f"{label}: added CPU per call, every thread (median of {args.runs} pairs): {added:.0f} us, "
-            f"{100 * added / plain:.1f} % of plain ({_spread(paired)} us)"
-        )
+        if arm not in per_call:
+            continue
+        _paired(label, per_call[arm], per_call["plain"], plain)
         print(f"{label}: of which on the shipping thread: {median(shipping[arm]):.1f} us")
     spread = ", ".join(f"{arm} {min(v):.0f}-{max(v):.0f}" for arm, v in per_call.items())
     print(f"range over runs (us/call): {spread}")
