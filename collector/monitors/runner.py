@@ -20,6 +20,7 @@ from typing import Any
 from bakeoff.collector.monitors import alerts as alert_store
 from bakeoff.collector.monitors import scans
 from bakeoff.collector.monitors.engine import Engine, MonitorState, ValueOf, new_state
+from bakeoff.collector.monitors.signals import epoch_literal
 from bakeoff.collector.store import Store
 from bakeoff.monitor_config import MonitoringConfig, Sink, StderrSink, TrafficMonitor
 from bakeoff.monitor_sinks import deliver
@@ -31,12 +32,30 @@ MAX_SKEW_S = 300.0
 BACKFILL_S = 7 * 86400.0
 
 
-def watermark(store: Store) -> float | None:
-    """Event time: windows ending at or before it are closed; None for an empty store."""
-    (newest,) = store.cursor().execute("SELECT epoch(max(ts)) FROM events").fetchone() or (None,)
+def newest_ts(store: Store, since: float | None = None) -> float | None:
+    """The newest event's `ts` (epoch seconds), None for an empty store. Given `since`, a `ts` an
+    earlier call returned, only events from then on are read (DuckDB skips the older row groups by
+    their bounds): the newest is among them unless they were all deleted since, and then it is looked
+    for among every event."""
+    cursor = store.cursor()
+    if since is not None:
+        # A second before it: the epoch float need not round back to the very microsecond.
+        sql = f"SELECT epoch(max(ts)) FROM events WHERE ts >= {epoch_literal(since - 1.0)}"
+        (newest,) = cursor.execute(sql).fetchone() or (None,)
+        if newest is not None:
+            return float(newest)
+    (newest,) = cursor.execute("SELECT epoch(max(ts)) FROM events").fetchone() or (None,)
+    return None if newest is None else float(newest)
+
+
+def watermark(store: Store, newest: float | None = None) -> float | None:
+    """Event time: windows ending at or before it are closed; None for an empty store. `newest`: the
+    newest event's `ts` if known (see `newest_ts`)."""
+    if newest is None:
+        newest = newest_ts(store)
     if newest is None:
         return None
-    return min(float(newest), time.time() + MAX_SKEW_S) - GRACE_S
+    return min(newest, time.time() + MAX_SKEW_S) - GRACE_S
 
 
 def advance(
@@ -151,6 +170,7 @@ class TrafficRunner:
         # runner's last save (None: unknown, or a monitor still waits for traffic), and whether the
         # outbox may hold notifications (it does after a save that changed alerts, or a crash).
         self._idle_until: float | None = None
+        self._newest: float | None = None  # the newest event's ts at the last tick
         self._outbox_empty = False
 
     def tick(self) -> list[dict[str, Any]]:
@@ -162,7 +182,8 @@ class TrafficRunner:
 
     def advance(self) -> list[dict[str, Any]]:
         """Process and save the windows closed since the last tick, sending nothing; the alerts changed."""
-        closed_until = watermark(self.store)
+        self._newest = newest_ts(self.store, self._newest)
+        closed_until = watermark(self.store, self._newest)
         if closed_until is None or (self._idle_until is not None and closed_until < self._idle_until):
             return []
         return self._advance_all(closed_until)

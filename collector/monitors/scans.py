@@ -40,6 +40,9 @@ class _Scan:
 
     NULL rather than a FILTER clause: DuckDB groups the rows of each filtered aggregate apart, a hash
     table probe per aggregate and row, where NULLs cost nothing to skip (no aggregate here counts them).
+    A member's condition leaves out what the query's WHERE already says (a range the same as the
+    union's, as in a tick, where the members have the same windows to take): planning a query costs
+    more the longer its SQL, milliseconds for twenty monitors, more than reading a tick's rows.
     """
 
     def __init__(self, members: Sequence[Member], extra: Sequence[str]) -> None:
@@ -47,17 +50,46 @@ class _Scan:
         self.columns: list[str] = []
         self.params: list[Any] = []
         self._numbers: dict[tuple[type, Any], int] = {}
+        self.start = min(m.start for m in members)
+        ends = [m.end for m in members]
+        self.end = None if None in ends else max(e for e in ends if e is not None)
+        self._filters = {self._bind(m.signal.where, m.signal.params) for m in members}
         seen: dict[tuple[str, str], str] = {}
         columns = list(extra)
         for member in members:
-            condition = self._bind(*member.signal.rows(member.start, member.end))
+            condition = self._condition(member)
             key = (member.signal.x, condition)
             if key not in seen:
                 seen[key] = f"m{len(seen)}"
-                columns.append(f"CASE WHEN {condition} THEN {member.signal.x} END AS {seen[key]}")
+                value = member.signal.x
+                if condition != "TRUE":
+                    value = f"CASE WHEN {condition} THEN {value} END"  # NULL too where x is NULL
+                columns.append(f"{value} AS {seen[key]}")
             self.columns.append(seen[key])
-        where = self._union(members)
-        self.sql = f"SELECT {', '.join(columns)} FROM {first.source} WHERE {where}"
+        with_, tables = first.tables(self._range("ts"))
+        self.sql = f"{with_}SELECT {', '.join(columns)} FROM {tables} WHERE {self._union(members)}"
+
+    def _range(self, ts: str, start: float | None = None, end: float | None = None) -> str:
+        """`ts` within [start, end) (by default the union of the members' ranges)."""
+        start = self.start if start is None else start
+        end = self.end if end is None else end
+        clause = f"{ts} >= {epoch_literal(start)}"
+        return clause if end is None else f"{clause} AND {ts} < {epoch_literal(end)}"
+
+    def _condition(self, member: Member) -> str:
+        """What picks a member's points among the query's rows: its filters, and its range unless it is
+        the union's (its lookback bound too, for a bounded signal, which the union's implies then)."""
+        signal = member.signal
+        clauses = [self._bind(signal.where, signal.params)] if len(self._filters) > 1 else []
+        later = member.start > self.start
+        if later:
+            clauses.append(f"{signal.ts} >= {epoch_literal(member.start)}")
+        if member.end is not None and self.end is not None and member.end < self.end:
+            clauses.append(f"{signal.ts} < {epoch_literal(member.end)}")
+        if signal.bounded and member.end is not None and later:
+            clauses.append(f"e.ts >= {epoch_literal(member.start - signal.lookback)}")
+        clauses = [clause for clause in clauses if clause != "TRUE"]
+        return " AND ".join(clauses) or "TRUE"
 
     def _bind(self, sql: str, params: Sequence[Any]) -> str:
         """`sql` with its `?` parameters numbered ($1, $2, ...), each distinct value once in the query:
@@ -75,19 +107,17 @@ class _Scan:
         return "".join(bound)
 
     def _union(self, members: Sequence[Member]) -> str:
-        """Rows any member may pick: within the union of the ranges and one of the members' filters."""
+        """Rows any member may pick: within the union of the ranges and one of the members' filters (a
+        bounded signal's scores are within the range already, see `Signal.tables`)."""
         signal = members[0].signal
-        start = min(m.start for m in members)
-        clause = f"{signal.ts} >= {epoch_literal(start)}"
-        ends = [m.end for m in members]
-        if None not in ends:
-            clause += f" AND {signal.ts} < {epoch_literal(max(e for e in ends if e is not None))}"
-            if signal.bounded:
-                clause += f" AND e.ts >= {epoch_literal(start - signal.lookback)}"
-        filters = {self._bind(m.signal.where, m.signal.params) for m in members}
-        if "TRUE" not in filters:
-            clause += " AND (" + " OR ".join(f"({where})" for where in sorted(filters)) + ")"
-        return clause
+        clauses = []
+        if signal.scores is None:
+            clauses.append(self._range(signal.ts))
+        elif self.end is not None:
+            clauses.append(f"e.ts >= {epoch_literal(self.start - signal.lookback)}")
+        if "TRUE" not in self._filters:
+            clauses.append("(" + " OR ".join(f"({where})" for where in sorted(self._filters)) + ")")
+        return " AND ".join(clauses) or "TRUE"
 
     def run(self, store: Store, columns: list[str], group: str | None = None) -> dict[str, np.ndarray]:
         """The outer query's `columns` (aliased c0, c1, ...) as arrays, grouped by `group` if given."""
@@ -170,7 +200,10 @@ def baselines(
     return found
 
 
-def counts(store: Store, asks: Sequence[tuple[Signal, float, int, int, dict[str, float]]]) -> list[Counts]:
+_Ask = tuple[Signal, float, int, int, dict[str, float]]  # (signal, origin, first, last, baseline)
+
+
+def counts(store: Store, asks: Sequence[_Ask]) -> list[Counts]:
     """For each (signal, origin, first, last, baseline): its windows first..last, window i spanning
     origin + i * width, one width long; empty windows included."""
     members = []
@@ -185,20 +218,43 @@ def counts(store: Store, asks: Sequence[tuple[Signal, float, int, int, dict[str,
         signal = asks[indices[0]][0]
         origin = min(asks[i][1] for i in indices)
         scan = _Scan([members[i] for i in indices], [f"{signal.bucket(origin)} AS w"])
-        columns, spans = ["w"], []
-        for column, index in enumerate(indices):
-            m = scan.columns[column]
-            sums = asks[index][0].window_sums(m, asks[index][4])
-            spans.append((len(columns), len(columns) + 1 + len(sums)))
-            columns += [f"count({m})", *(f"coalesce({s}, 0)" for s in sums)]
-        result = scan.run(store, columns, group="w")
-        group_windows = np.asarray(result["c0"], dtype=np.int64)
-        for (begin, end), index in zip(spans, indices, strict=True):
+        tables = (_points if signal.bounded else _window_rows)(store, scan, [asks[i] for i in indices])
+        for (rows, windows), index in zip(tables, indices, strict=True):
             signal, own_origin, first, last, baseline = asks[index]
-            windows = group_windows - round((own_origin - origin) / signal.monitor.window)
-            table = np.zeros((last - first + 1, end - begin))
-            inside = (windows >= first) & (windows <= last)
-            for offset, column in enumerate(range(begin, end)):
-                table[windows[inside] - first, offset] = np.asarray(result[f"c{column}"], float)[inside]
+            windows = windows - round((own_origin - origin) / signal.monitor.window) - first
+            inside = (windows >= 0) & (windows <= last - first)
+            table = np.zeros((last - first + 1, rows.shape[1]))
+            np.add.at(table, windows[inside], rows[inside])
             found[index] = signal.counts(first, table, baseline)
     return [found[index] for index in range(len(asks))]
+
+
+def _window_rows(store: Store, scan: _Scan, asks: Sequence[_Ask]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each member's rows by window, aggregated in SQL (calls, then `Signal.window_sums`), with the
+    group's window of each row."""
+    columns, spans = ["w"], []
+    for m, (signal, *_, baseline) in zip(scan.columns, asks, strict=True):
+        sums = signal.window_sums(m, baseline)
+        spans.append((len(columns), len(columns) + 1 + len(sums)))
+        columns += [f"count({m})", *(f"coalesce({s}, 0)" for s in sums)]
+    result = scan.run(store, columns, group="w")
+    windows = np.asarray(result["c0"], dtype=np.int64)
+    return [
+        (np.column_stack([np.asarray(result[f"c{c}"], float) for c in range(begin, end)]), windows)
+        for begin, end in spans
+    ]
+
+
+def _points(store: Store, scan: _Scan, asks: Sequence[_Ask]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each member's data points, one row each (1, then `Signal.point_sums`), with the group's window
+    of each: a bounded signal's scores are few, and summing their bets here keeps the SQL short."""
+    result = scan.run(store, ["w", *scan.columns])
+    windows = np.asarray(result["c0"], dtype=np.int64)
+    tables = []
+    for column, (signal, *_, baseline) in enumerate(asks, start=1):
+        values = result[f"c{column}"]
+        present = ~np.ma.getmaskarray(values)
+        points = np.ma.getdata(values)[present]
+        rows = np.column_stack([np.ones(len(points)), signal.point_sums(points, baseline)])
+        tables.append((rows, windows[present]))
+    return tables
