@@ -30,7 +30,7 @@ import msgspec
 import orjson
 import pyarrow as pa
 
-from bakeoff.collector import rollups
+from bakeoff.collector import rollups, text_search
 from bakeoff.collector.errors import StorageUnavailable
 from bakeoff.collector.idfilter import IdFilter
 from bakeoff.collector.ingest import IngestPipeline
@@ -193,7 +193,8 @@ class LogJoin:
             event_ids = sorted(self.store.stored_ids(event_ids))  # before the transaction: it may lock
             if not event_ids:
                 return 0
-        with self.store.transaction() as cursor:
+        # Around the transaction: the rewritten events leave the word index as they change.
+        with text_search.rewriting(self.store) as reindex, self.store.transaction() as cursor:
             found = self._parts(cursor, event_ids)
             if not found:
                 return 0
@@ -212,6 +213,7 @@ class LogJoin:
                 cursor.execute(_UPDATE)
             finally:
                 cursor.unregister("joined_events")
+            reindex(cursor, [event.id for event in changed])
         return len(changed)
 
 

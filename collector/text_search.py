@@ -24,6 +24,11 @@ since it was last sorted reach a quarter of it (`COMPACT_SHARE`, at least `COMPA
 rewrites the whole table sorted: each row is rewritten a bounded number of times, and a lookup scans at
 most that unsorted part. Events deleted (retention) are removed from the index at its next round.
 
+An event whose body is rewritten in place (an OTLP log join folds its records into its span's event:
+:func:`rewriting`) leaves the index in the rewrite's own transaction: its `search_documents` row goes
+(its old postings then match no event, and the next compaction drops them), searches read its new
+body with the other events the index lacks, and the indexer's next round numbers it again.
+
 Results are complete and exact: the events the index may lack are those received since its *mark* (the
 newest indexed `received_at` less `OVERLAP_S`, since events are committed in about the order they were
 received) that are not in `search_documents`; a query reads their bodies the way the indexer does.
@@ -45,13 +50,16 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bakeoff.collector.store import Store
 from bakeoff.schema import utc_timestamp
@@ -145,12 +153,18 @@ class TextIndexer:
         self.unsorted_rows = 0  # search_postings rows appended since the table was last sorted
         self.tag_rows = 0  # search_tags rows appended since they were last added up
         self._waiting_since: float | None = None
+        # Held by a rewrite of events (see `rewriting`) from before its transaction to after its commit,
+        # and by this indexer while it writes `search_documents`: a rewrite and an indexed chunk follow
+        # each other. `_rewritten`: the events rewritten since this round began.
+        self._rewrite_lock = threading.Lock()
+        self._rewritten: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cursor = store.connection.cursor()  # this indexer's own: it runs on its own thread
         self._cursor.execute(SCHEMA)
         self._refresh_mark()
         self.waiting, _ = self._census(self._cursor)  # events the index lacks, as of its last round
+        _indexers[store] = self
 
     # -- the background thread -----------------------------------------------------------------------
 
@@ -160,6 +174,8 @@ class TextIndexer:
         return self
 
     def stop(self) -> None:
+        if _indexers.get(self.store) is self:
+            del _indexers[self.store]
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
@@ -221,12 +237,18 @@ class TextIndexer:
         A few waiting events are left to the scan until MAX_WAIT_S has passed (or `force`): an index
         made of many tiny chunks would be slower to read than the scan of them."""
         cursor = self._cursor
+        with self._rewrite_lock:  # before this round reads any body: only later rewrites matter to it
+            self._rewritten.clear()
         self.waiting, stale = self._census(cursor)
         if stale > 0:
             self.remove_deleted()
-        elif stale < 0:  # an event older than the mark, committed later than OVERLAP_S allows
+        elif stale < 0:
+            # An event older than the mark that the index lacks: committed later than OVERLAP_S allows,
+            # or rewritten (taken out of the index). Indexed now, however few: until then every search
+            # reads all of `events` for what the index lacks, not only what came since the mark.
             self.mark = None  # this round, the tail is every event not indexed (the mark is then reset)
             self.waiting, _ = self._census(cursor)
+            force = True
         if not self.waiting:
             self._waiting_since = None
             return False
@@ -239,6 +261,8 @@ class TextIndexer:
             f"SELECT {_DOC_SELECT}, body FROM events WHERE {tail} ORDER BY received_at LIMIT ?",
             [*params, CHUNK],
         ).to_arrow_table()
+        if not chunk.num_rows:  # taken out of the tail since the census (deleted)
+            return False
         for name in ("received_at", "ts"):  # back from microseconds (see _DOC_SELECT)
             at = chunk.schema.get_field_index(name)
             chunk = chunk.set_column(at, name, chunk.column(at).cast(pa.timestamp("us", tz="UTC")))
@@ -255,6 +279,25 @@ class TextIndexer:
         docs = chunk.drop_columns(["body"]).append_column(
             "doc", pa.array(range(first, first + chunk.num_rows), pa.int64())
         )
+        with self._rewrite_lock:
+            if self._rewritten:  # rewritten since this chunk was read: the next round reads them again
+                docs, words = _without(docs, words, self._rewritten)
+            self._insert_chunk(docs, words)
+        self._waiting_since = None
+        self.waiting -= chunk.num_rows
+        self._refresh_mark()
+        self.unsorted_rows += words.num_rows
+        # Not while catching up (more waiting): the table is sorted once the backlog is indexed.
+        caught_up = self.waiting <= 0
+        if caught_up and self.unsorted_rows >= max(COMPACT_MIN_ROWS, COMPACT_SHARE * self._word_rows()):
+            self.compact()
+        elif caught_up and self.tag_rows >= TAG_ROWS_MAX:
+            self._add_up_tags()
+        return True
+
+    def _insert_chunk(self, docs: pa.Table, words: pa.Table) -> None:
+        """Append a chunk's documents, postings and tag counts in one transaction."""
+        cursor = self._cursor
         cursor.register("new_words", words)
         cursor.register("new_docs", docs)
         try:
@@ -270,24 +313,15 @@ class TextIndexer:
         finally:
             cursor.unregister("new_words")
             cursor.unregister("new_docs")
-        self._waiting_since = None
-        self.waiting -= chunk.num_rows
-        self._refresh_mark()
-        self.unsorted_rows += words.num_rows
         self.tag_rows += int(tags)
-        # Not while catching up (more waiting): the table is sorted once the backlog is indexed.
-        caught_up = self.waiting <= 0
-        if caught_up and self.unsorted_rows >= max(COMPACT_MIN_ROWS, COMPACT_SHARE * self._word_rows()):
-            self.compact()
-        elif caught_up and self.tag_rows >= TAG_ROWS_MAX:
-            self._add_up_tags()
-        return True
 
     def remove_deleted(self) -> int:
         """Remove from the index the events no longer stored (retention deleted them; one stored again
         since counts as a new event, its old words removed); return how many."""
         cursor = self._cursor
-        with _transaction(cursor):
+        # Under the rewrite lock: a rewrite deleting the same row at once (an event stored again since,
+        # then rewritten) would fail one of the two on a conflict.
+        with self._rewrite_lock, _transaction(cursor):
             (gone,) = cursor.execute(
                 "CREATE TEMP TABLE search_gone AS SELECT doc, tags FROM search_documents d WHERE NOT EXISTS "
                 "(SELECT 1 FROM events e WHERE e.id = d.id AND e.received_at = d.received_at)"
@@ -310,8 +344,9 @@ class TextIndexer:
         with _transaction(cursor):
             cursor.execute("CREATE TEMP TABLE search_postings_sorted AS SELECT * FROM search_postings")
             cursor.execute("DELETE FROM search_postings")
-            cursor.execute(
-                "INSERT INTO search_postings SELECT * FROM search_postings_sorted ORDER BY word, doc"
+            cursor.execute(  # without the postings of events taken out of the index (rewritten)
+                "INSERT INTO search_postings SELECT * FROM search_postings_sorted "
+                "WHERE doc IN (SELECT doc FROM search_documents) ORDER BY word, doc"
             )
             cursor.execute("DROP TABLE search_postings_sorted")
             self._add_up_tags_sql(cursor)
@@ -432,6 +467,66 @@ class TextIndexer:
             "waiting": self.waiting,
             "mark": None if self.mark is None else utc_timestamp(datetime.fromtimestamp(self.mark, UTC)),
         }
+
+
+_indexers: weakref.WeakKeyDictionary[Store, TextIndexer] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def rewriting(store: Store) -> Iterator[Callable[[duckdb.DuckDBPyConnection, list[str]], None]]:
+    """Around a write transaction of `store` that rewrites the bodies of stored events (entered before
+    it, left after its commit): yields `forget(cursor, ids)`, to be called within the transaction with
+    the ids rewritten, which takes those events out of the word index in that same transaction.
+    Searches then read their new bodies (the index lacks them) and the indexer's next round indexes them
+    again. A round that read one of them before the rewrite committed leaves it out (the rewrite holds
+    the indexer's lock until then, and names the events it rewrote). Nothing to do without an index."""
+    indexer = _indexers.get(store)
+    rewritten: list[str] = []
+
+    def forget(cursor: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+        if ids and indexed_kind(store) and _has_index(cursor):
+            _forget(cursor, ids)
+        rewritten.extend(ids)
+
+    with indexer._rewrite_lock if indexer is not None else contextlib.nullcontext():
+        yield forget
+        if indexer is not None:
+            indexer._rewritten.update(rewritten)
+
+
+def _has_index(cursor: duckdb.DuckDBPyConnection) -> bool:
+    row = cursor.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'search_documents' AND NOT temporary"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _forget(cursor: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+    """Delete the `search_documents` rows of `ids`, and take their tags off the tag counts."""
+    cursor.register("search_rewritten", pa.table({"id": pa.array(ids, pa.string())}))
+    try:
+        gone = cursor.execute(
+            "DELETE FROM search_documents WHERE id IN (SELECT id FROM search_rewritten) RETURNING tags"
+        ).fetchall()
+    finally:
+        cursor.unregister("search_rewritten")
+    counts = Counter(tag for (tags,) in gone for tag in tags or () if tag is not None)
+    if counts:
+        cursor.register(
+            "search_untagged",
+            pa.table({"tag": list(counts), "calls": pa.array([-n for n in counts.values()], pa.int64())}),
+        )
+        try:
+            cursor.execute("INSERT INTO search_tags SELECT tag, calls FROM search_untagged")
+        finally:
+            cursor.unregister("search_untagged")
+
+
+def _without(docs: pa.Table, words: pa.Table, ids: set[str]) -> tuple[pa.Table, pa.Table]:
+    """A chunk's documents and postings without the events of `ids`."""
+    keep = pc.invert(pc.is_in(docs.column("id"), value_set=pa.array(list(ids), pa.string())))
+    kept = docs.filter(keep)
+    return kept, words.filter(pc.is_in(words.column("doc"), value_set=kept.column("doc")))
 
 
 def _contains(word: str) -> str:

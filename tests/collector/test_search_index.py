@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from bakeoff.collector import text_search
@@ -190,3 +191,77 @@ def test_event_numbers_survive_a_restart(db: Store, monkeypatch: pytest.MonkeyPa
     assert sorted(i for _, i in docs) == sorted(f"ev{i:04d}" for i in range(60))
     assert_same_as_a_scan(db, again)
     again.stop()
+
+
+def rewrite(store: Store, event_id: str, prompt: str) -> None:
+    """Rewrite a stored event's prompt in place, the way the OTLP log join does (see `rewriting`)."""
+    cursor = store.cursor()
+    (body,) = cursor.execute("SELECT body FROM events WHERE id = ?", [event_id]).fetchone() or (None,)
+    event = orjson.loads(body)
+    event["request"]["messages"][0]["content"] = prompt
+    with text_search.rewriting(store) as forget, store.transaction() as cursor:
+        cursor.execute("UPDATE events SET body = ? WHERE id = ?", [orjson.dumps(event).decode(), event_id])
+        forget(cursor, [event_id])
+
+
+def orphans(store: Store) -> int:
+    (count,) = store.cursor().execute(
+        "SELECT count(*) FROM search_postings WHERE doc NOT IN (SELECT doc FROM search_documents)"
+    ).fetchone() or (0,)
+    return int(count)
+
+
+def test_rewritten_events_are_found_by_their_new_words(db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(11)
+    insert(db, [make_event(rng, i, 1 + i % 9) for i in range(200)])
+    indexer = text_search.TextIndexer(db)
+    while indexer.index_pending(force=True):
+        pass
+    # Rewritten once indexed: out of the index in the rewrite's own transaction, found by its new words.
+    rewrite(db, "ev0003", "naïve quokka")
+    assert search_events(db, indexer, {}, "quokka")["total"] == 1
+    assert_same_as_a_scan(db, indexer)
+    assert indexer.index_pending(force=True)
+    assert_same_as_a_scan(db, indexer)
+    assert [e["id"] for e in search_events(db, indexer, {}, "quokka")["events"]] == ["ev0003"]
+
+    # Rewritten while the indexer's round that read its old body is under way: left to the next round.
+    insert(db, [make_event(rng, i, 1 + i % 9) for i in range(200, 260)])
+    words_of = text_search.words_of
+
+    def rewritten_meanwhile(body: str) -> set[str]:
+        if not db.cursor().execute("SELECT 1 FROM events WHERE body LIKE '%walrus%'").fetchall():
+            rewrite(db, "ev0250", "walrus refunds")
+        return words_of(body)
+
+    monkeypatch.setattr(text_search, "words_of", rewritten_meanwhile)
+    assert indexer.index_pending(force=True)
+    monkeypatch.setattr(text_search, "words_of", words_of)
+    indexed = {i for (i,) in db.cursor().execute("SELECT id FROM search_documents").fetchall()}
+    assert "ev0250" not in indexed and {f"ev{i:04d}" for i in range(200, 260)} - indexed == {"ev0250"}
+    assert_same_as_a_scan(db, indexer)
+    assert search_events(db, indexer, {}, "walrus")["total"] == 1
+    assert indexer.index_pending(force=True)
+    assert_same_as_a_scan(db, indexer)
+
+    # Rewritten long after the mark: every search reads what the index lacks, and the indexer takes it
+    # in at its next round, not MAX_WAIT_S later.
+    for table in ("search_documents", "events"):
+        db.cursor().execute(
+            f"UPDATE {table} SET received_at = received_at - INTERVAL 10 DAY WHERE id < 'ev0050'"
+        )
+    assert stale(db, indexer) == 0
+    rewrite(db, "ev0010", "order lighthouse")
+    assert stale(db, indexer) == -1
+    assert_same_as_a_scan(db, indexer)
+    assert search_events(db, indexer, {}, "lighthouse")["total"] == 1
+    assert indexer.index_pending()  # not forced
+    assert stale(db, indexer) == 0
+    assert_same_as_a_scan(db, indexer)
+
+    # The postings of the old bodies match no event; compaction drops them.
+    assert orphans(db) > 0
+    indexer.compact()
+    assert orphans(db) == 0
+    assert_same_as_a_scan(db, indexer)
+    indexer.stop()
