@@ -5,14 +5,17 @@ Baselines, measured in the same run: for the backtest, one scan of the store agg
 window (what any backtest must read at least), and the same backtest asking each monitor alone (one
 query per monitor and question, as before monitors shared their queries); for the tick, the first tick
 (a catch-up over its 7 days of backfill); for ingest, the same collector on the same data without
-`--monitors`. Ingest runs in rounds, each arm once a round on a fresh copy of the store, the order
-flipped every round; each is measured in steady state (after a warm-up, and with monitors once their
-catch-up tick is done), as events per second acknowledged, events per second until committed, and the
-collector's CPU time per event (all threads: with monitors, theirs too). The events' `ts` advance 0.5 s
-per event, so event time runs ~1,000 times faster than the wall clock and every tick has windows to
+`--monitors`, and a third arm without them again (the A/A control). Ingest runs in rounds, each arm
+once a round on a fresh copy of the store, the order going through every permutation; each is measured
+in steady state (after a warm-up, and with monitors once their catch-up tick is done), as the
+collector's CPU time per event (every thread, the monitors' too: the primary reading), events per
+second acknowledged and events per second until committed. Each figure is printed as the ratio with
+the arm without monitors of its round, beside the A/A control's ratio, which is what noise alone gives. The
+events' `ts` advance 0.5 s per event, so event time runs ~1,000 times faster than the wall clock and
+every tick (one a second, where the collector's default is 30 s) has windows to
 process: a harder load than live traffic.
 
-Run: python bench/bench_monitors.py [--events 1000000] [--batches 600] [--rounds 6] [--skip-ingest]
+Run: python bench/bench_monitors.py [--events 1000000] [--batches 600] [--rounds 12] [--skip-ingest]
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -186,7 +189,7 @@ def _wait_watching(url: str) -> None:
 def ingest_rate(
     db: str, folder: str, batches: list[bytes], monitors: bool, port: int, stored: int
 ) -> tuple[float, float, float]:
-    """(events/s acknowledged, events/s until committed, collector CPU µs per event), in steady state:
+    """(collector CPU µs per event, events/s acknowledged, events/s until committed), in steady state:
     after a warm-up, and with monitors after their first tick (the 7-day catch-up)."""
     command = [sys.executable, "-m", "bakeoff.cli", "serve", "--db", db, "--port", str(port)]
     if monitors:
@@ -210,45 +213,76 @@ def ingest_rate(
         committed_s = elapsed + (time.perf_counter() - acknowledged)
         cpu = _cpu_s(server.pid) - cpu
         events = 100 * len(latencies)
-        return events / elapsed, events / committed_s, cpu * 1e6 / events
+        return cpu * 1e6 / events, events / elapsed, events / committed_s
     finally:
         server.terminate()
         server.wait(60)
 
 
+ARMS = ("without monitors", "with 20 monitors ticking every second", "without monitors again")
+ORDERS = [(0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)]  # each arm in each place
+FIGURES = ("collector CPU µs per event (every thread)", "events/s acknowledged", "events/s until committed")
+
+
 def _spread(values: list[float], digits: int = 3) -> str:
-    low, middle, high = min(values), statistics.median(values), max(values)
-    return f"median {middle:.{digits}f}, range {low:.{digits}f}-{high:.{digits}f}"
+    """Median, middle half and range."""
+    q1, middle, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+    low, high = min(values), max(values)
+    return (
+        f"median {middle:.{digits}f}, middle half {q1:.{digits}f}-{q3:.{digits}f}, "
+        f"range {low:.{digits}f}-{high:.{digits}f}"
+    )
+
+
+def _interval(ratios: list[float], seed: int = 0) -> str:
+    """A 90% bootstrap interval of the median of the rounds' ratios."""
+    rng = np.random.default_rng(seed)
+    draws = rng.choice(np.asarray(ratios), size=(10_000, len(ratios)), replace=True)
+    low, high = np.quantile(np.median(draws, axis=1), [0.05, 0.95])
+    return f"{low:.3f}-{high:.3f}"
 
 
 def bench_ingest(folder: str, source: str, stored: int, batches: int, rounds: int) -> None:
-    """Rounds of both arms on fresh copies of the store, the order flipped every round (so neither arm
-    always runs first), each figure a ratio with the other arm of its own round."""
-    readings: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
+    """Rounds of three arms on fresh copies of the store: without monitors, with, and without again
+    (the A/A control: two runs of the same thing, whose ratio shows what noise alone does). The order
+    within a round goes through every permutation, so no arm always runs first or last. Every figure
+    is a ratio with the arm without monitors of its own round; the CPU per event is the primary
+    reading (it counts what the monitor thread costs, where a throughput on a shared 2-core machine
+    mostly measures the other processes)."""
+    readings: dict[int, list[tuple[float, float, float]]] = {arm: [] for arm in range(len(ARMS))}
+    loads = [os.getloadavg()[0]]
+    start = START + timedelta(days=DAYS, hours=1)
+    load_batches = make_batches(batches, start)
     for round_ in range(rounds):
-        for monitors in (False, True) if round_ % 2 == 0 else (True, False):
-            db = os.path.join(folder, f"ingest-{round_}-{monitors}.duckdb")
+        for arm in ORDERS[round_ % len(ORDERS)]:
+            db = os.path.join(folder, f"ingest-{round_}-{arm}.duckdb")
             shutil.copy(source, db)
-            start = START + timedelta(days=DAYS, hours=1)
-            port = 7850 + 2 * round_ + monitors
-            readings[monitors].append(
-                ingest_rate(db, folder, make_batches(batches, start), monitors, port, stored)
-            )
+            port = 7850 + 3 * round_ + arm
+            readings[arm].append(ingest_rate(db, folder, load_batches, arm == 1, port, stored))
             os.remove(db)
-    for at, figure in enumerate(("events/s acknowledged", "events/s until committed", "CPU µs per event")):
-        without = [r[at] for r in readings[False]]
-        with_ = [r[at] for r in readings[True]]
-        ratios = [w / o for w, o in zip(with_, without, strict=True)]
-        print(f"ingest without monitors, {figure}: {_spread(without, 0)} ({rounds} rounds)")
-        print(f"ingest with 20 monitors ticking every second, {figure}: {_spread(with_, 0)}")
-        print(f"ingest with / without monitors, {figure}: {_spread(ratios)}")
+            loads.append(os.getloadavg()[0])
+        cpu = [readings[arm][-1][0] for arm in range(len(ARMS))]
+        print(
+            f"round {round_ + 1}: CPU µs per event {cpu[0]:.1f} / {cpu[1]:.1f} / {cpu[2]:.1f} "
+            f"(without / with / without again), load average {loads[-1]:.1f}",
+            flush=True,
+        )
+    print(f"load average (1 min) during ingest: {_spread(loads, 1)}")
+    for at, figure in enumerate(FIGURES):
+        arms = [[r[at] for r in readings[arm]] for arm in range(len(ARMS))]
+        for name, values in zip(ARMS, arms, strict=True):
+            print(f"ingest {name}, {figure}: {_spread(values, 1)} ({rounds} rounds)")
+        with_ = [w / o for w, o in zip(arms[1], arms[0], strict=True)]
+        control = [a / o for a, o in zip(arms[2], arms[0], strict=True)]
+        print(f"ingest with / without monitors, {figure}: {_spread(with_)}; 90% {_interval(with_)}")
+        print(f"  A/A control, without again / without: {_spread(control)}; 90% {_interval(control)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batches", type=int, default=600)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--skip-ingest", action="store_true", help="the backtest and the tick only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
