@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from bakeoff.collector import rollups
 from bakeoff.collector.rollups import DIMS, MINUTE, ORIGIN_S, align, bin_of, bin_value, bucket_expression
@@ -32,7 +33,6 @@ from bakeoff.collector.store import Store, event_filters
 
 logger = logging.getLogger("bakeoff.collector")
 
-MAX_BRANCHES = 16  # ranges (of cells of one width, or of events) read by a branch each; more share one
 MAX_MARKED = 400  # more marked minutes than this: the plain query (the cover would be mostly events)
 _EPOCH = datetime.fromtimestamp(0, UTC)
 _ORIGIN_US = ORIGIN_S * 10**6
@@ -135,52 +135,179 @@ def _ranges(pieces: list[tuple[Any, ...]], column: str, convert: Any) -> tuple[s
 
 Group = list[tuple[str, str]]  # a group key's columns: (SQL over the cells, SQL over the events)
 
+_LOW, _HIGH = -(2**62), 2**62  # unbounded ends, as numbers (ranges are kept as ints)
 
-def _branches(ranges: list[tuple[Any, Any]], column: str, convert: Any) -> list[tuple[str, list[Any]]]:
-    """A filter per range (ordered), or past MAX_BRANCHES one for all: the range holding them and an OR
-    of them (so that a scan still has plain bounds, and a query not hundreds of scans)."""
-    ranges = sorted(ranges, key=lambda piece: -(2**63) if piece[0] is None else piece[0])
-    if len(ranges) <= MAX_BRANCHES:
-        return [_ranges([piece], column, convert) for piece in ranges]
-    outer, outer_params = _ranges([(ranges[0][0], ranges[-1][1])], column, convert)
-    inner, inner_params = _ranges(ranges, column, convert)
-    return [(f"{outer} AND {inner}", outer_params + inner_params)]
+
+def _span(low: int | None, high: int | None) -> tuple[int, int]:
+    return _LOW if low is None else low, _HIGH if high is None else high
+
+
+def _bound(value: int) -> int | None:
+    return None if value in (_LOW, _HIGH) else value
+
+
+def _gaps(have: list[tuple[int, int]], low: int, high: int) -> list[tuple[int, int]]:
+    """The parts of [low, high) outside the disjoint, sorted ranges `have`."""
+    gaps = []
+    for start, end in have:
+        if end <= low or start >= high:
+            continue
+        if start > low:
+            gaps.append((low, start))
+        low = max(low, end)
+        if low >= high:
+            return gaps
+    if low < high:
+        gaps.append((low, high))
+    return gaps
+
+
+def _joined(have: list[tuple[int, int]], added: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`have` and `added` as disjoint, sorted ranges (touching ones joined)."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(have + added):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+# What a view copies out of each table of the lake (or file): the rows of the cover's pieces, once per
+# view, so that a call's figures (several queries, several groupings) scan each table once or twice
+# instead of once per figure and piece: on DuckLake every scan costs round trips to the catalog.
+_DIM_COLUMNS = ", ".join(DIMS)
+_COPIED = {
+    "rollup_cells": (
+        f"width, bucket, {_DIM_COLUMNS}, calls, input_tokens, input_counted, output_tokens, "
+        "output_counted, min_us, max_us"
+    ),
+    "rollup_bins": f"width, bucket, {_DIM_COLUMNS}, metric, bin, n",
+    "rollup_tags": f"width, bucket, {_DIM_COLUMNS}, tag, calls",
+    "events": f"ts, {_DIM_COLUMNS}, input_tokens, output_tokens, latency_ms, ttft_ms, tags",
+}
+_EVENTS = 0  # the "width" under which the events' ranges (epoch us) are kept
+# Copied: the cells (few rows, read by several figures of a call) and the events of the cover (its
+# edges and marked minutes); the histograms and tags, many rows read once, are aggregated in place.
+_REUSED = ("rollup_cells",)
+
+
+def _outer(ranges: list[tuple[int | None, int | None]]) -> tuple[int | None, int | None]:
+    """The range holding all of `ranges`."""
+    lows, highs = [low for low, _ in ranges], [high for _, high in ranges]
+    return (None if None in lows else min(lows)), (None if None in highs else max(highs))  # type: ignore[type-var]
 
 
 class RollupView:
-    """The overview's figures over one snapshot of a store, for `filters` (no tag): see :func:`view`."""
+    """The overview's figures over one snapshot of a store, for `filters` (no tag): see :func:`view`.
+
+    The rows a figure needs are copied out of the store once (:meth:`_copy`: one scan per table and
+    cell width, of the ranges not copied yet, pruned by the ranges' outer bounds) and the figures are
+    computed from the copies; every query after the copies runs in memory."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, marked: list[int], filters: dict[str, Any]) -> None:
         self.cursor = cursor
         self.marked = marked
         self.filters = {k: v for k, v in filters.items() if k not in ("since", "until", "tag")}
         self.latest_us: int | None = None  # the newest event's start, set by view()
+        self._copied: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        self._copies: dict[str, Any] = {}  # table -> the Arrow table of its rows copied so far
+        self._prefix = f"rollup_view_{id(self):x}_"
+
+    def name(self, table: str) -> str:
+        """The name the copy of `table` is registered under on the cursor."""
+        return self._prefix + table
+
+    def close(self) -> None:
+        """Unregister the copies."""
+        for table in self._copies:
+            with contextlib.suppress(duckdb.Error):
+                self.cursor.unregister(self.name(table))
+        self._copies.clear()
+
+    def _copy(self, table: str, wanted: dict[int, list[tuple[int | None, int | None]]]) -> None:
+        """Copy the rows of `table` in the `wanted` ranges per width (`_EVENTS` for `events`, in epoch
+        us) that are not copied yet: one query, a scan per width whose plain outer bounds prune files and
+        row groups (an OR of ranges alone prunes no DuckLake file)."""
+        parts, params = [], []
+        where, filter_params = event_filters(self.filters)
+        column, convert = ("ts", _datetime) if table == "events" else ("bucket", int)
+        added: dict[int, list[tuple[int, int]]] = {}
+        for width, pieces in sorted(wanted.items()):
+            have = self._copied.get((table, width), [])
+            gaps: list[tuple[int, int]] = []
+            for low, high in pieces:
+                gaps += _gaps(have, *_span(low, high))
+            gaps = _joined([], gaps)
+            if not gaps:
+                continue
+            added[width] = gaps
+            outer, outer_params = _ranges([(_bound(gaps[0][0]), _bound(gaps[-1][1]))], column, convert)
+            inner, inner_params = _ranges([(_bound(a), _bound(b)) for a, b in gaps], column, convert)
+            of_width = "TRUE" if table == "events" else f"width = {width}"
+            parts.append(
+                f"SELECT {_COPIED[table]} FROM {table} WHERE {of_width} AND {outer} AND {inner} AND {where}"
+            )
+            params += outer_params + inner_params + filter_params
+        if not parts:
+            return
+        rows = self.cursor.execute(" UNION ALL ".join(f"({part})" for part in parts), params).to_arrow_table()
+        if table in self._copies:
+            rows = pa.concat_tables([self._copies[table], rows.cast(self._copies[table].schema)])
+        self._copies[table] = rows
+        self.cursor.register(self.name(table), rows)
+        for width, gaps in added.items():
+            self._copied[(table, width)] = _joined(self._copied.get((table, width), []), gaps)
 
     def _sources(
-        self, cells: str, events: str, since: datetime | None, until: datetime | None, widths: list[int]
+        self,
+        table: str,
+        cells: str,
+        events: str,
+        since: datetime | None,
+        until: datetime | None,
+        widths: list[int],
     ) -> tuple[str, list[Any]]:
-        """SQL: `cells` (SELECTs over rollup tables, `{where}` for their filter) over the cell ranges of
-        the cover, UNION ALL `events` (SELECTs over `events`, `{where}` too) over its event ranges."""
+        """SQL: `cells` (SELECTs over the copy of the rollup `table`, `{source}` for its name and
+        `{where}` for its filter) over the cell ranges of the cover, UNION ALL `events` (SELECTs over the
+        copy of `events`, likewise) over its event ranges, and the parameters."""
         piece = cover(
             None if since is None else micros(since),
             None if until is None else micros(until),
             widths,
             self.marked,
         )
-        where, params = event_filters(self.filters)
-        # One branch per range, each with plain bounds: DuckDB prunes row groups (and DuckLake files) by
-        # a range's bounds, never by an OR of ranges.
+        by_width: dict[int, list[tuple[int | None, int | None]]] = {}
+        for width, low, high in piece.cells:
+            by_width.setdefault(width, []).append((low, high))
+        if piece.events:
+            self._copy("events", {_EVENTS: piece.events})
         parts, all_params = [], []
-        for width in sorted({width for width, _, _ in piece.cells}):
-            ranges = [(low, high) for w, low, high in piece.cells if w == width]
-            for clause, bounds in _branches(ranges, "bucket", int):
-                parts.append(cells.format(where=f"width = {width} AND {clause} AND {where}"))
-                all_params += (bounds + params) * cells.count("{where}")
-        for clause, bounds in _branches(piece.events, "ts", _datetime):
-            parts.append(events.format(where=f"{clause} AND {where}"))
-            all_params += (bounds + params) * events.count("{where}")
+        if table in _REUSED:
+            self._copy(table, by_width)
+            clauses = []
+            for width, ranges in sorted(by_width.items()):
+                clause, bounds = _ranges(ranges, "bucket", int)
+                clauses.append(f"(width = {width} AND {clause})")
+                all_params += bounds
+            if clauses:
+                parts.append(cells.format(source=self.name(table), where="(" + " OR ".join(clauses) + ")"))
+                all_params *= cells.count("{where}")
+        else:  # read in place, a scan per width (as _copy reads), aggregated by the query
+            where, filter_params = event_filters(self.filters)
+            for width, ranges in sorted(by_width.items()):
+                outer, outer_params = _ranges([_outer(ranges)], "bucket", int)
+                inner, inner_params = _ranges(ranges, "bucket", int)
+                parts.append(
+                    cells.format(source=table, where=f"width = {width} AND {outer} AND {inner} AND {where}")
+                )
+                all_params += (outer_params + inner_params + filter_params) * cells.count("{where}")
+        if piece.events:
+            clause, bounds = _ranges(piece.events, "ts", _datetime)
+            parts.append(events.format(source=self.name("events"), where=clause))
+            all_params += bounds * events.count("{where}")
         if not parts:
-            parts.append(cells.format(where="FALSE"))
+            parts.append(cells.format(source=table, where="FALSE"))
         return " UNION ALL ".join(f"({part})" for part in parts), all_params
 
     def totals(
@@ -191,14 +318,14 @@ class RollupView:
         keys = _keys(group)
         cells = (
             f"SELECT {_select(group, 0)}status, calls, input_tokens, input_counted, output_tokens, "
-            "output_counted, min_us, max_us FROM rollup_cells WHERE {where}"
+            "output_counted, min_us, max_us FROM {source} WHERE {where}"
         )
         events = (
             f"SELECT {_select(group, 1)}status, 1, input_tokens, (input_tokens IS NOT NULL)::INT, "
             "output_tokens, (output_tokens IS NOT NULL)::INT, epoch_us(ts), epoch_us(ts) "
-            "FROM events WHERE {where}"
+            "FROM {source} WHERE {where}"
         )
-        source, params = self._sources(cells, events, since, until, widths)
+        source, params = self._sources("rollup_cells", cells, events, since, until, widths)
         return self.cursor.execute(
             f"""
             SELECT {keys}sum(calls), coalesce(sum(calls) FILTER (WHERE status = 'error'), 0),
@@ -215,14 +342,14 @@ class RollupView:
         """Per group (a tuple of its columns): latency p50 and p95, time to first token p50, from the
         merged histograms."""
         keys = _keys(group)
-        cells = f"SELECT {_select(group, 0)}metric, bin, n FROM rollup_bins WHERE {{where}}"
+        cells = f"SELECT {_select(group, 0)}metric, bin, n FROM {{source}} WHERE {{where}}"
         events = (
-            f"SELECT {_select(group, 1)}0 AS metric, {bin_of('latency_ms')} AS bin, 1 AS n FROM events "
-            "WHERE {where} AND latency_ms IS NOT NULL UNION ALL "
-            f"SELECT {_select(group, 1)}1, {bin_of('ttft_ms')}, 1 FROM events "
-            "WHERE {where} AND ttft_ms IS NOT NULL"
+            f"SELECT {_select(group, 1)}0 AS metric, {bin_of('latency_ms')} AS bin, 1 AS n FROM {{source}} "
+            "WHERE ({where}) AND latency_ms IS NOT NULL UNION ALL "
+            f"SELECT {_select(group, 1)}1, {bin_of('ttft_ms')}, 1 FROM {{source}} "
+            "WHERE ({where}) AND ttft_ms IS NOT NULL"
         )
-        source, params = self._sources(cells, events, since, until, widths)
+        source, params = self._sources("rollup_bins", cells, events, since, until, widths)
         partition = "PARTITION BY " + keys + "metric"
         rows = self.cursor.execute(
             f"""
@@ -258,12 +385,12 @@ class RollupView:
         """Calls per tag and group (tag first, then the group's columns, then calls); only `tags` when
         given. An event counts once per tag it carries, as `unnest(tags)` counts it."""
         keys = _keys(group)
-        cells = f"SELECT tag, {_select(group, 0)}calls FROM rollup_tags WHERE {{where}}"
+        cells = f"SELECT tag, {_select(group, 0)}calls FROM {{source}} WHERE {{where}}"
         events = (
-            f"SELECT tag, {keys}1 FROM (SELECT {_select(group, 1)}unnest(tags) AS tag FROM events "
+            f"SELECT tag, {keys}1 FROM (SELECT {_select(group, 1)}unnest(tags) AS tag FROM {{source}} "
             "WHERE {where})"
         )
-        source, params = self._sources(cells, events, since, until, widths)
+        source, params = self._sources("rollup_tags", cells, events, since, until, widths)
         only = ""
         if tags is not None:
             only = "WHERE tag IN (SELECT unnest(?::VARCHAR[]))"
@@ -273,9 +400,10 @@ class RollupView:
             params,
         ).fetchall()
 
-    def feedback_rows(self, since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
-        """SQL: the feedback on the events in range (event_id, score, comment, ts of the feedback,
-        provider, model), from `rollup_feedback` but in marked minutes, where the events are joined."""
+    def feedback(self, since: datetime | None, until: datetime | None) -> str:
+        """The name of a copy of the feedback on the events in range (event_id, score, comment, ts of
+        the feedback, provider, model): from `rollup_feedback` but in marked minutes, where the events
+        are joined; read once, for the several figures made of it."""
         where, params = event_filters({**self.filters, "since": since, "until": until})
         marked = [m for m in self.marked if (since is None or m + MINUTE > micros(since) // 10**6)]
         clause, minute_params = _ranges([(m * 10**6, (m + MINUTE) * 10**6) for m in marked], "ts", _datetime)
@@ -285,12 +413,24 @@ class RollupView:
             "SELECT f.event_id, f.score, f.comment, f.ts, e.provider, e.model FROM feedback f JOIN "
             f"(SELECT id, provider, model FROM events WHERE {where} AND {clause}) e ON e.id = f.event_id"
         )
-        return sql, [*params, marked, *params, *minute_params]
+        rows = self.cursor.execute(sql, [*params, marked, *params, *minute_params]).to_arrow_table()
+        name = self.name("feedback")
+        self._copies["feedback"] = rows
+        self.cursor.register(name, rows)
+        return name
 
     def whole(self) -> tuple[int, int | None]:
         """How many events there are and the newest one's start (epoch us; None when there is none),
         whatever the filters."""
-        rows = RollupView(self.cursor, self.marked, {}).totals([], None, None, list(rollups.WIDTHS))
+        # Unfiltered, the call's own copies serve (the day cells of all history copied here hold the
+        # call's whole days too); filtered, a view of its own.
+        filtered = any(value is not None for value in self.filters.values())
+        everything = RollupView(self.cursor, self.marked, {}) if filtered else self
+        try:
+            rows = everything.totals([], None, None, list(rollups.WIDTHS))
+        finally:
+            if everything is not self:
+                everything.close()
         if not rows or rows[0][0] is None:
             return 0, None
         return int(rows[0][0]), None if rows[0][-1] is None else int(rows[0][-1])
@@ -321,6 +461,7 @@ def view(store: Store, filters: dict[str, Any]) -> Iterator[RollupView | None]:
     rollups.fold_due(store)
     cursor = store.cursor()
     rebuild = False
+    found: RollupView | None = None
     cursor.execute("BEGIN TRANSACTION")
     try:
         marked = marked_minutes(cursor)
@@ -331,6 +472,8 @@ def view(store: Store, filters: dict[str, Any]) -> Iterator[RollupView | None]:
             rebuild = calls != count  # the cells' calls are exact: any difference is a write around them
         yield None if rebuild else found
     finally:
+        if found is not None:
+            found.close()
         with contextlib.suppress(duckdb.Error):
             cursor.execute("COMMIT")
     if rebuild:

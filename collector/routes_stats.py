@@ -119,8 +119,7 @@ def _stats_of(scope: Scope, view: overview.RollupView | None) -> dict[str, Any]:
         models = _rollup_models(scope, view)
         counted = view.tag_counts([], scope.since, scope.until, list(WIDTHS))
         tags = sorted(((tag, int(calls)) for tag, calls in counted), key=_busiest)[:20]
-        sql, params = view.feedback_rows(scope.since, scope.until)
-        feedback = _feedback_figures(cursor, f"({sql})", params)
+        feedback = _feedback_figures(cursor, view.feedback(scope.since, scope.until), [])
     for model in models:
         model["feedback"], model["feedback_count"] = feedback["by_model"].get(
             (model["provider"], model["model"]), (None, 0)
@@ -391,7 +390,10 @@ def _rollup_grouped(scope: Scope, view: overview.RollupView, width: int, by: str
     """As :func:`_grouped`, from the rollups."""
     widths, group = _widths_for(width), overview.cell_group(width)
     if by == "tag":
-        counted = [(tag, int(calls)) for tag, calls in view.tag_counts([], scope.since, scope.until, widths)]
+        # The busiest over the range from the widest cells (the same counts, fewer rows).
+        counted = [
+            (tag, int(calls)) for tag, calls in view.tag_counts([], scope.since, scope.until, list(WIDTHS))
+        ]
         top = [tag for tag, _ in sorted(counted, key=_busiest)[:TOP_KEYS]]
         rows = view.tag_counts([group], scope.since, scope.until, widths, [t for t in top if t is not None])
     else:
