@@ -13,19 +13,29 @@ import functools
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from bakeoff.config import Scalar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_tags: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("bakeoff_tags", default=())
+
+class HasEventId(Protocol):
+    """What the last recorded call is kept as: its id is written out only when asked for."""
+
+    @property
+    def event_id(self) -> str: ...
+
+
+# Read directly by the recorder on every call (a function around each would be one more to run).
+tags_var: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("bakeoff_tags", default=())
 # The default is never mutated: every tag block sets a new dict.
 _NO_ATTRIBUTES: dict[str, Scalar] = {}
-_attributes: contextvars.ContextVar[dict[str, Scalar]] = contextvars.ContextVar("bakeoff_attributes")
-_last_event_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "bakeoff_last_event_id", default=None
+attributes_var: contextvars.ContextVar[dict[str, Scalar]] = contextvars.ContextVar("bakeoff_attributes")
+last_event_var: contextvars.ContextVar[HasEventId | None] = contextvars.ContextVar(
+    "bakeoff_last_event", default=None
 )
+_tags, _attributes = tags_var, attributes_var
 
 
 def current_tags() -> tuple[str, ...]:
@@ -40,11 +50,8 @@ def current_attributes() -> dict[str, Scalar]:
 
 def last_event_id() -> str | None:
     """The id of the last event recorded in the current context, or `None`."""
-    return _last_event_id.get()
-
-
-def set_last_event_id(event_id: str) -> None:
-    _last_event_id.set(event_id)
+    last = last_event_var.get()
+    return None if last is None else last.event_id
 
 
 def submit_in_context(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:

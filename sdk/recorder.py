@@ -19,7 +19,7 @@ from opentelemetry.trace import Span, Tracer, set_span_in_context
 
 from bakeoff import genai_metrics, spans
 from bakeoff.config import Settings
-from bakeoff.context import current_attributes, current_tags, set_last_event_id
+from bakeoff.context import attributes_var, last_event_var, tags_var
 from bakeoff.genai_metrics import GenAIMetrics
 from bakeoff.internal_errors import handle_internal_error, logger
 from bakeoff.shipping.base import Sink
@@ -62,11 +62,27 @@ def _argument_kind(kind: type) -> int:
     return verdict
 
 
+def snapshot_request(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What the calling thread keeps of a call's arguments: lists copied, the rest by reference.
+
+    Lists (of messages, tools) are copied so that an application appending to its conversation after
+    the call does not change what was recorded; `extra_body` (a dict the application may reuse) too.
+    Telling sentinels and transport options apart waits for :func:`clean_request`, off the caller's
+    thread.
+    """
+    request = dict(kwargs)  # the client is handed the application's own lists, not our copies
+    for key, value in kwargs.items():
+        if isinstance(value, list):
+            request[key] = list(value)
+    if "extra_body" in kwargs and isinstance(kwargs["extra_body"], dict):
+        request["extra_body"] = dict(kwargs["extra_body"])
+    return request
+
+
 def clean_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The request body as sent: the call's arguments without the clients' sentinels and transport options.
 
-    Lists (of messages, tools) are copied so that an application appending to its conversation after
-    the call does not change what was recorded.
+    Lists and tuples become (copied) lists; `extra_body` is merged in, as the clients send it.
     """
     request: dict[str, Any] = {}
     kinds = _ARGUMENT_KINDS
@@ -113,7 +129,10 @@ _random_bits = _ids.getrandbits
 
 def new_event_id() -> str:
     """A fresh event id: 32 hex digits."""
-    return _random_bits(128).to_bytes(16, "big").hex()
+    return "%032x" % _random_bits(128)  # noqa: UP031
+
+
+_SAMPLE_SHIFT = 96  # the first 32 bits of an id (its first 8 hex digits) decide sampling
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
@@ -130,22 +149,25 @@ class Call:
     """One call in flight: started by an integration, finished exactly once.
 
     A finished call is itself what the sink is handed: calling it builds its processed event (off the
-    caller's thread), so nothing else is allocated per call to carry the outcome to the shipper.
+    caller's thread), so nothing else is allocated per call to carry the outcome to the shipper. The
+    calling thread keeps only what cannot wait (the arguments' snapshot, clocks, the context's tags
+    and attributes, the answer as read); the request is cleaned, the id written out and the event
+    assembled when it is built.
     """
 
     __slots__ = (
+        "_fix_request",
+        "_id_bits",
         "_recorder",
         "_start_ns",
         "api",
         "attributes",
         "done",
-        "event_id",
         "metrics",
-        "model",
         "outcome",
         "provider",
-        "request",
         "server",
+        "snapshot",
         "span",
         "stream",
         "tags",
@@ -159,12 +181,13 @@ class Call:
         recorder: Recorder,
         provider: str,
         api: str,
-        request: dict[str, Any],
+        snapshot: dict[str, Any],
         stream: bool,
-        span: Span | None,
+        span: Span | None = None,
         server: tuple[str, int] | None = None,
         traced: bool = False,
         metrics: GenAIMetrics | None = None,
+        fix_request: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self._recorder = recorder
         self.span = span
@@ -175,17 +198,35 @@ class Call:
         self.ts_ns = time.time_ns()
         self.provider = provider
         self.api = api
-        self.request = request
-        self.model = str(request.get("model", ""))
+        self.snapshot = snapshot  # see snapshot_request; `request` is it cleaned
+        self._fix_request = fix_request
         self.stream = stream
-        self.tags = current_tags()
-        attributes = current_attributes()
-        self.attributes: dict[str, Any] = dict(attributes) if attributes else {}
+        self.tags = tags_var.get()
+        # The tag blocks' dict: never mutated (each block sets a new one), so shared until finished.
+        self.attributes: dict[str, Any] = attributes_var.get(_NO_ATTRIBUTES)
         self.ttft_ms: float | None = None
         self.done = False
-        self.event_id = new_event_id()
+        self._id_bits = _random_bits(128)
         # (response, usage, error, latency_ms, (trace_id, span_id)), once finished.
         self.outcome: tuple[Any, ...] | None = None
+
+    @property
+    def event_id(self) -> str:
+        """The event's id: 32 hex digits."""
+        return "%032x" % self._id_bits  # noqa: UP031
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The request body as sent (see :func:`clean_request`)."""
+        request = clean_request(self.snapshot)
+        if self._fix_request is not None:
+            request = self._fix_request(request)
+        return request
+
+    @property
+    def model(self) -> str:
+        """The requested model."""
+        return str(self.snapshot.get("model", ""))
 
     def activate(self) -> object:
         """Make the call's span current (the client's HTTP spans nest under it); a token for deactivate."""
@@ -203,19 +244,46 @@ class Call:
         if self.ttft_ms is None:
             self.ttft_ms = (time.perf_counter_ns() - self._start_ns) / 1e6
 
+    def add_attributes(self, attributes: dict[str, Any]) -> None:
+        """Record the answer's attributes (those not None) beside the tag blocks' ones."""
+        merged = dict(self.attributes)  # the tag block's dict is shared: never written to
+        for key, value in attributes.items():
+            if value is not None:
+                merged[key] = value
+        self.attributes = merged
+
     def finish(
         self,
         response: dict[str, Any] | None = None,
         usage: dict[str, Any] | None = None,
         error: BaseException | None = None,
+        attributes: dict[str, Any] | None = None,
     ) -> None:
-        """End the call: build its event and hand it over. Later calls do nothing."""
+        """End the call and hand it to the sink (unless sampled out); later calls do nothing.
+
+        What can wait (building the event, the processors) runs when the sink calls it.
+        """
         if self.done:
             return
         self.done = True
         latency_ms = (time.perf_counter_ns() - self._start_ns) / 1e6
         try:
-            self._recorder.finish(self, response, usage, error_info(error) if error else None, latency_ms)
+            if attributes:
+                self.add_attributes(attributes)
+            recorder = self._recorder
+            last_event_var.set(self)
+            # The caller's context, so read now; without a TracerProvider no span id can be valid.
+            trace_ids = spans.span_ids(self.span) if self.traced else _NO_IDS
+            failure = error_info(error) if error is not None else None
+            self.outcome = (response, usage, failure, latency_ms, trace_ids)
+            if self.span is not None:
+                spans.end_call_span(self.span, self.event())
+            if self.metrics is not None:
+                self.metrics.record(self, usage, failure, latency_ms)
+            threshold = recorder.threshold
+            if threshold is not None and self._id_bits >> _SAMPLE_SHIFT >= threshold:
+                return
+            recorder.sink.submit_event(self)
         except Exception:
             handle_internal_error("recording an LLM call")
 
@@ -233,6 +301,8 @@ class Call:
         if settings.tags:
             # How many leading tags came from init(): stratifying by tag uses the ones after them.
             attributes = {**attributes, "bakeoff.init_tags": len(settings.tags)}
+        else:
+            attributes = dict(attributes)  # the event's own: processors and redaction may change it
         return {
             "id": self.event_id,
             "schema_version": 1,
@@ -254,6 +324,9 @@ class Call:
             "trace_id": trace_id,
             "span_id": span_id,
         }
+
+
+_NO_ATTRIBUTES: dict[str, Any] = {}
 
 
 def _empty_response(stream: bool) -> dict[str, Any]:
@@ -281,21 +354,24 @@ class Recorder:
         self._traced = False
         self._current_metrics: GenAIMetrics | None = None
         # Keep an event when the first 32 bits of its (random) id fall under the rate: deterministic per id.
-        self._threshold = None if settings.sample_rate >= 1.0 else int(settings.sample_rate * 0x100000000)
+        self.threshold = None if settings.sample_rate >= 1.0 else int(settings.sample_rate * 0x100000000)
 
     def start(
         self,
         provider: str,
         api: str,
-        request: dict[str, Any],
+        snapshot: dict[str, Any],
         *,
         stream: bool,
         span: bool = True,
         client: Any = None,
+        fix_request: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> Call:
         """Start recording a call; `span=False` when the client library makes its own GenAI span.
 
-        `client` is the library's resource object, whose base URL is the span's server address.
+        `snapshot` is the arguments as :func:`snapshot_request` keeps them; `fix_request` rewrites the
+        cleaned request of a method whose arguments differ from the body it sends. `client` is the
+        library's resource object, whose base URL is the span's server address.
         """
         # Whether a TracerProvider or a MeterProvider is set, asked at most once a second (finishing
         # the call reuses the answers).
@@ -305,16 +381,17 @@ class Recorder:
             self._traced = self._explicit_tracer or spans.tracing_configured()
             self._current_metrics = self.metrics
         traced, metrics = self._traced, self._current_metrics
+        if not (traced or metrics):
+            return Call(self, provider, api, snapshot, stream, fix_request=fix_request)
         call_span = None
-        server = None
+        server = spans.server_address(client)
         if span and traced:
-            server = spans.server_address(client)
-            call_span = spans.start_call_span(
-                self._tracer, provider, api, str(request.get("model", "")), request, server
-            )
-        elif metrics is not None:
-            server = spans.server_address(client)
-        return Call(self, provider, api, request, stream, call_span, server, traced, metrics)
+            request = clean_request(snapshot)
+            if fix_request is not None:
+                request = fix_request(request)
+            model = str(request.get("model", ""))
+            call_span = spans.start_call_span(self._tracer, provider, api, model, request, server)
+        return Call(self, provider, api, snapshot, stream, call_span, server, traced, metrics, fix_request)
 
     @property
     def tracer(self) -> Tracer:
@@ -341,27 +418,6 @@ class Recorder:
         """Record the GenAI histograms into `provider` rather than the global one."""
         self._metrics = GenAIMetrics(provider)
         self._recheck_at = 0.0
-
-    def finish(
-        self,
-        call: Call,
-        response: dict[str, Any] | None,
-        usage: dict[str, Any] | None,
-        error: dict[str, Any] | None,
-        latency_ms: float,
-    ) -> None:
-        """Hand a finished call to the sink; what can wait (building the event, processors) runs later."""
-        set_last_event_id(call.event_id)
-        # The caller's context, so read now; without a TracerProvider no span id can be valid.
-        trace_ids = spans.span_ids(call.span) if call.traced else _NO_IDS
-        call.outcome = (response, usage, error, latency_ms, trace_ids)
-        if call.span is not None:
-            spans.end_call_span(call.span, call.event())
-        if call.metrics is not None:
-            call.metrics.record(call, usage, error, latency_ms)
-        if self._threshold is not None and int(call.event_id[:8], 16) >= self._threshold:
-            return
-        self.sink.submit_event(call)
 
     def processed(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The event as it leaves the process: content stripped on request, then redacted (None: dropped)."""

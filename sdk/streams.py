@@ -47,14 +47,14 @@ def finish_from(
         return
     response: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
+    attributes: dict[str, Any] | None = None
     try:
         response, usage, attributes = accumulator.result()
-        call.attributes.update(attributes)
         if not ended and (error is not None or response.get("finish_reason") is None):
             response["incomplete"] = True
     except Exception:
         handle_internal_error("assembling a stream")
-    call.finish(response, usage, error)
+    call.finish(response, usage, error, attributes)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from types import CoroutineType
 from typing import Any
 
 from bakeoff.internal_errors import handle_internal_error, internal_errors
-from bakeoff.recorder import Call, Recorder, clean_request
+from bakeoff.recorder import Call, Recorder, snapshot_request
 
 # Set by bakeoff.instrument while instrumentation is on; the wrappers pass calls straight through otherwise.
 active_recorder: list[Recorder] = []
@@ -110,11 +110,14 @@ def start(
     if not active_recorder:
         return None
     try:
-        request = clean_request(kwargs)
-        if fix_request is not None:
-            request = fix_request(request)
         return active_recorder[0].start(
-            provider, api, request, stream=bool(kwargs.get("stream")), span=span, client=client
+            provider,
+            api,
+            snapshot_request(kwargs),
+            stream=bool(kwargs.get("stream")),
+            span=span,
+            client=client,
+            fix_request=fix_request,
         )
     except Exception:
         handle_internal_error("starting to record a call")
@@ -199,8 +202,4 @@ def _failed(call: Call, result: Any) -> Any:
 def finish_with(call: Call, answer: Answer) -> None:
     """Finish `call` with a complete (non-streamed) answer."""
     response, usage, attributes = answer
-    recorded = call.attributes
-    for key, value in attributes.items():
-        if value is not None:
-            recorded[key] = value
-    call.finish(response, usage)
+    call.finish(response, usage, None, attributes)
