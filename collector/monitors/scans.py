@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bakeoff.collector.monitors.signals import Counts, Signal, epoch_literal
+from bakeoff.collector.monitors.signals import Counts, Signal, epoch_literal, literal
 from bakeoff.collector.store import Store
 
 # Monitors per query: one query reads the rows once, but each monitor's aggregates still cost their
@@ -92,18 +92,20 @@ class _Scan:
         return " AND ".join(clauses) or "TRUE"
 
     def _bind(self, sql: str, params: Sequence[Any]) -> str:
-        """`sql` with its `?` parameters numbered ($1, $2, ...), each distinct value once in the query:
-        DuckDB tries (and fails) to import pandas for every parameter, twice, 1-2 ms on a busy machine,
-        and twenty monitors of five tags would pass each tag eight times."""
+        """`sql` with its `?` parameters as literals (see `signals.literal`), or where one cannot be,
+        numbered ($1, $2, ...), each distinct value once in the query."""
         pieces = sql.split("?")
         assert len(pieces) == len(params) + 1  # the filters' SQL holds no other question mark
         bound = [pieces[0]]
         for value, piece in zip(params, pieces[1:], strict=True):
-            key = (type(value), value)
-            if key not in self._numbers:
-                self.params.append(value)
-                self._numbers[key] = len(self.params)
-            bound += [f"${self._numbers[key]}", piece]
+            inline = literal(value)
+            if inline is None:
+                key = (type(value), value)
+                if key not in self._numbers:
+                    self.params.append(value)
+                    self._numbers[key] = len(self.params)
+                inline = f"${self._numbers[key]}"
+            bound += [inline, piece]
         return "".join(bound)
 
     def _union(self, members: Sequence[Member]) -> str:
