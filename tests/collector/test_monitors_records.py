@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 
+from support import stores
 from support.collector import CollectorProcess
 
 ALERT = {
@@ -128,3 +129,27 @@ def test_names_and_ids_with_a_nul_character_are_stored_and_found(tmp_path: Path)
         assert [a["id"] for a in listed] == ["a\x00"]
     finally:
         collector.stop()
+
+
+def test_states_stored_and_new_are_saved_together_one_row_each(tmp_path: Path) -> None:
+    # Saving updates the stored states and inserts only the new ones; names go into the SQL as literals,
+    # so quotes and backslashes must come back as they were.
+    collector = CollectorProcess(tmp_path / "bakeoff.duckdb").start()
+    url = collector.url
+    names = ["it's", "back\\slash", "plain"]
+    try:
+        first = {"states": [{"name": names[0], "fingerprint": "f", "checks": 1}], "alerts": []}
+        assert httpx.put(url + "/v1/monitors/state", json=first, timeout=20).status_code == 200
+        both = [{"name": n, "fingerprint": "g", "checks": 2} for n in names]
+        for _ in range(2):  # the second time every state is stored already
+            assert httpx.put(url + "/v1/monitors/state", json={"states": both}, timeout=20).status_code == 200
+        got = httpx.get(url + "/v1/monitors/state", params={"monitor": names}).json()["states"]
+        assert got == {s["name"]: s for s in both}
+    finally:
+        collector.stop()
+    store = stores.open_test_store(tmp_path / "bakeoff.duckdb")
+    try:
+        rows = store.cursor().execute("SELECT name FROM monitor_state").fetchall()
+    finally:
+        store.close()
+    assert sorted(name for (name,) in rows) == sorted(names)
