@@ -66,8 +66,17 @@ class _Scan:
                     value = f"CASE WHEN {condition} THEN {value} END"  # NULL too where x is NULL
                 columns.append(f"{value} AS {seen[key]}")
             self.columns.append(seen[key])
+        self.signal = first
         with_, tables = first.tables(self._range("ts"))
         self.sql = f"{with_}SELECT {', '.join(columns)} FROM {tables} WHERE {self._union(members)}"
+
+    def no_scores(self, store: Store) -> bool:
+        """Whether a bounded signal's table holds no score in the range at all: then the query need not
+        run (~0.5 ms where it costs a few, and feedback is rare beside calls: most ticks have none)."""
+        if self.signal.scores is None:
+            return False
+        sql = f"SELECT 1 FROM {self.signal.scores[0]} WHERE {self._range('ts')} LIMIT 1"
+        return store.cursor().execute(sql).fetchone() is None
 
     def _range(self, ts: str, start: float | None = None, end: float | None = None) -> str:
         """`ts` within [start, end) (by default the union of the members' ranges)."""
@@ -250,11 +259,11 @@ def _window_rows(store: Store, scan: _Scan, asks: Sequence[_Ask]) -> list[tuple[
 def _points(store: Store, scan: _Scan, asks: Sequence[_Ask]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each member's data points, one row each (1, then `Signal.point_sums`), with the group's window
     of each: a bounded signal's scores are few, and summing their bets here keeps the SQL short."""
-    result = scan.run(store, ["w", *scan.columns])
-    windows = np.asarray(result["c0"], dtype=np.int64)
+    result = None if scan.no_scores(store) else scan.run(store, ["w", *scan.columns])
+    windows = np.zeros(0, np.int64) if result is None else np.asarray(result["c0"], dtype=np.int64)
     tables = []
     for column, (signal, *_, baseline) in enumerate(asks, start=1):
-        values = result[f"c{column}"]
+        values = np.zeros(0) if result is None else result[f"c{column}"]
         present = ~np.ma.getmaskarray(values)
         points = np.ma.getdata(values)[present]
         rows = np.column_stack([np.ones(len(points)), signal.point_sums(points, baseline)])
