@@ -28,7 +28,7 @@ _SENTINEL_TYPES = frozenset({"NotGiven", "Omit"})
 _NOT_RECORDED = frozenset({"extra_headers", "extra_query", "timeout", "extra_body"})
 _CONTENT_KEYS = ("messages", "input", "system", "prompt", "instructions")
 _NO_IDS: tuple[None, None] = (None, None)
-_RECHECK_S = 1.0
+_RECHECK_NS = 1_000_000_000
 _NO_USAGE = {
     "input_tokens": None,
     "output_tokens": None,
@@ -183,6 +183,7 @@ class Call:
         api: str,
         snapshot: dict[str, Any],
         stream: bool,
+        start_ns: int,
         span: Span | None = None,
         server: tuple[str, int] | None = None,
         traced: bool = False,
@@ -194,7 +195,7 @@ class Call:
         self.server = server
         self.traced = traced  # a TracerProvider is set: the event carries the trace's ids
         self.metrics = metrics
-        self._start_ns = time.perf_counter_ns()
+        self._start_ns = start_ns  # time.perf_counter_ns() when the call started
         self.ts_ns = time.time_ns()
         self.provider = provider
         self.api = api
@@ -350,7 +351,7 @@ class Recorder:
         self._tracer = tracer or spans.get_tracer()
         self._explicit_tracer = tracer is not None
         self._metrics: GenAIMetrics | None = None
-        self._recheck_at = 0.0  # when to ask again whether tracing and metrics are configured
+        self._recheck_at = 0  # when to ask again whether tracing and metrics are configured
         self._traced = False
         self._current_metrics: GenAIMetrics | None = None
         # Keep an event when the first 32 bits of its (random) id fall under the rate: deterministic per id.
@@ -375,14 +376,14 @@ class Recorder:
         """
         # Whether a TracerProvider or a MeterProvider is set, asked at most once a second (finishing
         # the call reuses the answers).
-        now = time.monotonic()
+        now = time.perf_counter_ns()  # the clock the call's latency is measured on
         if now >= self._recheck_at:
-            self._recheck_at = now + _RECHECK_S
+            self._recheck_at = now + _RECHECK_NS
             self._traced = self._explicit_tracer or spans.tracing_configured()
             self._current_metrics = self.metrics
         traced, metrics = self._traced, self._current_metrics
         if not (traced or metrics):
-            return Call(self, provider, api, snapshot, stream, fix_request=fix_request)
+            return Call(self, provider, api, snapshot, stream, now, fix_request=fix_request)
         call_span = None
         server = spans.server_address(client)
         if span and traced:
@@ -391,7 +392,9 @@ class Recorder:
                 request = fix_request(request)
             model = str(request.get("model", ""))
             call_span = spans.start_call_span(self._tracer, provider, api, model, request, server)
-        return Call(self, provider, api, snapshot, stream, call_span, server, traced, metrics, fix_request)
+        return Call(
+            self, provider, api, snapshot, stream, now, call_span, server, traced, metrics, fix_request
+        )
 
     @property
     def tracer(self) -> Tracer:
@@ -401,7 +404,7 @@ class Recorder:
     @tracer.setter
     def tracer(self, tracer: Tracer) -> None:
         self._tracer, self._explicit_tracer = tracer, True
-        self._recheck_at = 0.0
+        self._recheck_at = 0
 
     def tracer_enabled(self) -> bool:
         """False while no TracerProvider is configured: a span would record nothing, so none is made."""
@@ -417,7 +420,7 @@ class Recorder:
     def use_meter_provider(self, provider: MeterProvider) -> None:
         """Record the GenAI histograms into `provider` rather than the global one."""
         self._metrics = GenAIMetrics(provider)
-        self._recheck_at = 0.0
+        self._recheck_at = 0
 
     def processed(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The event as it leaves the process: content stripped on request, then redacted (None: dropped)."""

@@ -48,6 +48,7 @@ class HttpShipper:
         self.spool = Spool(settings.spool_dir, settings.spool_max_bytes, self.counters)
         self._recorded = itertools.count()  # next() is atomic: callers on many threads count without a lock
         self._max_batch_bytes = min(settings.batch_max_bytes, COLLECTOR_BODY_LIMIT)
+        self._queue_size, self._batch_size = settings.queue_size, settings.batch_size
         self._losses_seen = 0  # losses already reported by an earlier flush()
         self._closed = False
         self._reset()
@@ -75,25 +76,25 @@ class HttpShipper:
 
     # -- the calling thread ------------------------------------------------------------------------------
 
-    def submit_event(self, event: PendingEvent) -> None:
-        self._submit("events", event)
-
-    def submit_feedback(self, feedback: dict[str, Any]) -> None:
-        self._submit("feedback", feedback)
-
-    def _submit(self, kind: str, item: PendingEvent) -> None:
+    def _submit(self, item: PendingEvent, kind: str = "events") -> None:
         if self._closed:
             return
         next(self._recorded)
         queue = self._queues[kind]
-        if len(queue) >= self.settings.queue_size:
-            self.counters.lose("queue_dropped", 1, f"the queue of {self.settings.queue_size} is full")
+        if len(queue) >= self._queue_size:
+            self.counters.lose("queue_dropped", 1, f"the queue of {self._queue_size} is full")
             return
         queue.append(item)
         if self._thread is None:  # first item, or first in a forked child (reset by the fork hook)
             self._start_thread()
-        if len(queue) == self.settings.batch_size:  # only as it fills: setting the event takes a lock
+        if len(queue) == self._batch_size:  # only as it fills: setting the event takes a lock
             self._wake.set()
+
+    # Called for every recorded call: the submission itself, not a method around it.
+    submit_event = _submit
+
+    def submit_feedback(self, feedback: dict[str, Any]) -> None:
+        self._submit(feedback, "feedback")
 
     def _start_thread(self) -> None:
         with self._idle:
