@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from bakeoff.collector import text_search
+from bakeoff.collector import search_page, text_search
 from bakeoff.collector.routes_search import facet_values, search_events
 from bakeoff.collector.rows import to_columns
 from bakeoff.collector.store import Store, event_filters
@@ -263,5 +263,17 @@ def test_rewritten_events_are_found_by_their_new_words(db: Store, monkeypatch: p
     assert orphans(db) > 0
     indexer.compact()
     assert orphans(db) == 0
+    assert_same_as_a_scan(db, indexer)
+    indexer.stop()
+
+
+def test_deep_pages_answer_as_a_scan(db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages beyond search_page.TOP_MAX come from every match written once to a table: the same answers."""
+    rng = random.Random(5)
+    insert(db, [make_event(rng, i, 1 + i % 9) for i in range(150)])
+    indexer = text_search.TextIndexer(db)
+    monkeypatch.setattr(text_search, "CHUNK", 100)
+    assert indexer.index_pending(force=True)  # 100 indexed, 50 read as the index's tail
+    monkeypatch.setattr(search_page, "TOP_MAX", 3)  # limit=3 at offset 0 only takes the aggregate
     assert_same_as_a_scan(db, indexer)
     indexer.stop()
