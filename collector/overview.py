@@ -184,7 +184,7 @@ _COPIED = {
     ),
     "rollup_bins": f"width, bucket, {_DIM_COLUMNS}, metric, bin, n",
     "rollup_tags": f"width, bucket, {_DIM_COLUMNS}, tag, calls",
-    "events": f"ts, {_DIM_COLUMNS}, input_tokens, output_tokens, latency_ms, ttft_ms, tags",
+    "events": f"id, ts, {_DIM_COLUMNS}, input_tokens, output_tokens, latency_ms, ttft_ms, tags",
 }
 _EVENTS = 0  # the "width" under which the events' ranges (epoch us) are kept
 # Copied: the cells (few rows, read by several figures of a call) and the events of the cover (its
@@ -192,18 +192,38 @@ _EVENTS = 0  # the "width" under which the events' ranges (epoch us) are kept
 _REUSED = ("rollup_cells",)
 
 
-def _outer(ranges: list[tuple[int | None, int | None]]) -> tuple[int | None, int | None]:
-    """The range holding all of `ranges`."""
+MAX_BRANCHES = 16  # ranges of one width read by a scan each; more share one scan
+
+
+def _branches(ranges: list[tuple[Any, Any]], column: str, convert: Any) -> list[tuple[str, list[Any]]]:
+    """A filter per range (ordered), or past MAX_BRANCHES one for all: the range holding them and an OR
+    of them. DuckDB and DuckLake prune files and row groups by a scan's plain bounds, never by an OR of
+    ranges: one scan per range reads only its own files (at 10M events a scan of a week's minute cells
+    by an OR of its two edges read six times as many rows)."""
+    ranges = sorted(ranges, key=lambda piece: -(2**63) if piece[0] is None else piece[0])
+    if len(ranges) <= MAX_BRANCHES:
+        return [_ranges([piece], column, convert) for piece in ranges]
     lows, highs = [low for low, _ in ranges], [high for _, high in ranges]
-    return (None if None in lows else min(lows)), (None if None in highs else max(highs))  # type: ignore[type-var]
+    outer = (None if None in lows else min(lows)), (None if None in highs else max(highs))
+    outer_clause, outer_params = _ranges([outer], column, convert)
+    inner, inner_params = _ranges(ranges, column, convert)
+    return [(f"{outer_clause} AND {inner}", outer_params + inner_params)]
+
+
+def _coarse(widths: list[int]) -> list[int]:
+    """The cell widths a view reads for `widths`: minute cells only when nothing coarser is asked for.
+    Past the whole hours a range's edges (under an hour at each end) are read from the events, which a
+    call copies once anyway, instead of a scan of minute cells per table and edge."""
+    coarser = [width for width in widths if width > MINUTE]
+    return coarser or list(widths)
 
 
 class RollupView:
     """The overview's figures over one snapshot of a store, for `filters` (no tag): see :func:`view`.
 
-    The rows a figure needs are copied out of the store once (:meth:`_copy`: one scan per table and
-    cell width, of the ranges not copied yet, pruned by the ranges' outer bounds) and the figures are
-    computed from the copies; every query after the copies runs in memory."""
+    The cells and events a figure needs are copied out of the store once (:meth:`_copy`: one query
+    per table, of the ranges not copied yet) and the figures computed from the copies in memory; the
+    histograms and tags, many rows read once, are aggregated where they are."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, marked: list[int], filters: dict[str, Any]) -> None:
         self.cursor = cursor
@@ -227,8 +247,7 @@ class RollupView:
 
     def _copy(self, table: str, wanted: dict[int, list[tuple[int | None, int | None]]]) -> None:
         """Copy the rows of `table` in the `wanted` ranges per width (`_EVENTS` for `events`, in epoch
-        us) that are not copied yet: one query, a scan per width whose plain outer bounds prune files and
-        row groups (an OR of ranges alone prunes no DuckLake file)."""
+        us) that are not copied yet: one query, a scan per range (see :func:`_branches`)."""
         parts, params = [], []
         where, filter_params = event_filters(self.filters)
         column, convert = ("ts", _datetime) if table == "events" else ("bucket", int)
@@ -242,13 +261,12 @@ class RollupView:
             if not gaps:
                 continue
             added[width] = gaps
-            outer, outer_params = _ranges([(_bound(gaps[0][0]), _bound(gaps[-1][1]))], column, convert)
-            inner, inner_params = _ranges([(_bound(a), _bound(b)) for a, b in gaps], column, convert)
             of_width = "TRUE" if table == "events" else f"width = {width}"
-            parts.append(
-                f"SELECT {_COPIED[table]} FROM {table} WHERE {of_width} AND {outer} AND {inner} AND {where}"
-            )
-            params += outer_params + inner_params + filter_params
+            for clause, bounds in _branches([(_bound(a), _bound(b)) for a, b in gaps], column, convert):
+                parts.append(
+                    f"SELECT {_COPIED[table]} FROM {table} WHERE {of_width} AND {clause} AND {where}"
+                )
+                params += bounds + filter_params
         if not parts:
             return
         rows = self.cursor.execute(" UNION ALL ".join(f"({part})" for part in parts), params).to_arrow_table()
@@ -293,15 +311,14 @@ class RollupView:
             if clauses:
                 parts.append(cells.format(source=self.name(table), where="(" + " OR ".join(clauses) + ")"))
                 all_params *= cells.count("{where}")
-        else:  # read in place, a scan per width (as _copy reads), aggregated by the query
+        else:  # read in place, a scan per range (as _copy reads), aggregated by the query
             where, filter_params = event_filters(self.filters)
             for width, ranges in sorted(by_width.items()):
-                outer, outer_params = _ranges([_outer(ranges)], "bucket", int)
-                inner, inner_params = _ranges(ranges, "bucket", int)
-                parts.append(
-                    cells.format(source=table, where=f"width = {width} AND {outer} AND {inner} AND {where}")
-                )
-                all_params += (outer_params + inner_params + filter_params) * cells.count("{where}")
+                for clause, bounds in _branches(ranges, "bucket", int):
+                    parts.append(
+                        cells.format(source=table, where=f"width = {width} AND {clause} AND {where}")
+                    )
+                    all_params += (bounds + filter_params) * cells.count("{where}")
         if piece.events:
             clause, bounds = _ranges(piece.events, "ts", _datetime)
             parts.append(events.format(source=self.name("events"), where=clause))
@@ -315,15 +332,21 @@ class RollupView:
     ) -> list[tuple[Any, ...]]:
         """Per group (its columns first): calls, errors, input and output token sums (NULL where no
         event had a count), first and last start (epoch us); ordered by group."""
+        return self._totals(group, since, until, _coarse(widths))
+
+    def _totals(
+        self, group: Group, since: datetime | None, until: datetime | None, widths: list[int]
+    ) -> list[tuple[Any, ...]]:
         keys = _keys(group)
         cells = (
             f"SELECT {_select(group, 0)}status, calls, input_tokens, input_counted, output_tokens, "
             "output_counted, min_us, max_us FROM {source} WHERE {where}"
         )
         events = (
-            f"SELECT {_select(group, 1)}status, 1, input_tokens, (input_tokens IS NOT NULL)::INT, "
-            "output_tokens, (output_tokens IS NOT NULL)::INT, epoch_us(ts), epoch_us(ts) "
-            "FROM {source} WHERE {where}"
+            f"SELECT {_select(group, 1)}status, 1 AS calls, input_tokens, "
+            "(input_tokens IS NOT NULL)::INT AS input_counted, output_tokens, "
+            "(output_tokens IS NOT NULL)::INT AS output_counted, epoch_us(ts) AS min_us, "
+            "epoch_us(ts) AS max_us FROM {source} WHERE {where}"
         )
         source, params = self._sources("rollup_cells", cells, events, since, until, widths)
         return self.cursor.execute(
@@ -349,7 +372,7 @@ class RollupView:
             f"SELECT {_select(group, 1)}1, {bin_of('ttft_ms')}, 1 FROM {{source}} "
             "WHERE ({where}) AND ttft_ms IS NOT NULL"
         )
-        source, params = self._sources("rollup_bins", cells, events, since, until, widths)
+        source, params = self._sources("rollup_bins", cells, events, since, until, _coarse(widths))
         partition = "PARTITION BY " + keys + "metric"
         rows = self.cursor.execute(
             f"""
@@ -390,7 +413,7 @@ class RollupView:
             f"SELECT tag, {keys}1 FROM (SELECT {_select(group, 1)}unnest(tags) AS tag FROM {{source}} "
             "WHERE {where})"
         )
-        source, params = self._sources("rollup_tags", cells, events, since, until, widths)
+        source, params = self._sources("rollup_tags", cells, events, since, until, _coarse(widths))
         only = ""
         if tags is not None:
             only = "WHERE tag IN (SELECT unnest(?::VARCHAR[]))"
@@ -402,18 +425,28 @@ class RollupView:
 
     def feedback(self, since: datetime | None, until: datetime | None) -> str:
         """The name of a copy of the feedback on the events in range (event_id, score, comment, ts of
-        the feedback, provider, model): from `rollup_feedback` but in marked minutes, where the events
-        are joined; read once, for the several figures made of it."""
+        the feedback, provider, model): from `rollup_feedback` but in marked minutes, where the feedback
+        is joined with the copied events; read once, for the several figures made of it."""
         where, params = event_filters({**self.filters, "since": since, "until": until})
         marked = [m for m in self.marked if (since is None or m + MINUTE > micros(since) // 10**6)]
-        clause, minute_params = _ranges([(m * 10**6, (m + MINUTE) * 10**6) for m in marked], "ts", _datetime)
+        marked = [m for m in marked if until is None or m * 10**6 < micros(until)]
         sql = (
             "SELECT event_id, score, comment, feedback_ts AS ts, provider, model FROM rollup_feedback "
-            f"WHERE {where} AND minute NOT IN (SELECT unnest(?::BIGINT[])) UNION ALL "
-            "SELECT f.event_id, f.score, f.comment, f.ts, e.provider, e.model FROM feedback f JOIN "
-            f"(SELECT id, provider, model FROM events WHERE {where} AND {clause}) e ON e.id = f.event_id"
-        )
-        rows = self.cursor.execute(sql, [*params, marked, *params, *minute_params]).to_arrow_table()
+            f"WHERE {where} AND NOT list_contains(?::BIGINT[], minute)"  # no join: a join's planning
+        )  # asks the catalog for the tables' statistics again and again
+        params = [*params, marked]
+        if marked:
+            minutes: list[tuple[int | None, int | None]] = [(m * 10**6, (m + MINUTE) * 10**6) for m in marked]
+            self._copy("events", {_EVENTS: minutes})
+            clause, minute_params = _ranges(minutes, "ts", _datetime)
+            in_range, range_params = event_filters({"since": since, "until": until})
+            copied = f"SELECT id, provider, model FROM {self.name('events')} WHERE {in_range} AND {clause}"
+            sql += (
+                " UNION ALL SELECT f.event_id, f.score, f.comment, f.ts, e.provider, e.model FROM feedback f "
+                f"JOIN ({copied}) e ON e.id = f.event_id"
+            )
+            params += range_params + minute_params
+        rows = self.cursor.execute(sql, params).to_arrow_table()
         name = self.name("feedback")
         self._copies["feedback"] = rows
         self.cursor.register(name, rows)
@@ -427,7 +460,9 @@ class RollupView:
         filtered = any(value is not None for value in self.filters.values())
         everything = RollupView(self.cursor, self.marked, {}) if filtered else self
         try:
-            rows = everything.totals([], None, None, list(rollups.WIDTHS))
+            # Minute cells too: the count is compared with the table's, and a marked hour read from
+            # the events would count rows written around the store in its unmarked minutes.
+            rows = everything._totals([], None, None, list(rollups.WIDTHS))
         finally:
             if everything is not self:
                 everything.close()
