@@ -84,10 +84,11 @@ def _save_states(cursor: duckdb.DuckDBPyConnection, states: list[dict[str, Any]]
         f"unnest({_list(orjson.dumps(state).decode() for state in states)}) AS state"
     )
     at = f"to_timestamp({now.timestamp()!r})"  # epoch seconds: a datetime costs a failed import of pytz
-    (updated,) = cursor.execute(
+    row = cursor.execute(
         f"UPDATE monitor_state SET fingerprint = u.fingerprint, state = u.state, updated_at = {at} "
         f"FROM ({given}) u WHERE {column} = u.name"
     ).fetchone()
+    updated = row[0] if row else 0  # an UPDATE answers one row, its count
     if updated != len(states):
         cursor.execute(
             f"INSERT INTO monitor_state SELECT name, fingerprint, state, {at} FROM ({given}) "
