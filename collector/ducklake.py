@@ -55,7 +55,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import duckdb
 import pyarrow as pa
 
-from bakeoff.collector import object_store
 from bakeoff.collector.journal import ReplicaIdentity, hold_replica
 from bakeoff.collector.read_barrier import TABLE_DDL, ReadBarrier, ReplicaMarks
 from bakeoff.collector.store import Store, first_occurrences, ids_in_events, storage_failure
@@ -186,6 +185,8 @@ class DuckLakeStore(Store):
         try:
             for name in ("ducklake", "postgres"):
                 load_extension(connection, name)
+            from bakeoff.collector import object_store  # it builds on this module
+
             data_path = str(self.data_path)
             if object_store.is_object_store(data_path):
                 object_store.prepare(connection)
@@ -193,8 +194,8 @@ class DuckLakeStore(Store):
             elif "://" not in data_path:
                 data_path = str(Path(data_path).resolve()) + "/"
             attach = (
-                f"ATTACH 'ducklake:postgres:{_sql_text(self._conninfo)}' AS {_LAKE} "
-                f"(DATA_PATH '{_sql_text(data_path)}', DATA_INLINING_ROW_LIMIT 0)"
+                f"ATTACH 'ducklake:postgres:{sql_text(self._conninfo)}' AS {_LAKE} "
+                f"(DATA_PATH '{sql_text(data_path)}', DATA_INLINING_ROW_LIMIT 0)"
             )
             # No rows inlined in the catalog: PostgreSQL's text refuses NUL characters, which events may
             # hold; every commit writes Parquet. Two processes attaching a new catalog at once both try
@@ -385,6 +386,6 @@ def _id(key: object) -> str:
     return bytes(key).decode()
 
 
-def _sql_text(value: str) -> str:
+def sql_text(value: str) -> str:
     """`value` inside a SQL string literal."""
     return value.replace("'", "''")

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from bakeoff.collector.ducklake import load_extension, sql_text
+
 SCHEME = "s3://"
 SECRET_NAME = "bakeoff_data_path"
 
@@ -65,7 +67,7 @@ def secret_sql(environ: Mapping[str, str] | None = None) -> str:
         options["USE_SSL"] = "true" if parts.scheme == "https" else "false"
         options["URL_STYLE"] = "path"
     listed = ", ".join(
-        f"{name} {value}" if name in ("TYPE", "USE_SSL") else f"{name} '{_text(value)}'"
+        f"{name} {value}" if name in ("TYPE", "USE_SSL") else f"{name} '{sql_text(value)}'"
         for name, value in options.items()
     )
     return f"CREATE OR REPLACE SECRET {SECRET_NAME} ({listed})"
@@ -73,8 +75,6 @@ def secret_sql(environ: Mapping[str, str] | None = None) -> str:
 
 def prepare(connection: duckdb.DuckDBPyConnection, environ: Mapping[str, str] | None = None) -> None:
     """Load `httpfs` on `connection` and give it the S3 credentials."""
-    from bakeoff.collector.ducklake import load_extension
-
     load_extension(connection, "httpfs")
     connection.execute(secret_sql(environ))
 
@@ -85,13 +85,9 @@ def check_reachable(data_path: str, environ: Mapping[str, str] | None = None) ->
     connection = duckdb.connect(":memory:")
     try:
         prepare(connection, environ)
-        connection.execute(f"SELECT count(*) FROM glob('{_text(with_slash(data_path))}*')").fetchall()
+        connection.execute(f"SELECT count(*) FROM glob('{sql_text(with_slash(data_path))}*')").fetchall()
     except duckdb.Error as exc:
         reason = next((line for line in str(exc).splitlines()[1:] if line.strip()), str(exc).splitlines()[0])
         raise DataPathError(f"--data-path {data_path}: cannot list it: {reason.strip()}") from None
     finally:
         connection.close()
-
-
-def _text(value: str) -> str:
-    return value.replace("'", "''")

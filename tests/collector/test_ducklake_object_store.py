@@ -126,7 +126,7 @@ def test_housekeeping_merges_and_removes_files_in_the_bucket(
         assert response.status_code == 202
         assert httpx.get(cluster.urls[number % 2] + "/healthz", timeout=60).status_code == 200
     before = set(_parquet_keys(s3))
-    for name, value in cluster.env.items() if cluster.env else ():
+    for name, value in s3.env.items():
         monkeypatch.setenv(name, value)
     store = DuckLakeStore(cluster.catalog, str(cluster.data_path))
     try:
