@@ -123,10 +123,10 @@ def test_the_example_script_starts_and_stops_the_topology(tmp_path: Path) -> Non
     import sys
     import time
 
-    from support.deploy import free_port
+    from support.ports import free_ports
 
     script = Path(__file__).resolve().parents[2] / "examples" / "deploy" / "local_cluster.py"
-    port = free_port()
+    port = free_ports(2)
     process = subprocess.Popen(
         [sys.executable, str(script), "--replicas", "2", "--dir", str(tmp_path), "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -134,19 +134,24 @@ def test_the_example_script_starts_and_stops_the_topology(tmp_path: Path) -> Non
         text=True,
     )
     assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    while not any("Ctrl-C" in line for line in lines):
-        line = process.stdout.readline()
-        assert line and time.monotonic() < deadline, "".join(lines)
-        lines.append(line)
-    urls = [word for line in lines for word in line.split() if word.startswith("http://")]
-    assert urls == [f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"], lines
-    for url in urls:
-        assert httpx.get(url + "/healthz", timeout=10).json()["status"] == "ok"
-    process.send_signal(signal.SIGINT)
-    assert process.wait(120) == 0, process.stdout.read()
-    process.stdout.close()
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 120
+        while not any("Ctrl-C" in line for line in lines):
+            line = process.stdout.readline()
+            assert line and time.monotonic() < deadline, "".join(lines)
+            lines.append(line)
+        urls = [word for line in lines for word in line.split() if word.startswith("http://")]
+        assert urls == [f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"], lines
+        for url in urls:
+            assert httpx.get(url + "/healthz", timeout=10).json()["status"] == "ok"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(120) == 0, process.stdout.read()
+    finally:
+        if process.poll() is None:  # a failed check above: the topology must not outlive the test
+            process.send_signal(signal.SIGINT)
+            process.wait(120)
+        process.stdout.close()
     for url in urls:
         with pytest.raises(httpx.TransportError):
             httpx.get(url + "/healthz", timeout=2)

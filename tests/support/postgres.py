@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -29,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from support.ports import free_port
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 USER = "bakeoff"
@@ -39,12 +40,6 @@ _SETTINGS = (
     "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
     "-c max_connections=300 -c shared_buffers=32MB"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_owner(command: list[str]) -> list[str]:
@@ -102,7 +97,7 @@ def start_cluster(folder: Path) -> Cluster:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     options = f"-p {port} -k {root} {_SETTINGS}"
     started = subprocess.run(
         _as_owner([str(BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"]),
