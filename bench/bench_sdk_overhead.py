@@ -24,6 +24,7 @@ import threading
 import time
 from typing import Any
 
+from sdk_stats import median_ci
 from servers import start_receiver, start_simulator
 
 MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve"}]
@@ -110,11 +111,17 @@ def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
     plain_run = run(stream=False)
     flush()  # the non-streamed calls' events, shipped: the shipping thread's CPU is theirs
     shipping_ns = _shipper_cpu_ns() - shipping_start
+    spans_run = _with_spans(instrument, lambda: run(stream=False))
     stream_run = run(stream=True)
     long_run = run(stream=True, messages=LONG_MESSAGES)
     chunks = sum(1 for _ in plain(model="m", messages=MESSAGES, stream=True))
     long_chunks = sum(1 for _ in plain(model="m", messages=LONG_MESSAGES, stream=True))
     median = statistics.median
+    paired_median, paired_low, paired_high = median_ci(_paired_us(plain_run))
+    span_figures: dict[str, float] = {}
+    if spans_run is not None:
+        names = ("span_call_cpu_us", "span_low_us", "span_high_us")
+        span_figures = dict(zip(names, median_ci(_paired_us(spans_run)), strict=True))
     long_added = (median(long_run["inst_cpu"]) - median(long_run["plain_cpu"])) / 1000
     stream_added = (median(stream_run["inst_cpu"]) - median(stream_run["plain_cpu"])) / 1000
     return {
@@ -122,6 +129,10 @@ def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
         "plain_cpu_us": median(plain_run["plain_cpu"]) / 1000,
         "chunk_cpu_us": (long_added - stream_added) / (long_chunks - chunks),
         "call_cpu_us": (median(plain_run["inst_cpu"]) - median(plain_run["plain_cpu"])) / 1000,
+        "paired_cpu_us": paired_median,
+        "paired_low_us": paired_low,
+        "paired_high_us": paired_high,
+        **span_figures,
         "call_wall_us": (median(plain_run["inst_wall"]) - median(plain_run["plain_wall"])) / 1000,
         "plain_wall_us": median(plain_run["plain_wall"]) / 1000,
         "stream_cpu_us": (median(stream_run["inst_cpu"]) - median(stream_run["plain_cpu"])) / 1000,
@@ -129,8 +140,52 @@ def _measure(base_url: str, calls: int, instrument: str) -> dict[str, float]:
     }
 
 
+def _paired_us(run: dict[str, list[int]]) -> list[float]:
+    """Each instrumented call's CPU less its plain neighbour's, in microseconds."""
+    return [(a - b) / 1000 for a, b in zip(run["inst_cpu"], run["plain_cpu"], strict=True)]
+
+
+def _with_spans(instrument: str, measure: Any) -> dict[str, list[int]] | None:
+    """`measure()` again with bakeoff making its span (a TracerProvider exporting nowhere); None for v2."""
+    if instrument != "bakeoff":
+        return None
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from bakeoff import instrument as bakeoff_instrument
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    recorder = bakeoff_instrument.state.recorder
+    assert recorder is not None
+    untraced = recorder.tracer
+    recorder.tracer = provider.get_tracer("bakeoff")
+    try:
+        return measure()
+    finally:
+        recorder.tracer = untraced
+        recorder._explicit_tracer = False  # back to asking whether a TracerProvider is set (none is)
+        provider.shutdown()
+
+
 def _report(name: str, figures: dict[str, float]) -> None:
     print(f"{name} added CPU per call (median): {figures['call_cpu_us']:.1f} us")
+    if "paired_cpu_us" in figures:
+        print(
+            f"{name} added CPU per call, median of paired differences: {figures['paired_cpu_us']:.1f} us "
+            f"(95 % CI {figures['paired_low_us']:.1f} to {figures['paired_high_us']:.1f})"
+        )
+    if "span_call_cpu_us" in figures:
+        print(
+            f"{name} with its OpenTelemetry span (a TracerProvider set), added CPU per call, paired: "
+            f"{figures['span_call_cpu_us']:.1f} us (95 % CI {figures['span_low_us']:.1f} to "
+            f"{figures['span_high_us']:.1f}); the span's share: "
+            f"{figures['span_call_cpu_us'] - figures['paired_cpu_us']:.1f} us"
+        )
     if figures["shipping_cpu_us"]:
         every = figures["call_cpu_us"] + figures["shipping_cpu_us"]
         print(f"{name} shipping thread CPU per non-streamed call: {figures['shipping_cpu_us']:.1f} us")

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import random
 import re
 import resource
 import shutil
@@ -43,13 +42,13 @@ import threading
 import time
 from pathlib import Path
 
+from sdk_stats import median_ci
 from servers import start_receiver, start_simulator
 
 MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve"}]
 _WARMUP_CALLS = 20
 # The plain arm in the middle of a round: the other arms it is paired with (A/A included) run next to it.
 ARMS = ("plain-again", "plain", "bakeoff", "bakeoff-gzip")
-_BOOTSTRAP = 2000
 # A C function neither the clients nor bakeoff call: entering it marks the start of the measured calls
 # for callgrind (`--zero-before=math_lgamma`).
 _MARKER = "math_lgamma"
@@ -159,13 +158,6 @@ def _spread(values: list[float]) -> str:
     quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
     low, high = quartiles[0], quartiles[2]
     return f"range {min(values):+.0f} to {max(values):+.0f}, middle half {low:+.0f} to {high:+.0f}"
-
-
-def median_ci(values: list[float], seed: int = 0) -> tuple[float, float, float]:
-    """The median of `values` and a 95 % percentile-bootstrap confidence interval of it (seeded)."""
-    draw = random.Random(seed)
-    medians = sorted(statistics.median(draw.choices(values, k=len(values))) for _ in range(_BOOTSTRAP))
-    return statistics.median(values), medians[int(0.025 * _BOOTSTRAP)], medians[int(0.975 * _BOOTSTRAP) - 1]
 
 
 def _paired(label: str, ours: list[float], plain: list[float], plain_median: float) -> None:
