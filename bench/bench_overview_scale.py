@@ -14,12 +14,21 @@ and without the rollups' marks and folds, alternating, in the same run.
    folds once a second) and without (marks and folds switched off), alternating, `--ingest-runs` each.
 
 Run: python bench/bench_overview_scale.py [--events 1000000 10000000] [--stores embedded ducklake]
+     [--keep DIR] [--skip-ingest] [--skip-reads]
+
+`--keep DIR` keeps the read phase's stores (the embedded files, the lakes' data paths and their
+PostgreSQL catalog cluster) in DIR; a later run with the same DIR reuses each store whose build
+finished (a `.built` file beside it marks it), so a run at 10M events does not spend its first
+minutes generating them again. The events' times stay those of the first build (30 days before it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +48,8 @@ from bakeoff.collector.ingest import IngestPipeline  # noqa: E402
 from bakeoff.collector.metrics import CollectorMetrics  # noqa: E402
 from bakeoff.collector.settings import StoreTarget  # noqa: E402
 from bakeoff.schema import validate_event  # noqa: E402
-from support.postgres import Cluster, start_cluster  # noqa: E402
+from support.ports import free_port  # noqa: E402
+from support.postgres import _SETTINGS, BIN, Cluster, _as_owner, start_cluster  # noqa: E402
 
 WEEK = 7 * 86400
 
@@ -57,6 +67,54 @@ def target_of(kind: str, folder: Path, pg: Cluster, name: str) -> StoreTarget:
         data_path=str(data),
         journal_dir=str(folder / f"{name}.journal"),
     )
+
+
+def kept_cluster(folder: Path) -> Cluster:
+    """A PostgreSQL cluster whose data stays in `folder/postgres` (started again when it is there)."""
+    root = folder / "postgres"
+    data, log = root / "data", root / "postgres.log"
+    if not data.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        if os.geteuid() == 0:  # PostgreSQL refuses root: the cluster is `nobody`'s
+            os.chown(root, 65534, 65534)
+            root.chmod(0o700)
+        initdb = [str(BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "bakeoff", "-E", "UTF8"]
+        subprocess.run(_as_owner(initdb), check=True, capture_output=True)
+    port = free_port()
+    options = f"-p {port} -k {root} {_SETTINGS}"
+    start = [str(BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"]
+    subprocess.run(_as_owner(start), check=True, capture_output=True)
+    return Cluster(data, port, log)
+
+
+def kept_target(kind: str, folder: Path, pg: Cluster, name: str) -> tuple[StoreTarget, bool]:
+    """The store `name` of `folder`, and whether its build finished in an earlier run; a store left
+    half built is removed and made again."""
+    built = folder / f"{name}.built"
+    if built.exists():
+        if kind == "embedded":
+            target = StoreTarget(
+                db_path=str(folder / f"{name}.duckdb"), journal_dir=str(folder / f"{name}.journal")
+            )
+        else:
+            target = StoreTarget(
+                "ducklake",
+                catalog=pg.url(name),
+                data_path=str(folder / f"{name}-data"),
+                journal_dir=str(folder / f"{name}.journal"),
+            )
+        return target, True
+    for leftover in (f"{name}.duckdb", f"{name}.duckdb.wal", f"{name}-data", f"{name}.journal"):
+        path = folder / leftover
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    if kind == "ducklake":
+        dropdb = [str(BIN / "dropdb"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "bakeoff"]
+        subprocess.run([*dropdb, "--if-exists", name], check=True, capture_output=True)
+    return target_of(kind, folder, pg, name), False
 
 
 def overview_calls(scope: routes_stats.Scope, plain: bool) -> Callable[[], None]:
@@ -78,20 +136,31 @@ def overview_calls(scope: routes_stats.Scope, plain: bool) -> Callable[[], None]
     return events if plain else rollup
 
 
-def read_phase(kind: str, folder: Path, pg: Cluster, total: int, repeats: int) -> None:
-    target = target_of(kind, folder, pg, f"reads{total}")
-    seconds = fill(target, total)
-    print(f"{kind}, {total:,} events: generated in {seconds:.0f} s")
+def read_phase(kind: str, folder: Path, pg: Cluster, total: int, repeats: int, keep: bool) -> None:
+    name = f"{kind[:4]}{total}"
+    if keep:
+        target, reused = kept_target(kind, folder, pg, name)
+    else:
+        target, reused = target_of(kind, folder, pg, name), False
+    if reused:
+        print(f"{kind}, {total:,} events: reusing the store built in an earlier run")
+    else:
+        seconds = fill(target, total)
+        print(f"{kind}, {total:,} events: generated in {seconds:.0f} s")
     store = target.open("2GB")
     try:
-        started = time.perf_counter()
-        rollups.mark_everything(store)
-        folded = rollups.fold(store)
-        built = time.perf_counter() - started
-        print(f"{kind}, {total:,} events: rollups built in {built:.0f} s ({folded:,} minutes)")
-        if kind == "ducklake":  # the small files of the folds merged, as the housekeeping does every 10 min
-            merged = housekeeping.run_round(store, interval_s=0, keep_s=0)
-            print(f"{kind}, {total:,} events: housekeeping round {merged}")
+        if not reused:
+            started = time.perf_counter()
+            rollups.mark_everything(store)
+            folded = rollups.fold(store)
+            built = time.perf_counter() - started
+            print(f"{kind}, {total:,} events: rollups built in {built:.0f} s ({folded:,} minutes)")
+            if kind == "ducklake":  # the folds' small files merged, as the housekeeping does every 10 min
+                merged = housekeeping.run_round(store, interval_s=0, keep_s=0)
+                print(f"{kind}, {total:,} events: housekeeping round {merged}")
+            if keep:
+                (folder / f"{name}.built").touch()
+        print(f"load average before the reads: {Path('/proc/loadavg').read_text().strip()}")
         for label, span in (("last 7 days", WEEK), ("all history", None)):
             scope = routes_stats.Scope(store, span=span)
             with overview.view(store, scope.filters) as view:
@@ -114,6 +183,7 @@ def read_phase(kind: str, folder: Path, pg: Cluster, total: int, repeats: int) -
                     f"(range {min(times):.0f}-{max(times):.0f}) vs {plain:.0f} ms plain: "
                     f"{plain / median:.1f}x faster (target ≤ 300 ms)"
                 )
+        print(f"load average after the reads: {Path('/proc/loadavg').read_text().strip()}")
     finally:
         rollups.stop(store)
         store.close()
@@ -225,19 +295,29 @@ def main() -> None:
     parser.add_argument("--ingest-runs", type=int, default=3)
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-reads", action="store_true")
+    parser.add_argument("--keep", type=Path, help="a folder to keep the read phase's stores in, reused")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-overview-") as tmp:
         folder = Path(tmp)
         pg = start_cluster(folder / "postgres")
+        kept = None
+        if args.keep is not None and not args.skip_reads:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            kept = kept_cluster(args.keep)
         try:
             for kind in args.stores:
                 if not args.skip_ingest:
                     ingest_phase(kind, folder, pg, args.ingest_events, args.ingest_runs)
                 if not args.skip_reads:
                     for total in args.events:
-                        read_phase(kind, folder, pg, total, args.repeats)
+                        if kept is not None:
+                            read_phase(kind, args.keep, kept, total, args.repeats, keep=True)
+                        else:
+                            read_phase(kind, folder, pg, total, args.repeats, keep=False)
         finally:
             pg.stop()
+            if kept is not None:
+                kept.stop()
 
 
 if __name__ == "__main__":
