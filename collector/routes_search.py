@@ -91,14 +91,14 @@ def search_events(
     how: dict[str, Any] = {"kind": "none"}
     cursor = store.cursor()
     with _snapshot(cursor):
-        if not q:
+        matches = indexer.matching(store, q, filters) if indexer is not None else None
+        if not q and matches is None:
             (total,) = cursor.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone() or (0,)
             rows = cursor.execute(
                 f"SELECT body FROM events WHERE {where} ORDER BY ts DESC, id LIMIT ? OFFSET ?",
                 [*params, limit, offset],
             ).fetchall()
             return {"events": [orjson.loads(body) for (body,) in rows], "total": int(total), "index": how}
-        matches = indexer.matching(store, q, where, params) if indexer is not None else None
         if matches is not None and indexer is not None:
             how = indexer.status()
         else:

@@ -10,7 +10,10 @@ the same across restarts). It lives in the DuckDB file, which one collector open
 numbers; a DuckLake shared by several replicas has no index (see below), hence no numbers to agree on.
 It is three tables:
 
-- `search_postings` (word, doc): one row per distinct word of an event, joined on integers;
+- `search_postings` (word, doc): one row per distinct word of an event, joined on integers, and one
+  per tag of the event (its *tag word*, the tag verbatim after a space: no word holds a space, and no
+  prefix of a word reaches one), so that a search filtered by a tag intersects the tag's events like
+  one more word instead of testing the tags of every match;
 - `search_documents` (doc, id, received_at and a copy of the columns the filters read: ts, project,
   provider, api, model, status, tags): a search filters and orders its matches here without joining
   the event ids (strings) of `events`. Those columns never change once an event is stored (an OTLP
@@ -62,7 +65,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bakeoff.collector.store import Store
+from bakeoff.collector.store import Store, event_filters
 from bakeoff.schema import utc_timestamp
 
 logger = logging.getLogger("bakeoff.collector")
@@ -92,7 +95,10 @@ CREATE TABLE IF NOT EXISTS search_documents (
     status VARCHAR NOT NULL, tags VARCHAR[]
 );
 CREATE TABLE IF NOT EXISTS search_tags (tag VARCHAR NOT NULL, calls BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS search_index_version (version INTEGER NOT NULL);
 """
+# 1: words only; 2: tag words too (an index of version 1 gets them from search_documents' tags).
+INDEX_VERSION = 2
 
 
 def text_of(body: str) -> str:
@@ -142,6 +148,12 @@ def matcher(wanted: list[str], last_is_prefix: bool) -> Callable[[str], bool]:
     return lambda text: all(pattern.search(text) for pattern in patterns)
 
 
+def tag_word(tag: str) -> str:
+    """The posting word of a tag: the tag verbatim (case kept, as the tag filter compares it) after a
+    space, which no word of a text holds."""
+    return " " + tag
+
+
 def query_words(q: str) -> tuple[list[str], bool]:
     """The words of a query (at most MAX_WORDS) and whether the last one is a prefix (the query does
     not end with a separator: the user may still be typing it)."""
@@ -180,6 +192,10 @@ class TextIndexer:
         self._thread: threading.Thread | None = None
         self._cursor = store.connection.cursor()  # this indexer's own: it runs on its own thread
         self._cursor.execute(SCHEMA)
+        self.version = self._stored_version(self._cursor)
+        if self.version == 0:  # a new index: of the current version from its first event on
+            self._cursor.execute("INSERT INTO search_index_version VALUES (?)", [INDEX_VERSION])
+            self.version = INDEX_VERSION
         self._refresh_mark()
         self.waiting, _ = self._census(self._cursor)  # events the index lacks, as of its last round
         _indexers[store] = self
@@ -255,6 +271,8 @@ class TextIndexer:
         A few waiting events are left to the scan until MAX_WAIT_S has passed (or `force`): an index
         made of many tiny chunks would be slower to read than the scan of them."""
         cursor = self._cursor
+        if self.version < INDEX_VERSION:
+            self.upgrade()
         with self._rewrite_lock:  # before this round reads any body: only later rewrites matter to it
             self._rewritten.clear()
         self.waiting, stale = self._census(cursor)
@@ -287,8 +305,10 @@ class TextIndexer:
         first = self.next_doc
         word_column: list[str] = []
         doc_column: list[int] = []
-        for doc, body in enumerate(chunk.column("body").to_pylist(), start=first):
+        bodies, tag_lists = chunk.column("body").to_pylist(), chunk.column("tags").to_pylist()
+        for doc, (body, tags) in enumerate(zip(bodies, tag_lists, strict=True), start=first):
             found = words_of(body)
+            found.update(tag_word(tag) for tag in tags or () if tag is not None)
             word_column.extend(found)
             doc_column.extend([doc] * len(found))
         words = pa.table(
@@ -332,6 +352,38 @@ class TextIndexer:
             cursor.unregister("new_words")
             cursor.unregister("new_docs")
         self.tag_rows += int(tags)
+
+    @staticmethod
+    def _stored_version(cursor: duckdb.DuckDBPyConnection) -> int:
+        """The index's version: without a version row, 1 when it holds anything (made before tag
+        words), else 0 (a new index)."""
+        row = cursor.execute(
+            "SELECT (SELECT max(version) FROM search_index_version), "
+            "(SELECT count(*) FROM (SELECT 1 FROM search_documents LIMIT 1)) "
+            "+ (SELECT count(*) FROM (SELECT 1 FROM search_postings LIMIT 1))"
+        ).fetchone() or (None, 0)
+        if row[0] is not None:
+            return int(row[0])
+        return 1 if row[1] else 0
+
+    def upgrade(self) -> None:
+        """Bring an index of an earlier version to INDEX_VERSION, in one transaction: the tag words of
+        every indexed event, from `search_documents`' copy of its tags. Run by the indexer's own round,
+        before it indexes a chunk, so that no event gets them twice. Until it commits, a search with a
+        tag filter tests the tags of its matches (see :meth:`matching`)."""
+        cursor = self._cursor
+        with _transaction(cursor):
+            version = self._stored_version(cursor)
+            if version < 2:
+                (added,) = cursor.execute(
+                    "INSERT INTO search_postings SELECT ' ' || tag, doc FROM "
+                    "(SELECT unnest(tags) AS tag, doc FROM search_documents) WHERE tag IS NOT NULL "
+                    "ORDER BY 1, 2"
+                ).fetchone() or (0,)
+                self.unsorted_rows += int(added)
+            cursor.execute("DELETE FROM search_index_version")
+            cursor.execute("INSERT INTO search_index_version VALUES (?)", [INDEX_VERSION])
+        self.version = INDEX_VERSION
 
     def remove_deleted(self) -> int:
         """Remove from the index the events no longer stored (retention deleted them; one stored again
@@ -393,24 +445,35 @@ class TextIndexer:
 
     # -- searching -------------------------------------------------------------------------------------
 
-    def matching(self, store: Store, q: str, where: str, filters: list[Any]) -> Matches | None:
-        """The events matching `q` and the filters `where` (over `events`' columns), indexed or not;
-        None when `q` has no word (the caller then matches every event). Its SQL reads a temporary
-        table of the store's cursor (`search_hits`), made here: read it in the same transaction."""
+    def matching(self, store: Store, q: str, filters: dict[str, Any]) -> Matches | None:
+        """The events matching `q` and the API's `filters` (see `event_filters`), indexed or not; None
+        when `q` has no word (the caller then matches the text otherwise), or is empty without a tag
+        filter the index can serve (the caller then reads `events`). Its SQL reads a temporary table of
+        the store's cursor (`search_hits`), made here: read it in the same transaction."""
         words, last_is_prefix = query_words(q)
-        if not words:
+        cursor = store.cursor()
+        tag = filters.get("tag")
+        by_tag = bool(tag) and self._has_tag_words(cursor)
+        if not words and (q or not by_tag):
             return None
+        where, params = event_filters(filters)
         exact = "SELECT doc FROM search_postings WHERE word = ?"
         prefix = "SELECT doc FROM search_postings WHERE word >= ? AND word < ?"
         lookups = [(exact, [w]) for w in words[:-1]]
-        lookups.append((prefix, [words[-1], _upper(words[-1])]) if last_is_prefix else (exact, [words[-1]]))
-        cursor = store.cursor()
+        if words:
+            last = words[-1]
+            lookups.append((prefix, [last, _upper(last)]) if last_is_prefix else (exact, [last]))
+        indexed_where, indexed_params = where, params
+        if by_tag:
+            # The tag's events, intersected like a word's, in place of testing every match's tags.
+            lookups.append((exact, [tag_word(str(tag))]))
+            indexed_where, indexed_params = event_filters({k: v for k, v in filters.items() if k != "tag"})
         if len(lookups) > 1:
             # DuckDB builds its hash table on the right of an INTERSECT: the rarest word last ("4242
             # customer" costs 5x more the other way round at 1M events).
             counts = cursor.execute(
                 "SELECT " + ", ".join(f"(SELECT count(*) FROM ({sql}))" for sql, _ in lookups),
-                [p for _, params in lookups for p in params],
+                [p for _, lookup_params in lookups for p in lookup_params],
             ).fetchone()
             lookups = [lookup for _, lookup in sorted(zip(counts or (), lookups, strict=True), reverse=True)]
         elif last_is_prefix and not self._one_word(cursor, *lookups[0][1]):
@@ -419,20 +482,27 @@ class TextIndexer:
         # matches more than once (a count, then a page), and intersecting common words costs the most.
         cursor.execute(
             "CREATE OR REPLACE TEMP TABLE search_hits AS " + " INTERSECT ".join(sql for sql, _ in lookups),
-            [p for _, params in lookups for p in params],
+            [p for _, lookup_params in lookups for p in lookup_params],
         )
         _, stale = self._census(cursor)
         if stale == 0:  # the index holds stored events only: filtered and ordered on its own copy
             # A join, not `doc IN (...)`: DuckDB builds the (smaller) matches' side and skips the rest.
-            indexed = f"SELECT ts, id FROM search_documents JOIN search_hits USING (doc) WHERE {where}"
+            indexed = (
+                f"SELECT ts, id FROM search_documents JOIN search_hits USING (doc) WHERE {indexed_where}"
+            )
         else:  # events deleted since its last round: only the matches still stored, found in `events`
             indexed = (
                 f"SELECT ts, id FROM events WHERE {where} AND EXISTS (SELECT 1 FROM search_documents d "
                 "WHERE d.doc IN (SELECT doc FROM search_hits) AND d.id = events.id "
                 "AND d.received_at = events.received_at)"
             )
-        params = list(filters)
+            indexed_params = params
         tail, tail_params = self._tail_sql(whole=stale < 0)
+        if not words:  # the tag filter alone: every event the index lacks that matches the filters
+            found = cursor.execute(
+                f"SELECT epoch_us(ts), id FROM events WHERE {tail} AND {where}", [*tail_params, *params]
+            ).fetchall()
+            return Matches(indexed, list(indexed_params), found)
         # The events the index lacks are read here, with the index's own reading of a body: the same
         # words match the same events whether they are indexed yet or not (only the bodies holding
         # every word as a substring are read). While the index catches up (more than TAIL_LIMIT
@@ -441,17 +511,25 @@ class TextIndexer:
             condition, scan_params = scan_condition(q) or ("TRUE", [])
             found = cursor.execute(
                 f"SELECT epoch_us(ts), id FROM events WHERE {tail} AND {where} AND {condition}",
-                [*tail_params, *filters, *scan_params],
+                [*tail_params, *params, *scan_params],
             ).fetchall()
-            return Matches(indexed, params, found)
+            return Matches(indexed, list(indexed_params), found)
         # contains(lower(body), w), not ILIKE: the same test, twice as fast over the same bodies.
         substrings = " AND ".join("contains(lower(body), ?)" for _ in words)
         rows = cursor.execute(
             f"SELECT epoch_us(ts), id, body FROM events WHERE {tail} AND {where} AND {substrings}",
-            [*tail_params, *filters, *(_encoded(w) for w in words)],
+            [*tail_params, *params, *(_encoded(w) for w in words)],
         ).fetchall()
         holds = matcher(words, last_is_prefix)
-        return Matches(indexed, params, [(ts, i) for ts, i, body in rows if holds(text_of(body))])
+        return Matches(
+            indexed, list(indexed_params), [(ts, i) for ts, i, body in rows if holds(text_of(body))]
+        )
+
+    @staticmethod
+    def _has_tag_words(cursor: duckdb.DuckDBPyConnection) -> bool:
+        """Whether the index, as this cursor's snapshot sees it, holds its events' tag words."""
+        row = cursor.execute("SELECT max(version) FROM search_index_version").fetchone()
+        return bool(row and row[0] is not None and row[0] >= 2)
 
     def _one_word(self, cursor: duckdb.DuckDBPyConnection, low: str, high: str) -> bool:
         """Whether no indexed word but `low` itself lies in [low, high) (a prefix typed whole, often)."""

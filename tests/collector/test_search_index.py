@@ -26,6 +26,7 @@ VOCABULARY = ["refund", "refunds", "refunded", "order", "orders", "ship", "shipp
 TAGS = ["support", "billing", "tenant-1", "tenant-12", "tenant_2", "100%"]
 MODELS = ["gpt-a", "gpt-b", "claude-c"]
 QUERIES = [
+    "",  # the filters alone (a tag filter through the index's tag words)
     "refund",
     "refund ",
     "refunds ",
@@ -189,6 +190,52 @@ def test_event_numbers_survive_a_restart(db: Store, monkeypatch: pytest.MonkeyPa
     assert docs[:25] == numbered
     assert [doc for doc, _ in docs] == list(range(60))
     assert sorted(i for _, i in docs) == sorted(f"ev{i:04d}" for i in range(60))
+    assert_same_as_a_scan(db, again)
+    again.stop()
+
+
+def tag_words(store: Store) -> list[tuple[str, int]]:
+    rows = store.cursor().execute("SELECT word, doc FROM search_postings WHERE word LIKE ' %'").fetchall()
+    return sorted((str(word), int(doc)) for word, doc in rows)
+
+
+def expected_tag_words(store: Store) -> list[tuple[str, int]]:
+    """A posting per tag of each indexed event, from the index's copy of its tags."""
+    rows = store.cursor().execute("SELECT doc, tags FROM search_documents").fetchall()
+    return sorted((text_search.tag_word(tag), int(doc)) for doc, tags in rows for tag in tags or ())
+
+
+def test_an_index_made_before_tag_words_gets_them_once(db: Store) -> None:
+    rng = random.Random(13)
+    insert(db, [make_event(rng, i, 1 + i % 9) for i in range(200)])
+    indexer = text_search.TextIndexer(db)
+    while indexer.index_pending(force=True):
+        pass
+    assert indexer.version == text_search.INDEX_VERSION
+    assert tag_words(db) == expected_tag_words(db) != []
+    indexer.stop()
+
+    # As an index of version 1 left it: no tag words, no version row. Until its indexer's next round,
+    # a search by tag tests the tags of its matches; that round adds them, then indexes what waits.
+    cursor = db.cursor()
+    cursor.execute("DELETE FROM search_postings WHERE word LIKE ' %'")
+    cursor.execute("DELETE FROM search_index_version")
+    old = text_search.TextIndexer(db)
+    assert old.version == 1
+    insert(db, [make_event(rng, i, 1 + i % 9) for i in range(200, 240)])
+    assert_same_as_a_scan(db, old)
+    assert old.index_pending(force=True)
+    assert old.version == text_search.INDEX_VERSION and old.indexed == 240
+    assert tag_words(db) == expected_tag_words(db)
+    assert_same_as_a_scan(db, old)
+    old.stop()
+
+    # Reopened: of the current version, nothing added twice.
+    again = text_search.TextIndexer(db)
+    assert again.version == text_search.INDEX_VERSION
+    insert(db, [make_event(rng, i, 1 + i % 9) for i in range(240, 250)])
+    assert again.index_pending(force=True)
+    assert tag_words(db) == expected_tag_words(db)
     assert_same_as_a_scan(db, again)
     again.stop()
 
