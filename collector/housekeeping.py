@@ -6,7 +6,10 @@ few thousand rows gathers thousands of small files a day, and every read opens t
 
 1. retention (when configured): events that started before the cutoff deleted, with their feedback;
    files mostly deleted rewritten (`ducklake_rewrite_data_files`);
-2. rows inlined in the catalog written out, adjacent small files merged (`ducklake_merge_adjacent_files`);
+2. rows inlined in the catalog written out; the overview's rollup tables kept sorted by (width, bucket)
+   and their files holding deleted rows rewritten (every fold deletes the cells it recomputes, so
+   nearly every file a fold wrote has a few rows deleted, and DuckLake merges no file with deletions);
+   then adjacent small files merged (`ducklake_merge_adjacent_files`);
 3. snapshots older than `keep_s` expired (`ducklake_expire_snapshots`), then the files only they
    referenced removed (`ducklake_cleanup_old_files`), and the files of commits that never happened (a
    replica killed while writing) too (`ducklake_delete_orphaned_files`), also once older than `keep_s`:
@@ -45,6 +48,11 @@ logger = logging.getLogger("bakeoff.collector")
 # pg_try_advisory_lock's key: "bakeoff housekeeping", any fixed 64-bit number that nothing else uses.
 LOCK_KEY = 0x62616B656F6668
 LEASE_TABLE = "bakeoff_housekeeping"
+# The overview reads the rollups by (width, bucket) ranges: sorted so, a merged file keeps each width's
+# cells apart and a scan of hour or day cells skips the row groups of minute cells (the embedded file
+# has no SORTED BY, and needs none: its table is one file with zone maps of insertion order).
+SORTED_TABLES = ("rollup_cells", "rollup_bins", "rollup_tags")
+SORT_KEY = "width, bucket"
 INTERVAL_S = 600.0  # a round per ten minutes across the cluster
 KEEP_S = 3600.0  # snapshots and unreferenced files younger than this stay (readers may be on them)
 
@@ -144,6 +152,7 @@ def _housekeep(store: LakeStore, keep_s: float, retention_days: float | None, fi
     if not files:
         return Round(deleted, 0, 0, 0, 0)
     cursor.execute(f"CALL ducklake_flush_inlined_data({lake})").fetchall()
+    rewritten = _keep_rollups_compact(cursor, str(name))
     merged = cursor.execute(f"CALL ducklake_merge_adjacent_files({lake})").fetchall()
     # CALL, not SELECT ... FROM: a SELECT of these does not commit their changes to the catalog (the
     # files go, the catalog keeps them). Read as Arrow: they return timestamps, which DuckDB's Python
@@ -160,13 +169,36 @@ def _housekeep(store: LakeStore, keep_s: float, retention_days: float | None, fi
     ).to_arrow_table()
     done = Round(
         deleted_events=deleted,
-        merged_files=sum(int(row[2]) for row in merged),
+        merged_files=sum(int(row[2]) for row in merged) + rewritten,
         written_files=sum(int(row[3]) for row in merged),
         expired_snapshots=expired.num_rows,
         removed_files=removed.num_rows + orphans.num_rows,
     )
     logger.info("housekeeping: %s", done)
     return done
+
+
+def _keep_rollups_compact(cursor: duckdb.DuckDBPyConnection, name: str) -> int:
+    """Sort the rollup tables by (width, bucket) if they are not yet (once: an ALTER is a schema change
+    that other replicas' commits to the table would conflict with) and rewrite their files holding
+    deleted rows, so the merge that follows can take them; returns the files rewritten."""
+    lake, metadata = _quoted(name), f'"__ducklake_metadata_{name.replace(chr(34), chr(34) * 2)}"'
+    sorted_now = {
+        str(table)
+        for (table,) in cursor.execute(
+            f"SELECT t.table_name FROM {metadata}.ducklake_table t JOIN {metadata}.ducklake_sort_info s "
+            "ON s.table_id = t.table_id WHERE t.end_snapshot IS NULL AND s.end_snapshot IS NULL"
+        ).fetchall()
+    }
+    rewritten = 0
+    for table in SORTED_TABLES:
+        if table not in sorted_now:
+            cursor.execute(f"ALTER TABLE {table} SET SORTED BY ({SORT_KEY})")
+        rows = cursor.execute(
+            f"CALL ducklake_rewrite_data_files({lake}, '{table}', delete_threshold => 0.0)"
+        ).fetchall()
+        rewritten += sum(int(row[2]) for row in rows)
+    return rewritten
 
 
 def _quoted(name: str) -> str:

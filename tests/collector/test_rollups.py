@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from bakeoff.collector import overview, rollups, routes_stats
+from bakeoff.collector import housekeeping, overview, rollups, routes_stats
 from bakeoff.collector.ducklake import DuckLakeStore
 from bakeoff.collector.errors import ClientError
 from bakeoff.collector.otlp_join import LogJoin
@@ -371,3 +371,47 @@ def test_replicas_read_each_others_marked_minutes_and_fold_their_own(
     finally:
         a.close()
         b.close()
+
+
+def _rollup_files(store: DuckLakeStore, table: str) -> tuple[int, int]:
+    """How many data files `table` has in the lake, and how many of them have rows deleted."""
+    row = (
+        store.cursor()
+        .execute(f"SELECT count(*), count(delete_file) FROM ducklake_list_files('lake', '{table}')")
+        .fetchone()
+    )
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+@pytest.mark.embedded_only("opens a DuckLake store of its own")
+def test_housekeeping_keeps_the_rollups_in_one_sorted_file_per_table(
+    ducklake_target: DuckLakeTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fold deletes the cells it recomputes, so nearly every file a fold wrote has rows deleted,
+    which DuckLake never merges: a round rewrites those files and merges them, sorted by (width,
+    bucket), and the overview still equals the plain queries."""
+    rnd = random.Random(31)
+    monkeypatch.setattr(rollups, "fold_due", lambda store: None)  # folds only where the test calls them
+    store = DuckLakeStore(ducklake_target.catalog, str(ducklake_target.data_path), journal_dir=str(tmp_path))
+    try:
+        for batch in range(5):  # each batch's day and hour cells recomputed by the next fold
+            store.insert_events(to_columns(random_events(rnd, f"b{batch}", 200), "sdk", START))
+            rollups.fold(store)
+        tables = ("rollup_cells", "rollup_bins", "rollup_tags")
+        for table in tables:
+            files, with_deletes = _rollup_files(store, table)
+            assert files >= 5 and with_deletes >= 4, (table, files, with_deletes)
+        done = housekeeping.run_round(store, interval_s=0, keep_s=0)
+        assert done is not None and done.merged_files >= 15
+        for table in tables:
+            assert _rollup_files(store, table) == (1, 0), table
+            listed = f"SELECT data_file FROM ducklake_list_files('lake', '{table}')"
+            ((path,),) = store.cursor().execute(listed).fetchall()
+            order = store.cursor().execute(f"SELECT width, bucket FROM read_parquet('{path}')").fetchall()
+            assert order == sorted(order), table  # minute, hour and day cells apart, each by bucket
+        check(store, rnd, scopes=6)
+        again = housekeeping.run_round(store, interval_s=0, keep_s=0)  # sorted once: no ALTER again
+        assert again is not None and again.merged_files == 0
+    finally:
+        store.close()
