@@ -13,9 +13,12 @@ second acknowledged and events per second until committed. Each figure is printe
 the arm without monitors of its round, beside the A/A control's ratio, which is what noise alone gives. The
 events' `ts` advance 0.5 s per event, so event time runs ~1,000 times faster than the wall clock and
 every tick (one a second, where the collector's default is 30 s) has windows to
-process: a harder load than live traffic.
+process: a harder load than live traffic. With `--together` the three arms of a round run at the same time,
+each collector loaded by its own clients over the same seconds, so the machine's other work (this one is
+shared) falls on every arm alike instead of on whichever ran while it happened.
 
 Run: python bench/bench_monitors.py [--events 1000000] [--batches 600] [--rounds 12] [--skip-ingest]
+     [--together]
 """
 
 from __future__ import annotations
@@ -186,37 +189,84 @@ def _wait_watching(url: str) -> None:
     raise RuntimeError("the monitors did not start watching")
 
 
-def ingest_rate(
-    db: str, folder: str, batches: list[bytes], monitors: bool, port: int, stored: int
-) -> tuple[float, float, float]:
-    """(collector CPU µs per event, events/s acknowledged, events/s until committed), in steady state:
-    after a warm-up, and with monitors after their first tick (the 7-day catch-up)."""
+def _start(db: str, folder: str, monitors: bool, port: int) -> subprocess.Popen[bytes]:
+    """`bakeoff serve` on `db`, with the 20 monitors ticking every second when `monitors`."""
     command = [sys.executable, "-m", "bakeoff.cli", "serve", "--db", db, "--port", str(port)]
     if monitors:
         config = os.path.join(folder, "monitors.yaml")
         with open(config, "wb") as file:
             file.write(orjson.dumps(monitors_yaml(os.path.join(folder, "live-alerts.jsonl"))))  # JSON is YAML
         command += ["--monitors", config, "--monitor-interval", "1"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _warm(url: str, warm: list[bytes], stored: int, monitors: bool) -> None:
+    """Warm-up batches stored (they build the id filter over the stored events, in every arm), and the
+    monitors' first tick (the 7-day catch-up) done: what follows is steady state."""
+    wait_healthy(url)
+    asyncio.run(load(url, warm, 4))
+    _wait_stored(url, stored + 100 * len(warm))
+    if monitors:
+        _wait_watching(url)
+
+
+async def _measured(url: str, pid: int, batches: list[bytes], stored: int, clients: int) -> Reading:
+    """`batches` posted by `clients` concurrent clients, until all are stored (committed)."""
+    cpu = _cpu_s(pid)
+    elapsed, latencies = await load(url, batches, clients)
+    acknowledged = time.perf_counter()
+    while int((await asyncio.to_thread(_get, url + "/healthz")).get("events") or 0) < stored:  # type: ignore[call-overload]
+        await asyncio.sleep(0.02)
+    committed_s = elapsed + (time.perf_counter() - acknowledged)
+    cpu = _cpu_s(pid) - cpu
+    events = 100 * len(latencies)
+    return cpu * 1e6 / events, events / elapsed, events / committed_s
+
+
+Reading = tuple[float, float, float]  # collector CPU µs per event, events/s acknowledged, until committed
+
+
+def ingest_rate(
+    db: str, folder: str, batches: list[bytes], monitors: bool, port: int, stored: int
+) -> Reading:
+    """One arm alone, in steady state (see `_warm`)."""
+    server = _start(db, folder, monitors, port)
     try:
-        wait_healthy(url)
         warm, measured = batches[:WARM_UP], batches[WARM_UP:]
-        asyncio.run(load(url, warm, 4))  # builds the id filter over the stored events, in both arms
-        _wait_stored(url, stored + 100 * len(warm))
-        if monitors:
-            _wait_watching(url)
-        cpu = _cpu_s(server.pid)
-        elapsed, latencies = asyncio.run(load(url, measured, 4))
-        acknowledged = time.perf_counter()
-        _wait_stored(url, stored + 100 * len(batches))
-        committed_s = elapsed + (time.perf_counter() - acknowledged)
-        cpu = _cpu_s(server.pid) - cpu
-        events = 100 * len(latencies)
-        return cpu * 1e6 / events, events / elapsed, events / committed_s
+        url = f"http://127.0.0.1:{port}"
+        _warm(url, warm, stored, monitors)
+        return asyncio.run(_measured(url, server.pid, measured, stored + 100 * len(batches), 4))
     finally:
         server.terminate()
         server.wait(60)
+
+
+def ingest_together(
+    dbs: list[str], monitored: list[bool], folder: str, batches: list[bytes], port: int, stored: int
+) -> list[Reading]:
+    """Every arm at once, each collector loaded by its own clients over the same seconds: the machine's
+    other work falls on all arms alike, so their ratio carries less of it than arms run one after
+    another."""
+    arms = list(zip(dbs, monitored, strict=True))
+    servers = [_start(db, folder, monitors, port + at) for at, (db, monitors) in enumerate(arms)]
+    try:
+        warm, measured = batches[:WARM_UP], batches[WARM_UP:]
+        urls = [f"http://127.0.0.1:{port + at}" for at in range(len(dbs))]
+        for url, monitors in zip(urls, monitored, strict=True):
+            _warm(url, warm, stored, monitors)
+
+        async def every_arm() -> list[Reading]:
+            total = stored + 100 * len(batches)
+            pairs = zip(urls, servers, strict=True)
+            runs = (_measured(url, server.pid, measured, total, 2) for url, server in pairs)
+            return list(await asyncio.gather(*runs))
+
+        return asyncio.run(every_arm())
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(60)
 
 
 ARMS = ("without monitors", "with 20 monitors ticking every second", "without monitors again")
@@ -242,7 +292,7 @@ def _interval(ratios: list[float], seed: int = 0) -> str:
     return f"{low:.3f}-{high:.3f}"
 
 
-def bench_ingest(folder: str, source: str, stored: int, batches: int, rounds: int) -> None:
+def bench_ingest(folder: str, source: str, stored: int, batches: int, rounds: int, together: bool) -> None:
     """Rounds of three arms on fresh copies of the store: without monitors, with, and without again
     (the A/A control: two runs of the same thing, whose ratio shows what noise alone does). The order
     within a round goes through every permutation, so no arm always runs first or last. Every figure
@@ -254,13 +304,25 @@ def bench_ingest(folder: str, source: str, stored: int, batches: int, rounds: in
     start = START + timedelta(days=DAYS, hours=1)
     load_batches = make_batches(batches, start)
     for round_ in range(rounds):
-        for arm in ORDERS[round_ % len(ORDERS)]:
-            db = os.path.join(folder, f"ingest-{round_}-{arm}.duckdb")
+        order = ORDERS[round_ % len(ORDERS)]
+        dbs = {arm: os.path.join(folder, f"ingest-{round_}-{arm}.duckdb") for arm in order}
+        for db in dbs.values():
             shutil.copy(source, db)
-            port = 7850 + 3 * round_ + arm
-            readings[arm].append(ingest_rate(db, folder, load_batches, arm == 1, port, stored))
+        port = 7850 + 3 * round_
+        if together:  # the order says which arm takes which port and warms up first
+            dbs_in_order, monitored = [dbs[arm] for arm in order], [arm == 1 for arm in order]
+            placed = ingest_together(dbs_in_order, monitored, folder, load_batches, port, stored)
+            for at, arm in enumerate(order):
+                readings[arm].append(placed[at])
+        else:
+            for arm in order:
+                readings[arm].append(
+                    ingest_rate(dbs[arm], folder, load_batches, arm == 1, port + arm, stored)
+                )
+                loads.append(os.getloadavg()[0])
+        for db in dbs.values():
             os.remove(db)
-            loads.append(os.getloadavg()[0])
+        loads.append(os.getloadavg()[0])
         cpu = [readings[arm][-1][0] for arm in range(len(ARMS))]
         print(
             f"round {round_ + 1}: CPU µs per event {cpu[0]:.1f} / {cpu[1]:.1f} / {cpu[2]:.1f} "
@@ -284,11 +346,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--skip-ingest", action="store_true", help="the backtest and the tick only")
+    parser.add_argument(
+        "--together", action="store_true", help="the three ingest arms at once, not one after another"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = bench_store(folder, args.events)
         if not args.skip_ingest:
-            bench_ingest(folder, path, args.events + 1200, args.batches + WARM_UP, args.rounds)
+            bench_ingest(folder, path, args.events + 1200, args.batches + WARM_UP, args.rounds, args.together)
 
 
 if __name__ == "__main__":
