@@ -190,6 +190,7 @@ _EVENTS = 0  # the "width" under which the events' ranges (epoch us) are kept
 # Copied: the cells (few rows, read by several figures of a call) and the events of the cover (its
 # edges and marked minutes); the histograms and tags, many rows read once, are aggregated in place.
 _REUSED = ("rollup_cells",)
+_HULL_CELLS = 1000  # hour or day cells are copied over the hull of the ranges asked for, up to this many
 
 
 MAX_BRANCHES = 16  # ranges of one width read by a scan each; more share one scan
@@ -254,6 +255,13 @@ class RollupView:
         added: dict[int, list[tuple[int, int]]] = {}
         for width, pieces in sorted(wanted.items()):
             have = self._copied.get((table, width), [])
+            spans = [_span(low, high) for low, high in pieces] or [(0, 0)]
+            hull = min(a for a, _ in spans), max(b for _, b in spans)
+            if table in _REUSED and width >= MINUTE * 60 and hull[1] - hull[0] <= _HULL_CELLS * width:
+                # The hull of the pieces: a call's next figure asks for the hours its first one took
+                # from days (a series by hour over a week), and a week of hour cells is a few
+                # thousand rows: one copy instead of one per figure.
+                pieces = [(_bound(hull[0]), _bound(hull[1]))]
             gaps: list[tuple[int, int]] = []
             for low, high in pieces:
                 gaps += _gaps(have, *_span(low, high))
