@@ -103,6 +103,8 @@ def main() -> None:
         if _built(store) == args.events:
             print(f"reusing {path}: {store.count_events():,} events")
             indexer = text_search.TextIndexer(store)
+            if indexer.version < text_search.INDEX_VERSION:  # built by an older collector
+                indexer.upgrade()
         else:
             store.close()
             for leftover in (path, path + ".wal"):  # a store left half built, or of another size
@@ -191,6 +193,10 @@ def measure(store: Store, indexer: text_search.TextIndexer, repeats: int) -> Non
             "GET /v1/search?q=refunds&model=gpt-4o&tag=math",
             lambda: search("refunds", model="gpt-4o", tag="math"),
         ),
+        ("GET /v1/search?q=refunds&tag=tenant-40", lambda: search("refunds", tag="tenant-40")),
+        ("GET /v1/search?q=refunds&tag=math", lambda: search("refunds", tag="math")),
+        ("GET /v1/search?tag=math (no text, 200k matches)", lambda: search("", tag="math")),
+        ("GET /v1/search?tag=tenant-40 (no text)", lambda: search("", tag="tenant-40")),
         ("GET /v1/search?q=shipping (250k matches)", lambda: search("shipping")),
         (
             "GET /v1/facets/tag?q=tenant-42",
@@ -200,6 +206,10 @@ def measure(store: Store, indexer: text_search.TextIndexer, repeats: int) -> Non
         ("GET /v1/facets/model", lambda: routes_search.facet_values(store, indexer, "model")),
         ("GET /v1/datasets/bench/rows?limit=50", lambda: routes_browse.dataset_rows("bench", store)),
         ("GET /v1/runs/r1/answers (1,000 pairs)", lambda: routes_browse.run_answers("r1", store)),
+        (
+            "GET /v1/runs/r1/answers?outcome=lost&tag=math",
+            lambda: routes_browse.run_answers("r1", store, outcome="lost", tag="math"),
+        ),
     ]
     for name, call in calls:
         ms = timed(call, repeats)
