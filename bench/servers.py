@@ -8,6 +8,7 @@ import sys
 _RECEIVER = """
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'  # keep-alive, as the collector (uvicorn) answers
     def log_message(self, *a): pass
     def do_POST(self):
         self.rfile.read(int(self.headers['Content-Length']))

@@ -156,6 +156,7 @@ class Call:
     """
 
     __slots__ = (
+        "_answer",
         "_fix_request",
         "_id_bits",
         "_recorder",
@@ -196,7 +197,8 @@ class Call:
         self.traced = traced  # a TracerProvider is set: the event carries the trace's ids
         self.metrics = metrics
         self._start_ns = start_ns  # time.perf_counter_ns() when the call started
-        self.ts_ns = time.time_ns()
+        # The wall clock from the same reading (one clock read fewer; the offset is renewed every second).
+        self.ts_ns = start_ns + recorder.wall_offset_ns
         self.provider = provider
         self.api = api
         self.snapshot = snapshot  # see snapshot_request; `request` is it cleaned
@@ -210,6 +212,8 @@ class Call:
         self._id_bits = _random_bits(128)
         # (response, usage, error, latency_ms, (trace_id, span_id)), once finished.
         self.outcome: tuple[Any, ...] | None = None
+        # (expand, values) of an answer read as plain values (see finish_read), expanded with the event.
+        self._answer: tuple[Callable[[Any], Any], Any] | None = None
 
     @property
     def event_id(self) -> str:
@@ -288,6 +292,35 @@ class Call:
         except Exception:
             handle_internal_error("recording an LLM call")
 
+    def finish_read(self, expand: Callable[[Any], Any], values: Any) -> None:
+        """End the call with a complete answer read as `values`; `expand(values)` is its `(response, usage,
+        attributes)`.
+
+        The calling thread reads the answer's values (so what the application does with the response
+        object later changes nothing) and leaves making the event's dicts of them to the event's
+        building, off its thread; a span or the histograms need them now, and get them now.
+        """
+        if self.span is not None or self.metrics is not None:
+            response, usage, attributes = expand(values)
+            self.finish(response, usage, None, attributes)
+            return
+        if self.done:
+            return
+        self.done = True
+        latency_ms = (time.perf_counter_ns() - self._start_ns) / 1e6
+        # What finish() does for an answer without error, span or histograms (inline: this runs per call).
+        try:
+            self._answer = (expand, values)
+            last_event_var.set(self)
+            self.outcome = (None, None, None, latency_ms, spans.span_ids(None) if self.traced else _NO_IDS)
+            recorder = self._recorder
+            threshold = recorder.threshold
+            if threshold is not None and self._id_bits >> _SAMPLE_SHIFT >= threshold:
+                return
+            recorder.sink.submit_event(self)
+        except Exception:
+            handle_internal_error("recording an LLM call")
+
     def __call__(self) -> dict[str, Any] | None:
         """The finished call's event as it leaves the process (None: dropped by the redact callable)."""
         return self._recorder.processed(self.event())
@@ -297,13 +330,20 @@ class Call:
         assert self.outcome is not None, "the call has not finished"
         response, usage, error, latency_ms, (trace_id, span_id) = self.outcome
         settings = self._recorder.settings
-        tags = list(settings.tags) + [t for t in self.tags if t not in settings.tags]
-        attributes = self.attributes
+        # The event's own attributes (a copy: processors and redaction may change them).
+        attributes = dict(self.attributes)
+        if self._answer is not None:
+            expand, values = self._answer
+            response, usage, answered = expand(values)
+            for key, value in answered.items():
+                if value is not None:
+                    attributes[key] = value
         if settings.tags:
+            tags = list(settings.tags) + [t for t in self.tags if t not in settings.tags]
             # How many leading tags came from init(): stratifying by tag uses the ones after them.
-            attributes = {**attributes, "bakeoff.init_tags": len(settings.tags)}
+            attributes["bakeoff.init_tags"] = len(settings.tags)
         else:
-            attributes = dict(attributes)  # the event's own: processors and redaction may change it
+            tags = list(self.tags)
         return {
             "id": self.event_id,
             "schema_version": 1,
@@ -354,6 +394,8 @@ class Recorder:
         self._recheck_at = 0  # when to ask again whether tracing and metrics are configured
         self._traced = False
         self._current_metrics: GenAIMetrics | None = None
+        # time.time_ns() - time.perf_counter_ns(), renewed with the recheck: a call's wall-clock start.
+        self.wall_offset_ns = time.time_ns() - time.perf_counter_ns()
         # Keep an event when the first 32 bits of its (random) id fall under the rate: deterministic per id.
         self.threshold = None if settings.sample_rate >= 1.0 else int(settings.sample_rate * 0x100000000)
 
@@ -379,6 +421,7 @@ class Recorder:
         now = time.perf_counter_ns()  # the clock the call's latency is measured on
         if now >= self._recheck_at:
             self._recheck_at = now + _RECHECK_NS
+            self.wall_offset_ns = time.time_ns() - now
             self._traced = self._explicit_tracer or spans.tracing_configured()
             self._current_metrics = self.metrics
         traced, metrics = self._traced, self._current_metrics

@@ -17,7 +17,9 @@ from bakeoff.integrations.openai_answers import (
     ChatChunkAccumulator,
     ResponsesEventAccumulator,
     chat_completion_result,
+    chat_completion_values,
     embeddings_result,
+    expand_chat_completion,
     responses_result,
 )
 from bakeoff.integrations.raw import (
@@ -37,7 +39,15 @@ _BETA_RESPONSES = "openai.resources.beta.responses.responses"
 _EMBEDDINGS = "openai.resources.embeddings"
 
 
-def _handler(parse_result: Callable[[Any], Answer], make_accumulator: Callable[[], Any]) -> Any:
+def _handler(
+    parse_result: Callable[[Any], Answer],
+    make_accumulator: Callable[[], Any],
+    read: Callable[[Any], Any] | None = None,
+    expand: Callable[[Any], Answer] | None = None,
+) -> Any:
+    """What becomes of a method's result; `read` (with `expand`) is a cheaper first reading of a whole
+    answer on the calling thread (see :meth:`Call.finish_read`), None when it does not apply."""
+
     def handle(call: Call, result: Any) -> Any:
         kind = type(result).__name__
         if kind in RESPONSE_PROXIES:
@@ -46,6 +56,11 @@ def _handler(parse_result: Callable[[Any], Answer], make_accumulator: Callable[[
             return streaming_response(call, result, parse_result, make_accumulator())
         if call.stream:
             return wrap_stream(call, result, make_accumulator())
+        if read is not None and expand is not None:
+            values = read(result)
+            if values is not None:
+                call.finish_read(expand, values)
+                return result
         finish_with(call, parse_result(result))
         return result
 
@@ -92,11 +107,16 @@ def fix_responses_parse(request: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-_CHAT_TARGET = ("chat.completions", chat_completion_result, ChatChunkAccumulator)
-_RESPONSES_TARGET = ("responses", responses_result, ResponsesEventAccumulator)
-_EMBEDDINGS_TARGET = ("embeddings", embeddings_result, _no_stream)
-# (module, class, method, (api, result parser, stream accumulator factory), request fix)
-TARGETS: list[tuple[str, str, str, tuple[str, Any, Any], Any]] = [
+_CHAT_TARGET = (
+    "chat.completions",
+    chat_completion_result,
+    ChatChunkAccumulator,
+    (chat_completion_values, expand_chat_completion),
+)
+_RESPONSES_TARGET = ("responses", responses_result, ResponsesEventAccumulator, (None, None))
+_EMBEDDINGS_TARGET = ("embeddings", embeddings_result, _no_stream, (None, None))
+# (module, class, method, (api, result parser, stream accumulator factory, (read, expand)), request fix)
+TARGETS: list[tuple[str, str, str, tuple[str, Any, Any, tuple[Any, Any]], Any]] = [
     (_CHAT, "Completions", "create", _CHAT_TARGET, None),
     (_CHAT, "AsyncCompletions", "create", _CHAT_TARGET, None),
     (_CHAT, "Completions", "parse", _CHAT_TARGET, fix_chat_parse),
@@ -123,8 +143,8 @@ def wrappers() -> list[tuple[str, str, Any]]:
     import importlib
 
     patches: list[tuple[str, str, Any]] = []
-    for module, cls, method, (api, parse, accumulator), fix in TARGETS:
-        wrapper = make_wrapper(PROVIDER, api, _handler(parse, accumulator), fix_request=fix)
+    for module, cls, method, (api, parse, accumulator, (read, expand)), fix in TARGETS:
+        wrapper = make_wrapper(PROVIDER, api, _handler(parse, accumulator, read, expand), fix_request=fix)
         patches.append((module, f"{cls}.{method}", wrapper))
     patches += [(module, f"{cls}.{method}", _stream_manager_wrapper) for module, cls, method in MANAGERS]
     # Older and newer clients lack some of these resources or methods: patch what exists.

@@ -97,6 +97,56 @@ def chat_completion_result(completion: Any) -> Answer:
         return _chat_completion(Lenient(completion))
 
 
+def chat_completion_values(completion: Any) -> tuple[Any, ...] | None:
+    """What the calling thread keeps of the common `ChatCompletion` (one choice, no tool calls): its
+    values in a tuple, made into the event's dicts by :func:`expand_chat_completion` off that thread.
+
+    None for any other completion, which :func:`chat_completion_result` reads whole. The values are
+    strings and numbers, so the application changing the response object afterwards changes nothing.
+    """
+    try:
+        choices = completion.choices
+        if len(choices) != 1:
+            return None
+        choice = choices[0]
+        message = choice.message
+        if message is None or message.tool_calls:
+            return None
+        usage = completion.usage
+        tokens = None
+        if usage is not None:
+            prompt, output = usage.prompt_tokens_details, usage.completion_tokens_details
+            tokens = (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                None if prompt is None else prompt.cached_tokens,
+                None if output is None else output.reasoning_tokens,
+            )
+        return (
+            message.content,
+            choice.finish_reason,
+            message.refusal,
+            completion.model,
+            completion.id,
+            tokens,
+        )
+    except (AttributeError, TypeError):  # an older client, a stand-in, no choices at all: read it whole
+        return None
+
+
+def expand_chat_completion(values: tuple[Any, ...]) -> Answer:
+    """`(response, usage, attributes)` of :func:`chat_completion_values`' tuple: what
+    :func:`chat_completion_result` makes of the same completion."""
+    text, finish_reason, refusal, model, response_id, tokens = values
+    usage = (
+        usage_dict(None, None)
+        if tokens is None
+        else usage_dict(tokens[0], tokens[1], tokens[2], None, tokens[3])
+    )
+    attributes = {"response_model": model, "response_id": response_id}
+    return response_dict(text, finish_reason, None, refusal), usage, attributes
+
+
 def _response(result: Any) -> Answer:
     texts: list[str] = []
     refusals: list[str] = []

@@ -10,7 +10,12 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
 from bakeoff.integrations.anthropic import message_result
-from bakeoff.integrations.openai_answers import chat_completion_result, responses_result
+from bakeoff.integrations.openai_answers import (
+    chat_completion_result,
+    chat_completion_values,
+    expand_chat_completion,
+    responses_result,
+)
 
 COMPLETION = {
     "id": "chatcmpl-1",
@@ -81,3 +86,46 @@ def test_responses_and_messages_without_usage() -> None:
     answer, usage, attributes = message_result(message)
     assert answer["finish_reason"] == "end_turn" and usage["input_tokens"] is None
     assert attributes["response_id"] == "msg_1"
+
+
+def test_the_calling_threads_reading_of_a_completion_expands_to_the_whole_reading() -> None:
+    """`chat_completion_values` then `expand_chat_completion` (the event built off the calling thread)
+    make what `chat_completion_result` makes; completions it does not take are left to that."""
+    details = {
+        "prompt_tokens_details": {"cached_tokens": 8},
+        "completion_tokens_details": {"reasoning_tokens": 2},
+    }
+    refused = {"role": "assistant", "content": None, "refusal": "I cannot help with that."}
+    tool = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    bodies = [
+        COMPLETION,
+        {**COMPLETION, "usage": {**COMPLETION["usage"], **details}},
+        {**COMPLETION, "usage": None},
+        {**COMPLETION, "choices": [{"index": 0, "finish_reason": "stop", "message": refused}]},
+        {
+            **COMPLETION,
+            "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant"}}],
+        },
+    ]
+    for body in bodies:
+        for completion in (ChatCompletion.model_validate(body), ChatCompletion.construct(**body)):
+            values = chat_completion_values(completion)
+            assert values is not None
+            assert expand_chat_completion(values) == chat_completion_result(completion), body
+    assert expand_chat_completion(chat_completion_values(ChatCompletion.model_validate(bodies[1])))[1] == {
+        "input_tokens": 12,
+        "output_tokens": 3,
+        "cached_input_tokens": 8,
+        "cache_creation_input_tokens": None,
+        "reasoning_tokens": 2,
+    }
+    with_tools = {"role": "assistant", "content": None, "tool_calls": [tool]}
+    two = [COMPLETION["choices"][0], {**COMPLETION["choices"][0], "index": 1}]
+    others = [
+        {**COMPLETION, "choices": [{"index": 0, "finish_reason": "tool_calls", "message": with_tools}]},
+        {**COMPLETION, "choices": two},
+        {**COMPLETION, "choices": []},
+    ]
+    for body in others:
+        assert chat_completion_values(ChatCompletion.model_validate(body)) is None
+    assert chat_completion_values(OldCompletion.model_validate(COMPLETION)) is None  # read whole, leniently
