@@ -12,7 +12,7 @@ collector's CPU time per event (every thread, the monitors' too: the primary rea
 second acknowledged and events per second until committed. Each figure is printed as the ratio with
 the arm without monitors of its round, beside the A/A control's ratio, which is what noise alone gives. The
 events' `ts` advance 0.5 s per event, so event time runs ~1,000 times faster than the wall clock and
-every tick (one a second, where the collector's default is 30 s) has windows to
+every tick (one a second by default, `--tick`, where the collector's default is 30 s) has windows to
 process: a harder load than live traffic. With `--together` the three arms of a round run at the same time,
 each collector loaded by its own clients over the same seconds, so the machine's other work (this one is
 shared) falls on every arm alike instead of on whichever ran while it happened.
@@ -189,14 +189,14 @@ def _wait_watching(url: str) -> None:
     raise RuntimeError("the monitors did not start watching")
 
 
-def _start(db: str, folder: str, monitors: bool, port: int) -> subprocess.Popen[bytes]:
-    """`bakeoff serve` on `db`, with the 20 monitors ticking every second when `monitors`."""
+def _start(db: str, folder: str, tick: float | None, port: int) -> subprocess.Popen[bytes]:
+    """`bakeoff serve` on `db`, with the 20 monitors ticking every `tick` seconds unless it is None."""
     command = [sys.executable, "-m", "bakeoff.cli", "serve", "--db", db, "--port", str(port)]
-    if monitors:
+    if tick is not None:
         config = os.path.join(folder, "monitors.yaml")
         with open(config, "wb") as file:
             file.write(orjson.dumps(monitors_yaml(os.path.join(folder, "live-alerts.jsonl"))))  # JSON is YAML
-        command += ["--monitors", config, "--monitor-interval", "1"]
+        command += ["--monitors", config, "--monitor-interval", repr(tick)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -227,14 +227,14 @@ Reading = tuple[float, float, float]  # collector CPU µs per event, events/s ac
 
 
 def ingest_rate(
-    db: str, folder: str, batches: list[bytes], monitors: bool, port: int, stored: int
+    db: str, folder: str, batches: list[bytes], tick: float | None, port: int, stored: int
 ) -> Reading:
-    """One arm alone, in steady state (see `_warm`)."""
-    server = _start(db, folder, monitors, port)
+    """One arm alone, in steady state (see `_warm`); monitors tick every `tick` seconds unless None."""
+    server = _start(db, folder, tick, port)
     try:
         warm, measured = batches[:WARM_UP], batches[WARM_UP:]
         url = f"http://127.0.0.1:{port}"
-        _warm(url, warm, stored, monitors)
+        _warm(url, warm, stored, tick is not None)
         return asyncio.run(_measured(url, server.pid, measured, stored + 100 * len(batches), 4))
     finally:
         server.terminate()
@@ -242,18 +242,18 @@ def ingest_rate(
 
 
 def ingest_together(
-    dbs: list[str], monitored: list[bool], folder: str, batches: list[bytes], port: int, stored: int
+    dbs: list[str], ticks: list[float | None], folder: str, batches: list[bytes], port: int, stored: int
 ) -> list[Reading]:
     """Every arm at once, each collector loaded by its own clients over the same seconds: the machine's
     other work falls on all arms alike, so their ratio carries less of it than arms run one after
     another."""
-    arms = list(zip(dbs, monitored, strict=True))
-    servers = [_start(db, folder, monitors, port + at) for at, (db, monitors) in enumerate(arms)]
+    arms = list(zip(dbs, ticks, strict=True))
+    servers = [_start(db, folder, tick, port + at) for at, (db, tick) in enumerate(arms)]
     try:
         warm, measured = batches[:WARM_UP], batches[WARM_UP:]
         urls = [f"http://127.0.0.1:{port + at}" for at in range(len(dbs))]
-        for url, monitors in zip(urls, monitored, strict=True):
-            _warm(url, warm, stored, monitors)
+        for url, tick in zip(urls, ticks, strict=True):
+            _warm(url, warm, stored, tick is not None)
 
         async def every_arm() -> list[Reading]:
             total = stored + 100 * len(batches)
@@ -269,7 +269,7 @@ def ingest_together(
             server.wait(60)
 
 
-ARMS = ("without monitors", "with 20 monitors ticking every second", "without monitors again")
+ARMS = ("without monitors", "with 20 monitors ticking", "without monitors again")
 ORDERS = [(0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)]  # each arm in each place
 FIGURES = ("collector CPU µs per event (every thread)", "events/s acknowledged", "events/s until committed")
 
@@ -292,7 +292,9 @@ def _interval(ratios: list[float], seed: int = 0) -> str:
     return f"{low:.3f}-{high:.3f}"
 
 
-def bench_ingest(folder: str, source: str, stored: int, batches: int, rounds: int, together: bool) -> None:
+def bench_ingest(
+    folder: str, source: str, stored: int, batches: int, rounds: int, together: bool, tick: float
+) -> None:
     """Rounds of three arms on fresh copies of the store: without monitors, with, and without again
     (the A/A control: two runs of the same thing, whose ratio shows what noise alone does). The order
     within a round goes through every permutation, so no arm always runs first or last. Every figure
@@ -310,14 +312,16 @@ def bench_ingest(folder: str, source: str, stored: int, batches: int, rounds: in
             shutil.copy(source, db)
         port = 7850 + 3 * round_
         if together:  # the order says which arm takes which port and warms up first
-            dbs_in_order, monitored = [dbs[arm] for arm in order], [arm == 1 for arm in order]
-            placed = ingest_together(dbs_in_order, monitored, folder, load_batches, port, stored)
+            dbs_in_order, ticks = [dbs[arm] for arm in order], [tick if arm == 1 else None for arm in order]
+            placed = ingest_together(dbs_in_order, ticks, folder, load_batches, port, stored)
             for at, arm in enumerate(order):
                 readings[arm].append(placed[at])
         else:
             for arm in order:
                 readings[arm].append(
-                    ingest_rate(dbs[arm], folder, load_batches, arm == 1, port + arm, stored)
+                    ingest_rate(
+                        dbs[arm], folder, load_batches, tick if arm == 1 else None, port + arm, stored
+                    )
                 )
                 loads.append(os.getloadavg()[0])
         for db in dbs.values():
@@ -330,6 +334,8 @@ def bench_ingest(folder: str, source: str, stored: int, batches: int, rounds: in
             flush=True,
         )
     print(f"load average (1 min) during ingest: {_spread(loads, 1)}")
+    mode = "at the same time" if together else "one after another"
+    print(f"ingest arms run {mode}; the monitors tick every {tick:g} s")
     for at, figure in enumerate(FIGURES):
         arms = [[r[at] for r in readings[arm]] for arm in range(len(ARMS))]
         for name, values in zip(ARMS, arms, strict=True):
@@ -346,6 +352,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--skip-ingest", action="store_true", help="the backtest and the tick only")
+    parser.add_argument("--tick", type=float, default=1.0, help="seconds between the monitors' ticks")
     parser.add_argument(
         "--together", action="store_true", help="the three ingest arms at once, not one after another"
     )
@@ -353,7 +360,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = bench_store(folder, args.events)
         if not args.skip_ingest:
-            bench_ingest(folder, path, args.events + 1200, args.batches + WARM_UP, args.rounds, args.together)
+            bench_ingest(
+                folder,
+                path,
+                args.events + 1200,
+                args.batches + WARM_UP,
+                args.rounds,
+                args.together,
+                args.tick,
+            )
 
 
 if __name__ == "__main__":
