@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from bakeoff.collector import text_search
 from support.collector import CollectorProcess
 
 COUNT = 600
@@ -102,3 +104,32 @@ def test_tag_counts_once_the_word_index_holds_the_events(
         matching = {t: n for t, n in counts.items() if q.lower() in t.lower()}
         expected = sorted(matching.items(), key=lambda item: (-item[1], item[0]))
         assert [(v["value"], v["calls"]) for v in got["values"]] == expected, q
+
+
+def test_a_search_by_tag_answers_as_the_events_sent(
+    loaded: tuple[CollectorProcess, list[dict[str, Any]]],
+) -> None:
+    """With and without text, once the word index holds the events (its tag words on the file)."""
+    collector, events = loaded
+    deadline = time.monotonic() + 60
+    while True:
+        index = httpx.get(f"{collector.url}/v1/search", params={"q": "refunds"}, timeout=30).json()["index"]
+        if index["kind"] != "words" or index["indexed"] == COUNT or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    newest_first = sorted(events, key=lambda e: e["id"])
+    newest_first.sort(key=lambda e: e["ts"], reverse=True)
+    for tag in ["team-3", "tenant_1", "tenant_12", "team", "nobody"]:
+        for q in ["", "refunds", "question 1"]:
+            got = httpx.get(
+                f"{collector.url}/v1/search", params={"tag": tag, "q": q, "limit": 1000}, timeout=30
+            ).json()
+            words, last_is_prefix = text_search.query_words(q)
+            expected = [
+                e["id"]
+                for e in newest_first
+                if tag in e["tags"]
+                and text_search.matches(text_search.words_of(orjson.dumps(e).decode()), words, last_is_prefix)
+            ]
+            assert [e["id"] for e in got["events"]] == expected, (tag, q)
+            assert got["total"] == len(expected)
