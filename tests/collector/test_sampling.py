@@ -192,3 +192,27 @@ def test_stratified_cut_off_gives_the_same_rows_as_the_full_window(store: Store)
     full = dict.fromkeys(counts, 2**64 - 1)
     args = (store.cursor(), key, STRATUM_SQL["tag"], "TRUE", [], counts)
     assert _stratified_rows(*args, tight) == _stratified_rows(*args, full)
+
+
+def test_a_replaced_sample_keeps_only_its_new_rows(store: Store) -> None:
+    """A new name is saved without deleting anything; a replaced one loses every row of its old sample."""
+    from bakeoff.collector.datasets import DatasetExists, create_sample
+
+    def saved(name: str) -> list[tuple[str, float]]:
+        return (
+            store.cursor()
+            .execute("SELECT event_id, weight FROM dataset_rows WHERE dataset = ? ORDER BY position", [name])
+            .fetchall()
+        )
+
+    create_sample(store, "kept", SampleSpec("random", 30, seed=3))
+    create_sample(store, "again", SampleSpec("random", 50, seed=4))
+    with pytest.raises(DatasetExists):
+        create_sample(store, "again", SampleSpec("random", 20, seed=5))
+    summary = create_sample(store, "again", SampleSpec("random", 20, seed=5), replace=True)
+    assert summary["size"] == 20
+    expected = [(i, w) for i, w, _ in sample(store, strategy="random", n=20, seed=5)]
+    assert saved("again") == expected
+    assert len(saved("kept")) == 30
+    (datasets,) = store.cursor().execute("SELECT count(*) FROM datasets WHERE name = 'again'").fetchone()
+    assert datasets == 1
