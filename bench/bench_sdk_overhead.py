@@ -194,6 +194,14 @@ def _report(name: str, figures: dict[str, float]) -> None:
             f"{name} added CPU per call, calling and shipping threads: {every:.1f} us, "
             f"{100 * every / plain:.2f} % of the plain call's {plain:.0f} us"
         )
+        if "paired_cpu_us" in figures:
+            paired = figures["paired_cpu_us"] + figures["shipping_cpu_us"]
+            low = figures["paired_low_us"] + figures["shipping_cpu_us"]
+            high = figures["paired_high_us"] + figures["shipping_cpu_us"]
+            print(
+                f"{name} the same with the calling thread's paired median: {paired:.1f} us, "
+                f"{100 * paired / plain:.2f} % (CI {100 * low / plain:.2f} to {100 * high / plain:.2f} %)"
+            )
     print(f"{name} added CPU per stream of {figures['chunks']} chunks: {figures['stream_cpu_us']:.1f} us")
     print(
         f"{name} added CPU per streamed chunk (slope over stream lengths): {figures['chunk_cpu_us']:.2f} us"

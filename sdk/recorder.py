@@ -82,7 +82,8 @@ def snapshot_request(kwargs: dict[str, Any]) -> dict[str, Any]:
 def clean_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The request body as sent: the call's arguments without the clients' sentinels and transport options.
 
-    Lists and tuples become (copied) lists; `extra_body` is merged in, as the clients send it.
+    `kwargs` is a snapshot (:func:`snapshot_request`), whose lists are its own copies already and are
+    taken as they are; tuples become lists; `extra_body` is merged in, as the clients send it.
     """
     request: dict[str, Any] = {}
     kinds = _ARGUMENT_KINDS
@@ -92,7 +93,7 @@ def clean_request(kwargs: dict[str, Any]) -> dict[str, Any]:
         kind = kinds.get(type(value))
         if kind is None:
             kind = _argument_kind(type(value))
-        if kind == _KEEP:
+        if kind == _KEEP or type(value) is list:
             request[key] = value
         elif kind == _COPY:
             request[key] = list(value)
