@@ -26,8 +26,14 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (Debian's package) driven by Playwright."""
-    from playwright.sync_api import sync_playwright
+    """Headless Chromium (Debian's package) driven by Playwright.
+
+    Assertions wait up to 20 s for the page to show what they expect, not Playwright's 5: the suite runs
+    several workers per core, and a collector's first reads on DuckLake (the catalog attached, cold)
+    can take seconds there; what the tests check is what the pages show, not how soon."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=20_000)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
