@@ -286,12 +286,16 @@ class Call:
                 spans.end_call_span(self.span, self.event())
             if self.metrics is not None:
                 self.metrics.record(self, usage, failure, latency_ms)
-            threshold = recorder.threshold
-            if threshold is not None and self._id_bits >> _SAMPLE_SHIFT >= threshold:
-                return
-            recorder.sink.submit_event(self)
+            self._submit(recorder)
         except Exception:
             handle_internal_error("recording an LLM call")
+
+    def _submit(self, recorder: Recorder) -> None:
+        """The event handed to the sink, unless the recorder's sampling leaves this call out."""
+        threshold = recorder.threshold
+        if threshold is not None and self._id_bits >> _SAMPLE_SHIFT >= threshold:
+            return
+        recorder.sink.submit_event(self)
 
     def finish_read(self, expand: Callable[[Any], Any], values: Any) -> None:
         """End the call with a complete answer read as `values`; `expand(values)` is its `(response, usage,
@@ -314,11 +318,7 @@ class Call:
             self._answer = (expand, values)
             last_event_var.set(self)
             self.outcome = (None, None, None, latency_ms, spans.span_ids(None) if self.traced else _NO_IDS)
-            recorder = self._recorder
-            threshold = recorder.threshold
-            if threshold is not None and self._id_bits >> _SAMPLE_SHIFT >= threshold:
-                return
-            recorder.sink.submit_event(self)
+            self._submit(self._recorder)
         except Exception:
             handle_internal_error("recording an LLM call")
 
