@@ -3,8 +3,8 @@
 A port the kernel hands out for `bind(("127.0.0.1", 0))` comes from the ephemeral range, the same range
 every outgoing connection takes its local port from: between the moment a test reads a free port and
 the moment its server binds it (seconds, when PostgreSQL starts first), any connection on the machine
-may take it. Ports below that range are never handed out implicitly, so a random free one there is only
-ever taken by another test choosing the same number.
+may take it. Ports below that range are never handed out implicitly: `free_ports` chooses consecutive
+ports there for a topology that binds them seconds later.
 """
 
 from __future__ import annotations
@@ -45,5 +45,8 @@ def free_ports(count: int) -> int:
 
 
 def free_port() -> int:
-    """A port nothing listens on now, on 127.0.0.1, below the ephemeral range."""
-    return free_ports(1)
+    """A port nothing listens on now, on 127.0.0.1, as the kernel hands one out: for a server started
+    at once (a random choice of many tests at a time collides more often than the kernel's)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
